@@ -1,0 +1,1 @@
+"""Contacts: reading (``queries``) and changing one at a time (``commands``)."""

@@ -1,0 +1,256 @@
+"""Changing contacts one at a time. Each command is the pipeline with n = 1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from crm.contacts.queries import get_contact, identifier_key
+from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.identity import Channel, IdentityError
+from crm.ingest import CREATED, Observation, Rejected, build_observation, ingest
+from crm.ingest.priorities import MANUAL_SOURCE
+from crm.models import Contact, ContactEvent, ContactIdentifier, Organization, utcnow, uuid7
+
+
+class ValidationFailed(ServiceError):
+    """Several values were invalid; ``errors`` has one ServiceError per value."""
+
+    def __init__(self, errors: list[ServiceError]):
+        super().__init__(errors[0].code, errors[0].message, field=errors[0].field)
+        self.errors = errors
+
+
+def _parse_channel(channel: Channel | str) -> Channel:
+    if isinstance(channel, Channel):
+        return channel
+    try:
+        return Channel(str(channel).upper())
+    except ValueError:
+        raise ServiceError(
+            ErrorCode.UNSUPPORTED_CHANNEL, f"unknown channel {channel!r}", field="channel"
+        ) from None
+
+
+def _observe(
+    organization: Organization,
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    source_id: str | None = None,
+    contact_id: uuid.UUID | None = None,
+    keys: list[tuple[Channel, str]] | None = None,
+    key_fields: bool = True,
+) -> Observation:
+    """Build the observation, turning any invalid value into a ValidationFailed."""
+    try:
+        obs = build_observation(
+            dict(raw),
+            source=source,
+            region=organization.default_region,
+            extra_keys=keys,
+            contact_id=contact_id,
+            source_id=source_id,
+            key_fields=key_fields,
+        )
+    except Rejected as exc:
+        raise ValidationFailed(
+            [ServiceError(i.code, i.message, field=i.field) for i in exc.issues]
+        ) from None
+    if obs.issues:
+        raise ValidationFailed([ServiceError(i.code, i.message, field=i.field) for i in obs.issues])
+    return obs
+
+
+def _manual_id() -> str:
+    return f"edit:{uuid7()}"
+
+
+def _active(session: Session, organization: Organization, contact_id: Any) -> Contact:
+    contact = get_contact(session, organization_id=organization.id, contact_id=contact_id)
+    if contact is None:
+        raise NotFound("contact", field="id")
+    if contact.status != "active":
+        raise ServiceError(ErrorCode.NOT_ACTIVE, f"contact is {contact.status}", field="id")
+    return contact
+
+
+def _reload(session: Session, contact_id: uuid.UUID) -> Contact:
+    contact = session.get(Contact, contact_id)
+    assert contact is not None
+    session.refresh(contact)
+    return contact
+
+
+def create_contact(
+    session: Session, *, organization: Organization, data: Mapping[str, Any], actor: str | None
+) -> Contact:
+    """Create a contact entered by a person; refuses one that an identifier says exists."""
+    obs = _observe(organization, data, source=MANUAL_SOURCE, source_id=_manual_id())
+    with session.begin_nested():
+        outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
+        if outcome.outcome != CREATED:
+            raise ServiceError(
+                ErrorCode.DUPLICATE_CONTACT,
+                f"contact {outcome.contact_id} already has this email or phone",
+                field="email" if "email" in obs.fields else "phone",
+            )
+    return _reload(session, outcome.contact_id)
+
+
+def update_contact(
+    session: Session,
+    *,
+    organization: Organization,
+    contact_id: Any,
+    version: int | None,
+    data: Mapping[str, Any],
+    actor: str | None,
+) -> Contact:
+    """A manual edit: it holds until a newer observation from a higher-priority source."""
+    contact = _active(session, organization, contact_id)
+    if version is not None and contact.version != version:
+        raise ServiceError(
+            ErrorCode.VERSION_CONFLICT,
+            f"contact is at version {contact.version}, not {version}: reload and retry",
+            field="version",
+        )
+    if not any(v not in (None, "") for v in data.values()):
+        raise ServiceError(ErrorCode.INVALID_INPUT, "nothing to update", field=None)
+    obs = _observe(
+        organization, data, source=MANUAL_SOURCE, source_id=_manual_id(), contact_id=contact.id
+    )
+    ingest(session, organization=organization, observations=[obs], actor=actor)
+    return _reload(session, contact.id)
+
+
+def resolve_contact(
+    session: Session,
+    *,
+    organization: Organization,
+    channel: Channel | str,
+    value: str,
+    data: Mapping[str, Any] | None = None,
+    source: str | None = None,
+    actor: str | None = None,
+) -> tuple[Contact, bool]:
+    """Find the contact behind a channel identifier, creating it when it is new."""
+    channel = _parse_channel(channel)
+    obs = _observe(
+        organization,
+        data or {},
+        source=(source or channel.value).lower(),
+        keys=[(channel, value)],
+    )
+    outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
+    contact = session.get(Contact, outcome.contact_id)
+    assert contact is not None
+    if outcome.outcome != CREATED:
+        session.refresh(contact)
+    return contact, outcome.outcome == CREATED
+
+
+def link_identifier(
+    session: Session,
+    *,
+    organization: Organization,
+    contact_id: Any,
+    channel: Channel | str,
+    value: str,
+    actor: str | None,
+) -> Contact:
+    """Attach a channel identifier to a contact (exclusive ones must be free)."""
+    channel = _parse_channel(channel)
+    contact = _active(session, organization, contact_id)
+    obs = _observe(
+        organization,
+        {},
+        source=MANUAL_SOURCE,
+        source_id=_manual_id(),
+        contact_id=contact.id,
+        keys=[(channel, value)],
+        key_fields=False,
+    )
+    with session.begin_nested():
+        outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
+        for issue in outcome.issues:
+            if issue.code == "IDENTIFIER_CONFLICT":
+                raise ServiceError(
+                    ErrorCode.IDENTIFIER_CONFLICT,
+                    f"this {channel.value} identifier belongs to another contact",
+                    field="value",
+                )
+    return _reload(session, contact.id)
+
+
+def unlink_identifier(
+    session: Session,
+    *,
+    organization: Organization,
+    contact_id: Any,
+    channel: Channel | str,
+    value: str,
+    actor: str | None,
+) -> Contact:
+    """Detach a channel identifier from a contact; the next holder becomes primary."""
+    channel = _parse_channel(channel)
+    contact = _active(session, organization, contact_id)
+    try:
+        namespace, normalized = identifier_key(channel, value, region=organization.default_region)
+    except IdentityError as exc:  # pragma: no cover - identifier_key already converts
+        raise ServiceError(exc.code.value, exc.message, field="value") from exc
+    ci = ContactIdentifier
+    row = session.exec(
+        select(ci).where(
+            ci.organization_id == organization.id,
+            ci.contact_id == contact.id,
+            ci.namespace == namespace,
+            ci.value == normalized,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("identifier on this contact", field="value")
+    was_primary = row.ordinal == 0
+    session.delete(row)
+    session.flush()
+    if was_primary:
+        successor = session.exec(
+            select(ci)
+            .where(
+                ci.organization_id == organization.id,
+                ci.namespace == namespace,
+                ci.value == normalized,
+            )
+            .order_by(ci.ordinal)
+            .limit(1)
+        ).scalar_one_or_none()
+        if successor is not None:
+            successor.ordinal = 0
+            session.add(successor)
+    now = utcnow()
+    session.add(
+        ContactEvent(
+            organization_id=organization.id,
+            contact_id=contact.id,
+            kind="identifier_unlinked",
+            source=MANUAL_SOURCE,
+            actor=actor,
+            data={
+                "namespace": namespace,
+                "value": normalized,
+                "channel": row.channel,
+            },
+            created_at=now,
+        )
+    )
+    session.execute(
+        update(Contact)
+        .where(Contact.id == contact.id)
+        .values(version=Contact.version + 1, updated_at=now)
+    )
+    session.flush()
+    return _reload(session, contact.id)

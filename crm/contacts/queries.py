@@ -1,0 +1,315 @@
+"""Reading contacts: by id, by identifier, filtered and searched pages, nested lists in batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from crm.errors import ErrorCode, ServiceError
+from crm.identity import Channel, IdentityError, normalize_identifier
+from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.search.query import search_contact_ids
+
+STATUSES = ("active", "merged", "erased")
+
+
+@dataclass(slots=True)
+class ContactFilter:
+    search: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    status: str | None = "active"
+    updated_since: datetime | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Any]
+    cursors: list[str]
+    has_next: bool
+    has_previous: bool
+    total: int
+
+
+def get_contact(session: Session, *, organization_id: uuid.UUID, contact_id: Any) -> Contact | None:
+    """The organization's contact with this id, or None (another organization's id included)."""
+    contact_id = _uuid(contact_id)
+    if contact_id is None:
+        return None
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.organization_id != organization_id:
+        return None
+    return contact
+
+
+def contacts_by_ids(
+    session: Session, *, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Contact]:
+    """Contacts keyed by id, in one statement."""
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Contact).where(Contact.organization_id == organization_id, Contact.id.in_(ids))
+    ).scalars()
+    return {c.id: c for c in rows}
+
+
+def identifier_key(channel: Channel | str, value: str, *, region: str | None) -> tuple[str, str]:
+    """The (namespace, value) identity key for a channel and a raw value, or a ServiceError."""
+    try:
+        key = normalize_identifier(channel, value, region=region)
+    except IdentityError as exc:
+        raise ServiceError(exc.code.value, exc.message, field="value") from exc
+    return key.namespace, key.value
+
+
+def contacts_by_identifier(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    channel: Channel | str,
+    value: str,
+    region: str | None,
+) -> list[Contact]:
+    """Every holder of the identifier, primary holder first (households share email and phone)."""
+    namespace, normalized = identifier_key(channel, value, region=region)
+    ci = ContactIdentifier
+    rows = session.exec(
+        select(Contact)
+        .join(ci, ci.contact_id == Contact.id)
+        .where(
+            ci.organization_id == organization_id,
+            ci.namespace == namespace,
+            ci.value == normalized,
+        )
+        .order_by(ci.ordinal)
+    ).scalars()
+    return list(rows)
+
+
+def contact_by_identifier(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    channel: Channel | str,
+    value: str,
+    region: str | None,
+) -> Contact | None:
+    """The primary holder of the identifier, or None."""
+    namespace, normalized = identifier_key(channel, value, region=region)
+    ci = ContactIdentifier
+    return session.exec(
+        select(Contact)
+        .join(ci, ci.contact_id == Contact.id)
+        .where(
+            ci.organization_id == organization_id,
+            ci.namespace == namespace,
+            ci.value == normalized,
+        )
+        .order_by(ci.ordinal)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _conditions(
+    *, organization_id: uuid.UUID, filter: ContactFilter, region: str | None
+) -> list[Any]:
+    conditions: list[Any] = [Contact.organization_id == organization_id]
+    if filter.status:
+        status = filter.status.lower()
+        if status not in STATUSES:
+            raise ServiceError(ErrorCode.INVALID_INPUT, "unknown status", field="status")
+        conditions.append(Contact.status == status)
+    ci = ContactIdentifier
+    for channel, value, name in (
+        (Channel.EMAIL, filter.email, "email"),
+        (Channel.PHONE, filter.phone, "phone"),
+    ):
+        if value is None:
+            continue
+        try:
+            namespace, normalized = identifier_key(channel, value, region=region)
+        except ServiceError as exc:
+            exc.field = name
+            raise
+        conditions.append(
+            Contact.id.in_(
+                select(ci.contact_id).where(
+                    ci.organization_id == organization_id,
+                    ci.namespace == namespace,
+                    ci.value == normalized,
+                )
+            )
+        )
+    if filter.updated_since is not None:
+        conditions.append(Contact.updated_at >= filter.updated_since)
+    return conditions
+
+
+def list_contacts(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    first: int = 50,
+    after: str | None = None,
+    filter: ContactFilter | None = None,
+    region: str | None = None,
+) -> Page:
+    """A page of contacts in creation order (or by relevance when searching), with the total."""
+    first = check_first(first)
+    filter = filter or ContactFilter()
+    conditions = _conditions(organization_id=organization_id, filter=filter, region=region)
+    cursor = decode_cursor(after)
+    if filter.search and filter.search.strip():
+        return _search_page(session, conditions, filter.search, first, cursor)
+    after_id = _uuid(cursor.get("id")) if cursor else None
+    if cursor is not None and after_id is None:
+        raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
+    total_sq = select(func.count()).select_from(Contact).where(*conditions).scalar_subquery()
+    page_conditions = [*conditions] + ([Contact.id > after_id] if after_id else [])
+    rows = session.exec(
+        select(Contact, total_sq.label("total"))
+        .where(*page_conditions)
+        .order_by(Contact.id)
+        .limit(first + 1)
+    ).all()
+    if rows:
+        total = rows[0][1]
+    else:
+        total = session.exec(select(func.count()).select_from(Contact).where(*conditions)).one()[0]
+    items = [row[0] for row in rows[:first]]
+    return Page(
+        items=items,
+        cursors=[encode_cursor({"id": str(c.id)}) for c in items],
+        has_next=len(rows) > first,
+        has_previous=after_id is not None,
+        total=total,
+    )
+
+
+def _search_page(
+    session: Session, conditions: list[Any], text: str, first: int, cursor: dict | None
+) -> Page:
+    offset = cursor.get("o", 0) if cursor else 0
+    if not isinstance(offset, int) or offset < 0:
+        raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
+    ranked = search_contact_ids(session, conditions=conditions, text=text)
+    window = ranked[offset : offset + first]
+    by_id = {c.id: c for c in session.exec(select(Contact).where(Contact.id.in_(window))).scalars()}
+    items = [by_id[i] for i in window if i in by_id]
+    return Page(
+        items=items,
+        cursors=[encode_cursor({"o": offset + n + 1}) for n in range(len(items))],
+        has_next=offset + first < len(ranked),
+        has_previous=offset > 0,
+        total=len(ranked),
+    )
+
+
+def identifiers_for(
+    session: Session, *, organization_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[ContactIdentifier]]:
+    """Each contact's identifiers, oldest first, in one statement."""
+    result: dict[uuid.UUID, list[ContactIdentifier]] = defaultdict(list)
+    ids = list(set(contact_ids))
+    if ids:
+        ci = ContactIdentifier
+        rows = session.exec(
+            select(ci)
+            .where(ci.organization_id == organization_id, ci.contact_id.in_(ids))
+            .order_by(ci.contact_id, ci.id)
+        ).scalars()
+        for row in rows:
+            result[row.contact_id].append(row)
+    return result
+
+
+def sources_for(
+    session: Session, *, organization_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[SourceRecord]]:
+    """Each contact's current source records (newest observation first), in one statement."""
+    result: dict[uuid.UUID, list[SourceRecord]] = defaultdict(list)
+    ids = list(set(contact_ids))
+    if ids:
+        sr = SourceRecord
+        rows = session.exec(
+            select(sr)
+            .where(
+                sr.organization_id == organization_id,
+                sr.contact_id.in_(ids),
+                sr.is_current.is_(True),
+            )
+            .order_by(sr.contact_id, sr.observed_at.desc(), sr.id)
+        ).scalars()
+        for row in rows:
+            result[row.contact_id].append(row)
+    return result
+
+
+def history_for(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    contact_ids: Iterable[uuid.UUID],
+    first: int,
+    after: str | None,
+) -> dict[uuid.UUID, tuple[list[ContactEvent], bool]]:
+    """The newest ``first`` events of each contact (before the cursor), in one statement."""
+    first = check_first(first)
+    cursor = decode_cursor(after)
+    before_id = _uuid(cursor.get("id")) if cursor else None
+    ids = list(set(contact_ids))
+    result: dict[uuid.UUID, tuple[list[ContactEvent], bool]] = {i: ([], False) for i in ids}
+    if not ids:
+        return result
+    ev = ContactEvent
+    conditions = [ev.organization_id == organization_id, ev.contact_id.in_(ids)]
+    if before_id is not None:
+        conditions.append(ev.id < before_id)
+    rank = func.row_number().over(partition_by=ev.contact_id, order_by=ev.id.desc()).label("rank")
+    inner = select(ev, rank).where(*conditions).subquery()
+    stmt = select(inner).where(inner.c.rank <= first + 1).order_by(inner.c.contact_id, inner.c.rank)
+    grouped: dict[uuid.UUID, list[ContactEvent]] = defaultdict(list)
+    for row in session.execute(stmt).mappings():
+        data = {k: row[k] for k in row if k != "rank"}
+        grouped[row["contact_id"]].append(ContactEvent(**data))
+    for contact_id, events in grouped.items():
+        result[contact_id] = (events[:first], len(events) > first)
+    return result
+
+
+def event_cursor(event: ContactEvent) -> str:
+    return encode_cursor({"id": str(event.id)})
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        return None
+
+
+__all__ = [
+    "ContactFilter",
+    "Page",
+    "contact_by_identifier",
+    "contacts_by_identifier",
+    "contacts_by_ids",
+    "event_cursor",
+    "get_contact",
+    "history_for",
+    "identifiers_for",
+    "list_contacts",
+    "sources_for",
+]

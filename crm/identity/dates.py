@@ -1,0 +1,81 @@
+"""Dates of birth from the formats people and spreadsheets write them in."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from crm.identity.errors import ErrorCode, IdentityError
+from crm.identity.regions import optional_region
+
+EARLIEST_DATE_OF_BIRTH = date(1900, 1, 1)
+# Regions that write numeric dates month first (US and the territories and freely associated
+# states that follow it, Belize, and the Philippines, where MDY dominates in practice).
+MONTH_FIRST_REGIONS: frozenset[str] = frozenset(
+    {"US", "PR", "GU", "VI", "AS", "MP", "UM", "FM", "MH", "PW", "BZ", "PH"}
+)
+# Regions where both orders are common (Canada: MDY in much English software, DMY in Quebec):
+# a date that reads both ways is rejected rather than guessed, since a wrong birth date is
+# worse than none in a medical record. Also the rule when no region is known.
+AMBIGUOUS_ORDER_REGIONS: frozenset[str] = frozenset({"CA"})
+
+# an optional time of day, as spreadsheets append it ("1990-04-22 00:00:00", "...T00:00Z")
+_TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})" + _TIME)
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})" + _TIME)
+
+
+def normalize_date_of_birth(
+    value: str | date, *, region: str | None = "AU", today: date | None = None
+) -> date:
+    """A date of birth from YYYY-MM-DD, YYYYMMDD or regional DD/MM/YYYY, else INVALID_DATE."""
+    if isinstance(value, datetime):
+        parsed = value.date()
+    elif isinstance(value, date):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = _parse(value.strip(), optional_region(region))
+    else:
+        raise _invalid("a date of birth must be text or a date")
+    if parsed < EARLIEST_DATE_OF_BIRTH:
+        raise _invalid("a date of birth cannot be before 1900")
+    if parsed > (today or date.today()):
+        raise _invalid("a date of birth cannot be in the future")
+    return parsed
+
+
+def _parse(text: str, region: str | None) -> date:
+    if match := _YEAR_FIRST.fullmatch(text):
+        return _date(int(match[1]), int(match[3]), int(match[4]))
+    if match := _COMPACT.fullmatch(text):
+        return _date(int(match[1]), int(match[2]), int(match[3]))
+    if match := _YEAR_LAST.fullmatch(text):
+        month, day = _month_and_day(int(match[1]), int(match[3]), region)
+        return _date(int(match[4]), month, day)
+    raise _invalid("use YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY")
+
+
+def _month_and_day(first: int, second: int, region: str | None) -> tuple[int, int]:
+    if first > 12 >= second:
+        return second, first
+    if second > 12 >= first:
+        return first, second
+    if first > 12 or first == second:
+        return second, first  # both over 12 fails in _date; equal parts read the same both ways
+    if region in MONTH_FIRST_REGIONS:
+        return first, second
+    if region is None or region in AMBIGUOUS_ORDER_REGIONS:
+        raise _invalid("day and month are ambiguous here: use YYYY-MM-DD")
+    return second, first
+
+
+def _date(year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise _invalid("not a calendar date") from None
+
+
+def _invalid(message: str) -> IdentityError:
+    return IdentityError(ErrorCode.INVALID_DATE, message, field="date_of_birth")

@@ -1,0 +1,95 @@
+"""Whether two first names could belong to one person: initials, nicknames, typos."""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+
+from nicknames import NickNamer
+from rapidfuzz.distance import JaroWinkler
+
+from crm.identity.names import name_key
+
+# Jaro-Winkler at or above this is a typo ("Jonh"/"John"); "John"/"Joan" scores 0.87
+SIMILARITY_THRESHOLD = 0.88
+PREFIX_MIN_LENGTH = 3
+PREFIX_SIMILARITY = 0.9
+INITIAL_SIMILARITY = 0.75
+
+
+def first_names_compatible(a: str | None, b: str | None) -> bool:
+    """False only when both names are present and clearly different people's."""
+    key_a, key_b = name_key(a), name_key(b)
+    if not key_a or not key_b:
+        return True
+    if _compatible(*_ordered(key_a, key_b)):
+        return True
+    # "Mary Anne" vs "Mary-Jane": compare the first given names too
+    first_a, first_b = _first_word_key(a), _first_word_key(b)
+    if (first_a, first_b) == (key_a, key_b) or not first_a or not first_b:
+        return False
+    return _compatible(*_ordered(first_a, first_b))
+
+
+def first_name_similarity(a: str | None, b: str | None) -> float:
+    """0..1: 1.0 for equal keys or nicknames, at least 0.9 for a prefix, 0.0 when one is missing."""
+    key_a, key_b = name_key(a), name_key(b)
+    if not key_a or not key_b:
+        return 0.0
+    score = _similarity(*_ordered(key_a, key_b))
+    first_a, first_b = _first_word_key(a), _first_word_key(b)
+    if score < 1.0 and first_a and first_b and (first_a, first_b) != (key_a, key_b):
+        score = max(score, _similarity(*_ordered(first_a, first_b)))
+    return score
+
+
+def _ordered(a: str, b: str) -> tuple[str, str]:
+    # the relation is symmetric: one cache entry per unordered pair
+    return (a, b) if a <= b else (b, a)
+
+
+def _first_word_key(value: str | None) -> str:
+    words = value.split() if value else ()
+    return name_key(words[0]) if words else ""
+
+
+@lru_cache(maxsize=65536)
+def _compatible(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) == 1:
+        return long.startswith(short)  # an initial matches only its own letter
+    if len(short) >= PREFIX_MIN_LENGTH and long.startswith(short):
+        return True
+    return _nicknames(a, b) or JaroWinkler.similarity(a, b) >= SIMILARITY_THRESHOLD
+
+
+@lru_cache(maxsize=65536)
+def _similarity(a: str, b: str) -> float:
+    if a == b or _nicknames(a, b):
+        return 1.0
+    score = JaroWinkler.similarity(a, b)
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if long.startswith(short):
+        floor = INITIAL_SIMILARITY if len(short) == 1 else PREFIX_SIMILARITY
+        if len(short) == 1 or len(short) >= PREFIX_MIN_LENGTH:
+            score = max(score, floor)
+    return score
+
+
+def _nicknames(a: str, b: str) -> bool:
+    # one is a nickname of the other ("Bill"/"William"). Two nicknames of one name are not
+    # enough: the data makes "John"/"Nathan" (Jonathan) and "Gary"/"Jerry" (Garrett) siblings
+    return b in _related(a)
+
+
+@lru_cache(maxsize=16384)
+def _related(key: str) -> frozenset[str]:
+    namer = _namer()
+    return frozenset(namer.nicknames_of(key)) | namer.canonicals_of(key)
+
+
+@cache
+def _namer() -> NickNamer:
+    # built on first use (about 35 ms), not at import: the CLI and API start faster
+    return NickNamer()

@@ -1,0 +1,244 @@
+"""Turn one raw record (canonical field names) into a normalised observation.
+
+Invalid values are dropped and reported as issues; the record is rejected only when nothing
+identifies a person afterwards (no name and no valid identifier).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from crm.identity import (
+    Channel,
+    IdentityError,
+    clean_name,
+    normalize_date_of_birth,
+    normalize_email,
+    normalize_external_id,
+    normalize_handle,
+    normalize_phone,
+    split_full_name,
+)
+from crm.models import utcnow
+
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+# canonical input column -> identifier channel, for the columns that carry channel identifiers
+IDENTIFIER_COLUMNS: dict[str, Channel] = {
+    "whatsapp": Channel.WHATSAPP,
+    "sms": Channel.SMS,
+    "instagram": Channel.INSTAGRAM,
+    "facebook": Channel.FACEBOOK,
+    "chatwoot_id": Channel.CHATWOOT,
+    "cliniko_id": Channel.CLINIKO,
+    "gentu_id": Channel.GENTU,
+    "halaxy_id": Channel.HALAXY,
+    "medirecords_id": Channel.MEDIRECORDS,
+    "careportals_id": Channel.CAREPORTALS,
+}
+_HANDLE_CHANNELS = {Channel.INSTAGRAM, Channel.FACEBOOK}
+_PHONE_CHANNELS = {Channel.PHONE, Channel.WHATSAPP, Channel.SMS}
+
+
+@dataclass(slots=True, frozen=True)
+class FieldIssue:
+    """A problem with one value (or, with ``field=None``, the whole record)."""
+
+    code: str
+    field: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class Key:
+    namespace: str
+    value: str
+    channel: str
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.namespace, self.value)
+
+
+@dataclass(slots=True)
+class Observation:
+    """One normalised record from one source, ready for the pipeline."""
+
+    source: str
+    source_id: str
+    external_id: str | None
+    fields: dict[str, Any]
+    keys: list[Key]
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    observed_at: datetime
+    content_hash: str
+    issues: list[FieldIssue] = field(default_factory=list)
+    line: int | None = None
+    # set when the caller already knows the contact (manual edits, linkIdentifier)
+    contact_id: uuid.UUID | None = None
+
+    @property
+    def first_name(self) -> str | None:
+        return self.fields.get("first_name")
+
+    @property
+    def date_of_birth(self) -> date | None:
+        value = self.fields.get("date_of_birth")
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Rejected(Exception):
+    """The record identifies nobody; ``issues`` says why."""
+
+    def __init__(self, issues: list[FieldIssue]):
+        super().__init__("; ".join(i.message for i in issues))
+        self.issues = issues
+
+
+def _key_for(channel: Channel, value: str, *, region: str | None) -> Key:
+    if channel in _PHONE_CHANNELS:
+        return Key("tel", normalize_phone(value, region=region), channel.value)
+    if channel is Channel.EMAIL:
+        return Key("email", normalize_email(value), channel.value)
+    if channel in _HANDLE_CHANNELS:
+        return Key(channel.value.lower(), normalize_handle(value, channel), channel.value)
+    return Key(channel.value.lower(), normalize_external_id(value), channel.value)
+
+
+def _text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def build_observation(
+    raw: dict[str, Any],
+    *,
+    source: str,
+    region: str | None,
+    external_id: str | None = None,
+    extra_keys: list[tuple[Channel, str]] | None = None,
+    observed_at: datetime | None = None,
+    line: int | None = None,
+    contact_id: uuid.UUID | None = None,
+    source_id: str | None = None,
+    key_fields: bool = True,
+) -> Observation:
+    """Normalise ``raw`` into an observation, or raise ``Rejected``."""
+    issues: list[FieldIssue] = []
+    fields: dict[str, Any] = {}
+    keys: list[Key] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add_key(channel: Channel, value: str, column: str) -> Key | None:
+        try:
+            key = _key_for(channel, value, region=region)
+        except IdentityError as exc:
+            issues.append(FieldIssue(exc.code.value, column, exc.message))
+            return None
+        if key.identity not in seen:
+            seen.add(key.identity)
+            keys.append(key)
+        return key
+
+    source = source.strip().lower()
+    external_id = external_id if external_id is not None else _text(raw, "external_id")
+    if external_id is not None:
+        try:
+            external_id = normalize_external_id(external_id)
+        except IdentityError as exc:
+            issues.append(FieldIssue(exc.code.value, "external_id", exc.message))
+            external_id = None
+    for channel, value in extra_keys or []:
+        key = add_key(channel, value, "value")
+        if not key_fields:
+            continue
+        if key and key.namespace == "tel":
+            fields.setdefault("phone", key.value)
+        elif key and key.namespace == "email":
+            fields.setdefault("email", key.value)
+
+    first, last = _text(raw, "first_name"), _text(raw, "last_name")
+    full = _text(raw, "name")
+    if full and not (first or last):
+        first, last = split_full_name(full)
+    for name, value in (("first_name", first), ("last_name", last)):
+        try:
+            cleaned = clean_name(value)
+        except IdentityError as exc:
+            issues.append(FieldIssue(exc.code.value, name, exc.message))
+            cleaned = None
+        if cleaned:
+            fields[name] = cleaned
+
+    if email := _text(raw, "email"):
+        key = add_key(Channel.EMAIL, email, "email")
+        if key:
+            fields["email"] = key.value
+    if phone := _text(raw, "phone"):
+        key = add_key(Channel.PHONE, phone, "phone")
+        if key:
+            fields["phone"] = key.value
+    for column, channel in IDENTIFIER_COLUMNS.items():
+        if value := _text(raw, column):
+            key = add_key(channel, value, column)
+            if key and channel in _PHONE_CHANNELS and "phone" not in fields:
+                fields["phone"] = key.value
+
+    if dob := raw.get("date_of_birth"):
+        try:
+            fields["date_of_birth"] = normalize_date_of_birth(dob, region=region).isoformat()
+        except IdentityError as exc:
+            issues.append(FieldIssue(exc.code.value, "date_of_birth", exc.message))
+    for name in ADDRESS_FIELDS:
+        if value := _text(raw, name):
+            fields[name] = " ".join(value.split())[:200]
+
+    metadata: dict[str, Any] = dict(raw.get("metadata") or {})
+    if notes := _text(raw, "notes"):
+        metadata["notes"] = notes
+
+    if not fields.get("first_name") and not fields.get("last_name") and not keys and not contact_id:
+        issues.append(
+            FieldIssue(
+                "NOTHING_TO_IDENTIFY",
+                None,
+                "no name and no valid email, phone, channel handle or PMS id",
+            )
+        )
+        raise Rejected(issues)
+
+    if external_id is not None:
+        ext = Key("external", f"{source}:{external_id}", Channel.EXTERNAL.value)
+        keys.insert(0, ext)
+
+    payload = {k: v for k, v in raw.items() if v not in (None, "")}
+    normalized = {"fields": fields, "keys": [[k.namespace, k.value] for k in keys]}
+    if metadata:
+        normalized["metadata"] = metadata
+    content_hash = hashlib.sha256(
+        json.dumps(normalized, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    if source_id is None:
+        source_id = external_id if external_id is not None else "h:" + content_hash[:40]
+    return Observation(
+        source=source,
+        source_id=source_id,
+        external_id=external_id,
+        fields=fields,
+        keys=keys,
+        payload=payload,
+        metadata=metadata,
+        observed_at=observed_at or utcnow(),
+        content_hash=content_hash,
+        issues=issues,
+        line=line,
+        contact_id=contact_id,
+    )

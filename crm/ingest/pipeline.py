@@ -1,0 +1,493 @@
+"""The one ingestion pipeline: every source (CSV, resolveContact, PMS, webhooks) comes here.
+
+normalise (done by the caller, ``build_observation``) -> find owner by identity keys ->
+attach or create -> store source record version -> recompute fields by survivorship -> events.
+
+It works on batches: every read is one statement per batch, every write a multi-row statement.
+A single lookup is a batch of one. Races are settled by unique constraints: a batch that loses
+one is rolled back to its savepoint and planned again against what the winner committed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from crm.db import insert, is_retryable
+from crm.identity import SHARED_NAMESPACES, first_names_compatible
+from crm.ingest.observation import FieldIssue, Observation
+from crm.ingest.survivorship import Observed, survive
+from crm.models import (
+    CONTACT_FIELDS,
+    Contact,
+    ContactEvent,
+    ContactIdentifier,
+    Organization,
+    SourceRecord,
+    utcnow,
+    uuid7,
+)
+from crm.search.text import build_search_text
+
+log = structlog.get_logger(__name__)
+
+CREATED = "created"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+LINKED = "linked"
+REJECTED = "rejected"
+
+_CONTACTS = Contact.__table__
+_IDENTIFIERS = ContactIdentifier.__table__
+_RECORDS = SourceRecord.__table__
+_EVENTS = ContactEvent.__table__
+
+
+class ConcurrentUpdate(Exception):
+    """A contact changed under the batch (its version moved); the batch is planned again."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one observation."""
+
+    index: int
+    outcome: str
+    contact_id: uuid.UUID | None
+    line: int | None = None
+    issues: list[FieldIssue] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Current:
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    version: int
+    content_hash: str
+    planned: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Person:
+    first_name: str | None
+    date_of_birth: date | None
+
+
+def _dates_compatible(a: date | None, b: date | None) -> bool:
+    if a is None or b is None or a == b:
+        return True
+    # a day/month transposition is the same birthday written the other way round
+    return a.year == b.year and a.month == b.day and a.day == b.month
+
+
+def ingest(
+    session: Session,
+    *,
+    organization: Organization,
+    observations: Sequence[Observation],
+    actor: str | None = None,
+    import_job_id: uuid.UUID | None = None,
+    retries: int = 10,
+) -> list[Outcome]:
+    """Run ``observations`` through the pipeline; one outcome per observation, in order."""
+    for attempt in range(retries):
+        try:
+            with session.begin_nested():
+                return _Batch(session, organization, observations, actor, import_job_id).run()
+        except Exception as exc:
+            if not (is_retryable(exc) or isinstance(exc, ConcurrentUpdate)):
+                raise
+            if attempt == retries - 1:
+                raise
+            log.info("crm.ingest.retry", attempt=attempt + 1, reason=type(exc).__name__)
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+class _Batch:
+    def __init__(
+        self,
+        session: Session,
+        organization: Organization,
+        observations: Sequence[Observation],
+        actor: str | None,
+        import_job_id: uuid.UUID | None,
+    ) -> None:
+        self.session = session
+        self.org_id = organization.id
+        self.overrides = (organization.settings or {}).get("source_priorities")
+        self.observations = observations
+        self.actor = actor
+        self.import_job_id = import_job_id
+        self.now = utcnow()
+        # (namespace, value) -> [(ordinal, contact_id)], the batch's keys only
+        self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
+        self.current: dict[tuple[str, str], _Current] = {}
+        self.contacts: dict[uuid.UUID, dict[str, Any]] = {}
+        self.people: dict[uuid.UUID, _Person] = {}
+        self.new_contacts: set[uuid.UUID] = set()
+        self.new_identifiers: list[dict[str, Any]] = []
+        self.new_records: list[dict[str, Any]] = []
+        self.superseded: list[uuid.UUID] = []
+        self.events: list[dict[str, Any]] = []
+        self.batch_obs: dict[uuid.UUID, list[Observation]] = defaultdict(list)
+
+    # reads ---------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        by_namespace: dict[str, set[str]] = defaultdict(set)
+        by_system: dict[str, set[str]] = defaultdict(set)
+        for obs in self.observations:
+            for key in obs.keys:
+                by_namespace[key.namespace].add(key.value)
+            by_system[obs.source].add(obs.source_id)
+        ci = ContactIdentifier
+        for namespace, values in by_namespace.items():
+            rows = self.session.execute(
+                select(ci.contact_id, ci.value, ci.ordinal).where(
+                    ci.organization_id == self.org_id,
+                    ci.namespace == namespace,
+                    ci.value.in_(values),
+                )
+            )
+            for contact_id, value, ordinal in rows:
+                self.holders[(namespace, value)].append((ordinal, contact_id))
+        for held in self.holders.values():
+            held.sort()
+        sr = SourceRecord
+        for system, ids in by_system.items():
+            rows = self.session.execute(
+                select(sr.id, sr.contact_id, sr.source_id, sr.version, sr.content_hash).where(
+                    sr.organization_id == self.org_id,
+                    sr.source_system == system,
+                    sr.source_id.in_(ids),
+                    sr.is_current.is_(True),
+                )
+            )
+            for rid, contact_id, source_id, version, content_hash in rows:
+                self.current[(system, source_id)] = _Current(rid, contact_id, version, content_hash)
+        contact_ids = {cid for held in self.holders.values() for _, cid in held}
+        contact_ids |= {cur.contact_id for cur in self.current.values()}
+        contact_ids |= {obs.contact_id for obs in self.observations if obs.contact_id}
+        if contact_ids:
+            rows = self.session.execute(
+                select(_CONTACTS).where(
+                    _CONTACTS.c.organization_id == self.org_id, _CONTACTS.c.id.in_(contact_ids)
+                )
+            ).mappings()
+            for row in rows:
+                self.contacts[row["id"]] = dict(row)
+                self.people[row["id"]] = _Person(row["first_name"], row["date_of_birth"])
+
+    # planning ------------------------------------------------------------------------------
+
+    def _compatible(self, obs: Observation, contact_id: uuid.UUID) -> bool:
+        person = self.people.get(contact_id)
+        if person is None:
+            return True
+        return first_names_compatible(obs.first_name, person.first_name) and _dates_compatible(
+            obs.date_of_birth, person.date_of_birth
+        )
+
+    def _find_owner(self, obs: Observation) -> uuid.UUID | None:
+        for key in obs.keys:
+            if key.namespace not in SHARED_NAMESPACES and (held := self.holders.get(key.identity)):
+                return held[0][1]
+        score: dict[uuid.UUID, tuple[int, int]] = {}
+        for key in obs.keys:
+            if key.namespace not in SHARED_NAMESPACES:
+                continue
+            for ordinal, contact_id in self.holders.get(key.identity, ()):
+                if not self._compatible(obs, contact_id):
+                    continue
+                matched, best_ordinal = score.get(contact_id, (0, ordinal))
+                score[contact_id] = (matched + 1, min(best_ordinal, ordinal))
+        if not score:
+            return None
+        return min(score, key=lambda cid: (-score[cid][0], score[cid][1], cid))
+
+    def _link_keys(
+        self, index: int, obs: Observation, owner: uuid.UUID, created: bool, issues: list
+    ) -> None:
+        for key in obs.keys:
+            held = self.holders[key.identity]
+            if any(cid == owner for _, cid in held):
+                continue
+            if held and key.namespace not in SHARED_NAMESPACES:
+                issues.append(
+                    FieldIssue(
+                        "IDENTIFIER_CONFLICT",
+                        key.channel.lower(),
+                        f"{key.channel} identifier already belongs to another contact",
+                    )
+                )
+                self._event(
+                    owner,
+                    "identifier_conflict",
+                    source=obs.source,
+                    data={
+                        "namespace": key.namespace,
+                        "value": key.value,
+                        "holder": str(held[0][1]),
+                    },
+                )
+                continue
+            ordinal = held[-1][0] + 1 if held else 0
+            held.append((ordinal, owner))
+            self.new_identifiers.append(
+                {
+                    "id": uuid7(),
+                    "organization_id": self.org_id,
+                    "contact_id": owner,
+                    "namespace": key.namespace,
+                    "value": key.value,
+                    "channel": key.channel,
+                    "ordinal": ordinal,
+                    "source": obs.source,
+                    "created_at": self.now,
+                }
+            )
+            if not created:
+                self._event(
+                    owner,
+                    "identifier_linked",
+                    source=obs.source,
+                    data={"namespace": key.namespace, "value": key.value, "ordinal": ordinal},
+                )
+
+    def _plan(self) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for index, obs in enumerate(self.observations):
+            issues = list(obs.issues)
+            cur = self.current.get((obs.source, obs.source_id))
+            if cur is not None and cur.content_hash == obs.content_hash:
+                outcomes.append(Outcome(index, UNCHANGED, cur.contact_id, obs.line, issues))
+                continue
+            if obs.contact_id is not None:
+                owner = obs.contact_id
+            elif cur is not None:
+                owner = cur.contact_id
+            else:
+                owner = self._find_owner(obs)
+            created = owner is None
+            if owner is None:
+                owner = uuid7()
+                self.new_contacts.add(owner)
+                dob = obs.date_of_birth
+                self.people[owner] = _Person(obs.first_name, dob)
+            self._link_keys(index, obs, owner, created, issues)
+            record = self._record(obs, owner, cur)
+            self.current[(obs.source, obs.source_id)] = _Current(
+                record["id"], owner, record["version"], obs.content_hash, planned=record
+            )
+            self.batch_obs[owner].append(obs)
+            kind = CREATED if created else (UPDATED if cur is not None else LINKED)
+            outcomes.append(Outcome(index, kind, owner, obs.line, issues))
+        return outcomes
+
+    def _record(self, obs: Observation, owner: uuid.UUID, cur: _Current | None) -> dict[str, Any]:
+        if cur is not None:
+            if cur.planned is not None:
+                cur.planned["is_current"] = False
+            else:
+                self.superseded.append(cur.id)
+        normalized: dict[str, Any] = {"fields": obs.fields}
+        if obs.metadata:
+            normalized["metadata"] = obs.metadata
+        record = {
+            "id": uuid7(),
+            "organization_id": self.org_id,
+            "contact_id": owner,
+            "source_system": obs.source,
+            "source_id": obs.source_id,
+            "version": cur.version + 1 if cur is not None else 1,
+            "is_current": True,
+            "content_hash": obs.content_hash,
+            "payload": obs.payload,
+            "normalized": normalized,
+            "observed_at": obs.observed_at,
+            "received_at": self.now,
+            "import_job_id": self.import_job_id,
+        }
+        self.new_records.append(record)
+        return record
+
+    def _event(self, contact_id: uuid.UUID, kind: str, **values: Any) -> None:
+        self.events.append(
+            {
+                "id": uuid7(),
+                "organization_id": self.org_id,
+                "contact_id": contact_id,
+                "kind": kind,
+                "field": values.get("field"),
+                "old_value": values.get("old_value"),
+                "new_value": values.get("new_value"),
+                "source": values.get("source"),
+                "actor": self.actor,
+                "data": values.get("data") or {},
+                "created_at": self.now,
+            }
+        )
+
+    # survivorship --------------------------------------------------------------------------
+
+    def _observed_for(self, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Observed]]:
+        observed: dict[uuid.UUID, list[Observed]] = defaultdict(list)
+        existing = contact_ids - self.new_contacts
+        superseded = set(self.superseded)
+        if existing:
+            sr = SourceRecord
+            rows = self.session.execute(
+                select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
+                    sr.organization_id == self.org_id,
+                    sr.contact_id.in_(existing),
+                    sr.is_current.is_(True),
+                )
+            )
+            for rid, contact_id, system, normalized, observed_at in rows:
+                if rid not in superseded:
+                    observed[contact_id].append(_observed(system, normalized, observed_at))
+        for record in self.new_records:
+            if record["is_current"]:
+                observed[record["contact_id"]].append(
+                    _observed(record["source_system"], record["normalized"], record["observed_at"])
+                )
+        return observed
+
+    def _recompute(self) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], int]]]:
+        touched = set(self.batch_obs)
+        observed = self._observed_for(touched)
+        inserts: list[dict[str, Any]] = []
+        updates: list[tuple[dict[str, Any], int]] = []
+        for contact_id in sorted(touched):
+            result = survive(observed[contact_id], overrides=self.overrides)
+            values = {name: result.fields.get(name) for name in CONTACT_FIELDS}
+            if values["date_of_birth"] is not None:
+                values["date_of_birth"] = date.fromisoformat(values["date_of_birth"])
+            row = {
+                **values,
+                "primary_source": result.primary_source,
+                "source_systems": result.source_systems,
+                "metadata": result.metadata,
+                "field_sources": result.provenance,
+                "search_text": build_search_text(result.fields),
+            }
+            self._conflict_events(contact_id, result.conflicts)
+            if contact_id in self.new_contacts:
+                row.update(
+                    id=contact_id,
+                    organization_id=self.org_id,
+                    status="active",
+                    contact_type="person",
+                    version=1,
+                    created_at=self.now,
+                    updated_at=self.now,
+                )
+                inserts.append(row)
+                first = self.batch_obs[contact_id][0]
+                self._event(
+                    contact_id,
+                    "created",
+                    source=first.source,
+                    data={"fields": result.fields, "import_job_id": _str(self.import_job_id)},
+                )
+                continue
+            before = self.contacts[contact_id]
+            changed = {k: v for k, v in row.items() if before.get(k) != v}
+            for name in CONTACT_FIELDS:
+                if name in changed:
+                    self._event(
+                        contact_id,
+                        "field_changed",
+                        field=name,
+                        old_value=_jsonable(before.get(name)),
+                        new_value=_jsonable(changed[name]),
+                        source=result.provenance.get(name, {}).get("source"),
+                    )
+            # a new observation is a change even when no field moved: bump the version
+            changed["updated_at"] = self.now
+            changed["version"] = before["version"] + 1
+            updates.append((dict(changed, id=contact_id), before["version"]))
+        return inserts, updates
+
+    def _conflict_events(self, contact_id: uuid.UUID, conflicts: list) -> None:
+        incoming = {
+            (name, obs.source, _jsonable(value))
+            for obs in self.batch_obs[contact_id]
+            for name, value in obs.fields.items()
+        }
+        for name, source, value, kept in conflicts:
+            if (name, source, _jsonable(value)) in incoming:
+                self._event(
+                    contact_id,
+                    "conflict",
+                    field=name,
+                    old_value=_jsonable(value),
+                    new_value=_jsonable(kept),
+                    source=source,
+                    data={"kept": "survivorship"},
+                )
+
+    # writes --------------------------------------------------------------------------------
+
+    def _write(
+        self, inserts: list[dict[str, Any]], updates: list[tuple[dict[str, Any], int]]
+    ) -> None:
+        session = self.session
+        if inserts:
+            session.execute(insert(session, _CONTACTS), inserts)
+        for values, expected in updates:
+            result = session.execute(
+                update(_CONTACTS)
+                .where(_CONTACTS.c.id == values["id"], _CONTACTS.c.version == expected)
+                .values({k: v for k, v in values.items() if k != "id"})
+            )
+            if result.rowcount != 1:
+                raise ConcurrentUpdate(str(values["id"]))
+        if self.new_identifiers:
+            rows = sorted(self.new_identifiers, key=lambda r: (r["namespace"], r["value"]))
+            session.execute(insert(session, _IDENTIFIERS), rows)
+        if self.superseded:
+            session.execute(
+                update(_RECORDS).where(_RECORDS.c.id.in_(self.superseded)).values(is_current=False)
+            )
+        if self.new_records:
+            session.execute(insert(session, _RECORDS), self.new_records)
+        if self.events:
+            session.execute(insert(session, _EVENTS), self.events)
+
+    def run(self) -> list[Outcome]:
+        self._load()
+        outcomes = self._plan()
+        inserts, updates = self._recompute()
+        self._write(inserts, updates)
+        return outcomes
+
+
+def _observed(system: str, normalized: dict[str, Any], observed_at: Any) -> Observed:
+    return Observed(
+        source=system,
+        observed_at=observed_at,
+        fields=normalized.get("fields", {}),
+        metadata=normalized.get("metadata", {}),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

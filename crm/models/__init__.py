@@ -1,0 +1,25 @@
+"""SQLModel tables, one module per aggregate. Import from here so every table is registered."""
+
+from crm.models.base import NAMING_CONVENTION, utcnow, uuid7
+from crm.models.contact import CONTACT_FIELDS, Contact, ContactEvent, ContactIdentifier
+from crm.models.import_job import ImportJob, ImportRowError
+from crm.models.merge import DuplicateCandidate, Merge
+from crm.models.organization import ApiKey, Organization
+from crm.models.source_record import SourceRecord
+
+__all__ = [
+    "CONTACT_FIELDS",
+    "NAMING_CONVENTION",
+    "ApiKey",
+    "Contact",
+    "ContactEvent",
+    "ContactIdentifier",
+    "DuplicateCandidate",
+    "ImportJob",
+    "ImportRowError",
+    "Merge",
+    "Organization",
+    "SourceRecord",
+    "utcnow",
+    "uuid7",
+]

@@ -1,0 +1,51 @@
+"""Configuration from the environment (prefix ``CRM_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE = Path(".crm-secret")
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; see the README for their meaning."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    database_url: str = "sqlite:///./crm.db"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    env: str = "development"
+    # GraphQL hardening limits
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    log_level: str = "INFO"
+    # files above this size run in the background when Redis is configured
+    import_background_bytes: int = Field(default=5 * 1024 * 1024)
+
+    @property
+    def production(self) -> bool:
+        return self.env.lower() == "production"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret key, or the one generated into ``./.crm-secret``."""
+        if self.secret_key:
+            return self.secret_key
+        if SECRET_FILE.exists():
+            return SECRET_FILE.read_text().strip()
+        key = secrets.token_urlsafe(32)
+        SECRET_FILE.write_text(key + "\n")
+        SECRET_FILE.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()
