@@ -1,0 +1,43 @@
+"""The ASGI application: ``/graphql`` and ``/healthz``."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from crm.db import get_engine
+from crm.settings import Settings, get_settings
+from graphql_schema.http import CRMGraphQL
+from graphql_schema.schema import build_schema
+
+
+def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> Starlette:
+    """Build the app (uvicorn calls this with ``factory=True``)."""
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    view = CRMGraphQL(
+        build_schema(settings),
+        engine=engine,
+        settings=settings,
+        graphql_ide=None if settings.production else "graphiql",
+        multipart_uploads_enabled=True,
+    )
+
+    async def healthz(_: Request) -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )

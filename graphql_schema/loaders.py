@@ -1,0 +1,61 @@
+"""DataLoaders, created once per request; each returns results in key order."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+from strawberry.dataloader import DataLoader
+
+from crm.contacts import queries
+from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+
+HistoryKey = tuple[uuid.UUID, int, str | None]
+
+
+@dataclass
+class Loaders:
+    contact_by_id: DataLoader[uuid.UUID, Contact | None]
+    identifiers_by_contact: DataLoader[uuid.UUID, list[ContactIdentifier]]
+    sources_by_contact: DataLoader[uuid.UUID, list[SourceRecord]]
+    history_by_contact: DataLoader[HistoryKey, tuple[list[ContactEvent], bool]]
+
+
+def build_loaders(session: Session, organization_id: uuid.UUID) -> Loaders:
+    """The request's loaders, all scoped to the caller's organization."""
+
+    async def contacts(ids: Sequence[uuid.UUID]) -> list[Contact | None]:
+        found = queries.contacts_by_ids(session, organization_id=organization_id, ids=ids)
+        return [found.get(i) for i in ids]
+
+    async def identifiers(ids: Sequence[uuid.UUID]) -> list[list[ContactIdentifier]]:
+        found = queries.identifiers_for(session, organization_id=organization_id, contact_ids=ids)
+        return [found.get(i, []) for i in ids]
+
+    async def sources(ids: Sequence[uuid.UUID]) -> list[list[SourceRecord]]:
+        found = queries.sources_for(session, organization_id=organization_id, contact_ids=ids)
+        return [found.get(i, []) for i in ids]
+
+    async def history(keys: Sequence[HistoryKey]) -> list[Any]:
+        by_page: dict[tuple[int, str | None], list[uuid.UUID]] = defaultdict(list)
+        for contact_id, first, after in keys:
+            by_page[(first, after)].append(contact_id)
+        results: dict[HistoryKey, Any] = {}
+        for (first, after), ids in by_page.items():
+            found = queries.history_for(
+                session, organization_id=organization_id, contact_ids=ids, first=first, after=after
+            )
+            for contact_id in ids:
+                results[(contact_id, first, after)] = found[contact_id]
+        return [results[k] for k in keys]
+
+    return Loaders(
+        contact_by_id=DataLoader(contacts),
+        identifiers_by_contact=DataLoader(identifiers),
+        sources_by_contact=DataLoader(sources),
+        history_by_contact=DataLoader(history),
+    )

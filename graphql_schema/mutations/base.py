@@ -1,0 +1,74 @@
+"""What every mutation shares: inputs for contact fields and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import strawberry
+from sqlmodel import Session
+
+from crm.errors import ServiceError
+from graphql_schema.context import Info
+from graphql_schema.types.common import UserError, user_errors
+
+T = TypeVar("T")
+
+
+def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, list[UserError]]:
+    """Run a service command as the request's unit of work: commit, or roll back and explain."""
+    session = info.context.session
+    try:
+        result = command(session)
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        return None, user_errors(exc)
+    except BaseException:
+        session.rollback()
+        raise
+    return result, []
+
+
+@strawberry.input(description="A postal address; omitted parts stay as they are.")
+class AddressInput:
+    line1: str | None = strawberry.field(default=None, description="Street address.")
+    line2: str | None = strawberry.field(default=None, description="Unit, building, etc.")
+    city: str | None = strawberry.field(default=None, description="City or suburb.")
+    region: str | None = strawberry.field(default=None, description="State or region.")
+    postal_code: str | None = strawberry.field(default=None, description="Postcode / ZIP.")
+    country: str | None = strawberry.field(default=None, description="Country.")
+
+
+def contact_data(
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    date_of_birth: str | None = None,
+    address: AddressInput | None = None,
+) -> dict[str, Any]:
+    """GraphQL contact fields as the pipeline's canonical record (unset values left out)."""
+    data: dict[str, Any] = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "phone": phone,
+        "date_of_birth": date_of_birth,
+    }
+    if address is not None:
+        data.update(
+            address_line1=address.line1,
+            address_line2=address.line2,
+            city=address.city,
+            region=address.region,
+            postal_code=address.postal_code,
+            country=address.country,
+        )
+    return {k: v for k, v in data.items() if v is not None}
+
+
+DATE_OF_BIRTH_HELP = (
+    "YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY (month first in month-first regions such as US)."
+)

@@ -1,0 +1,150 @@
+"""Root queries. Every one is scoped to the caller's organization."""
+
+from __future__ import annotations
+
+import datetime
+
+import strawberry
+from graphql import GraphQLError
+
+from crm.contacts import queries
+from crm.errors import ServiceError
+from graphql_schema.context import Info
+from graphql_schema.permissions import IsReader
+from graphql_schema.types.common import Channel, ContactStatus, PageInfo
+from graphql_schema.types.contact import (
+    Contact,
+    ContactConnection,
+    ContactEdge,
+    contact_or_none,
+)
+
+
+def bad_input(error: ServiceError) -> GraphQLError:
+    """A query's bad argument: a coded GraphQL error (queries have no payload to carry it)."""
+    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
+
+
+@strawberry.input(description="Narrow the contacts list; all given conditions must hold.")
+class ContactFilter:
+    search: str | None = strawberry.field(
+        default=None,
+        description="Staff search over names, email and phone: partial words and typos match; "
+        "results are ranked by relevance (paging then follows the ranking, up to 1,000 hits).",
+    )
+    email: str | None = strawberry.field(default=None, description="Holds this email.")
+    phone: str | None = strawberry.field(
+        default=None, description="Holds this phone (any format; the organization's region)."
+    )
+    status: ContactStatus | None = strawberry.field(
+        default=ContactStatus.ACTIVE, description="Lifecycle status; null for any. Default ACTIVE."
+    )
+    updated_since: datetime.datetime | None = strawberry.field(
+        default=None, description="Changed at or after this instant."
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="A contact by id; null for an unknown id or another organization's.",
+        permission_classes=[IsReader],
+    )
+    def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
+        ctx = info.context
+        row = queries.get_contact(ctx.session, organization_id=ctx.organization.id, contact_id=id)
+        return contact_or_none(row)
+
+    @strawberry.field(
+        description="Contacts in creation order (by relevance with `filter.search`). "
+        "`first` is 0 to 500, default 50.",
+        permission_classes=[IsReader],
+    )
+    def contacts(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        filter: ContactFilter | None = None,
+    ) -> ContactConnection:
+        ctx = info.context
+        f = filter or ContactFilter()
+        try:
+            page = queries.list_contacts(
+                ctx.session,
+                organization_id=ctx.organization.id,
+                first=first,
+                after=after,
+                filter=queries.ContactFilter(
+                    search=f.search,
+                    email=f.email,
+                    phone=f.phone,
+                    status=f.status.value if f.status else None,
+                    updated_since=f.updated_since,
+                ),
+                region=ctx.organization.default_region,
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        edges = [
+            ContactEdge(cursor=cursor, node=Contact.from_model(row))
+            for cursor, row in zip(page.cursors, page.items, strict=True)
+        ]
+        return ContactConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(
+        description="The primary holder of a channel identifier (the first contact that held "
+        "it), or null. The value may be in any human format.",
+        permission_classes=[IsReader],
+    )
+    def contact_by_identifier(
+        self,
+        info: Info,
+        channel: Channel,  # type: ignore[valid-type]
+        value: str,
+    ) -> Contact | None:
+        ctx = info.context
+        try:
+            row = queries.contact_by_identifier(
+                ctx.session,
+                organization_id=ctx.organization.id,
+                channel=channel.value,
+                value=value,
+                region=ctx.organization.default_region,
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        return contact_or_none(row)
+
+    @strawberry.field(
+        description="Every holder of a channel identifier, primary first (households share "
+        "emails and phones).",
+        permission_classes=[IsReader],
+    )
+    def contacts_by_identifier(
+        self,
+        info: Info,
+        channel: Channel,  # type: ignore[valid-type]
+        value: str,
+    ) -> list[Contact]:
+        ctx = info.context
+        try:
+            rows = queries.contacts_by_identifier(
+                ctx.session,
+                organization_id=ctx.organization.id,
+                channel=channel.value,
+                value=value,
+                region=ctx.organization.default_region,
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        return [Contact.from_model(r) for r in rows]
