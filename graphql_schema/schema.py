@@ -26,9 +26,7 @@ def should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False
-    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
-        return False
-    return True
+    return not (isinstance(original, GraphQLError) and (original.extensions or {}).get("code"))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
