@@ -1,0 +1,92 @@
+"""Export active contacts as the canonical CSV, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Iterable
+from typing import IO
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm.contacts.queries import identifiers_for
+from crm.importing.columns import EXPORT_COLUMNS
+from crm.models import Contact, ContactIdentifier
+
+CHUNK = 2000
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# identifier namespace -> export column, for the channels that have their own column
+_IDENTIFIER_COLUMNS = {
+    "instagram": "instagram",
+    "facebook": "facebook",
+    "cliniko": "cliniko_id",
+    "gentu": "gentu_id",
+    "halaxy": "halaxy_id",
+    "medirecords": "medirecords_id",
+}
+
+
+def neutralise(value: str) -> str:
+    """Prefix a cell a spreadsheet would run as a formula (OWASP CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def export_values(contact: Contact, identifiers: Iterable[ContactIdentifier]) -> dict[str, str]:
+    """The contact as one canonical CSV row (plain values, not yet neutralised)."""
+    row = dict.fromkeys(EXPORT_COLUMNS, "")
+    row["contact_id"] = str(contact.id)
+    for name in (
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address_line1",
+        "address_line2",
+        "city",
+        "region",
+        "postal_code",
+        "country",
+    ):
+        row[name] = getattr(contact, name) or ""
+    if contact.date_of_birth:
+        row["date_of_birth"] = contact.date_of_birth.isoformat()
+    for ident in identifiers:
+        column = _IDENTIFIER_COLUMNS.get(ident.namespace)
+        if ident.channel == "WHATSAPP":
+            column = "whatsapp"
+        if column and not row[column]:
+            row[column] = ident.value
+    notes = (contact.attributes or {}).get("notes")
+    if isinstance(notes, str):
+        row["notes"] = notes
+    return row
+
+
+def export_contacts(session: Session, *, organization_id: uuid.UUID, out: IO[str]) -> int:
+    """Write every active contact to ``out``; returns how many were written."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    written = 0
+    after: uuid.UUID | None = None
+    while True:
+        stmt = (
+            select(Contact)
+            .where(Contact.organization_id == organization_id, Contact.status == "active")
+            .order_by(Contact.id)
+            .limit(CHUNK)
+        )
+        if after is not None:
+            stmt = stmt.where(Contact.id > after)
+        contacts = list(session.exec(stmt).scalars())
+        if not contacts:
+            return written
+        idents = identifiers_for(
+            session, organization_id=organization_id, contact_ids=[c.id for c in contacts]
+        )
+        for contact in contacts:
+            values = export_values(contact, idents.get(contact.id, []))
+            writer.writerow([neutralise(values[c]) for c in EXPORT_COLUMNS])
+        written += len(contacts)
+        after = contacts[-1].id
+        session.expunge_all()

@@ -1,0 +1,370 @@
+"""Import a CSV file: stream it through the ingestion pipeline in committed batches.
+
+Each batch commits with the job's counters, so a killed import resumes by running it again:
+rows already stored are ``unchanged``, the rest import, and the end state is the same as one
+uninterrupted run. A dry run does the same work in one transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import IO, Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from crm.contacts.queries import identifiers_for
+from crm.db import insert, session_scope
+from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.identity import IdentityError, normalize_region
+from crm.importing.export import export_values
+from crm.importing.reader import CsvSource, ImportFailed, Row, canonical_record
+from crm.ingest import REJECTED, UNCHANGED, Observation, Rejected, build_observation, ingest
+from crm.models import Contact, ImportJob, ImportRowError, Organization, utcnow, uuid7
+
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE = 2000
+COUNTERS = ("created", "updated", "unchanged", "linked", "rejected")
+
+
+@dataclass(slots=True)
+class ImportOptions:
+    source: str = "csv"
+    dry_run: bool = False
+    column_map: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
+    encoding: str | None = None
+    filename: str | None = None
+    batch_size: int = BATCH_SIZE
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "column_map": self.column_map,
+            "region": self.region,
+            "encoding": self.encoding,
+        }
+
+
+def create_import_job(
+    session: Session,
+    *,
+    organization: Organization,
+    options: ImportOptions,
+    total_bytes: int | None,
+    actor: str | None,
+) -> ImportJob:
+    """Validate the options and record a pending import job."""
+    source = options.source.strip().lower()
+    if (
+        not source
+        or len(source) > 64
+        or not source.replace("-", "").replace("_", "").replace(":", "").isalnum()
+    ):
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            "source must be a short name like csv or clinic-a",
+            field="source",
+        )
+    options.source = source
+    if options.region:
+        try:
+            options.region = normalize_region(options.region)
+        except IdentityError as exc:
+            raise ServiceError(exc.code.value, exc.message, field="region") from exc
+    job = ImportJob(
+        organization_id=organization.id,
+        source=source,
+        filename=options.filename,
+        dry_run=options.dry_run,
+        options=options.as_json(),
+        total_bytes=total_bytes,
+        actor=actor,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_import_job(session: Session, *, organization_id: uuid.UUID, job_id: Any) -> ImportJob:
+    """The organization's import job, or NotFound."""
+    try:
+        key = uuid.UUID(str(job_id))
+    except ValueError:
+        raise NotFound("import job", field="id") from None
+    job = session.get(ImportJob, key)
+    if job is None or job.organization_id != organization_id:
+        raise NotFound("import job", field="id")
+    return job
+
+
+def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+class _Importer:
+    def __init__(self, engine: Engine, job: ImportJob, org: Organization, options: ImportOptions):
+        self.engine = engine
+        self.job = job
+        self.org = org
+        self.options = options
+        self.region = options.region or org.default_region
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.rows = 0
+        self.warnings = 0
+
+    def _error(
+        self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
+    ) -> dict[str, Any]:
+        return {
+            "id": uuid7(),
+            "organization_id": self.org.id,
+            "import_job_id": self.job.id,
+            "line": row.line,
+            "column": column,
+            "code": code,
+            "message": message,
+            "rejected": rejected,
+            "row": row.original,
+        }
+
+    def _observe(self, batch: list[Row]) -> tuple[list[Observation], list[dict], dict[int, str]]:
+        observations: list[Observation] = []
+        errors: list[dict[str, Any]] = []
+        targets: dict[int, str] = {}
+        for row in batch:
+            record = canonical_record(row)
+            target = record.pop("contact_id", None)
+            try:
+                obs = build_observation(
+                    record, source=self.options.source, region=self.region, line=row.line
+                )
+            except Rejected as exc:
+                self.counts[REJECTED] += 1
+                errors.extend(
+                    self._error(row, code=i.code, column=i.field, message=i.message, rejected=True)
+                    for i in exc.issues
+                )
+                continue
+            for issue in obs.issues:
+                self.warnings += 1
+                errors.append(
+                    self._error(
+                        row,
+                        code=issue.code,
+                        column=issue.field,
+                        message=issue.message,
+                        rejected=False,
+                    )
+                )
+            if target:
+                targets[len(observations)] = target
+            observations.append(obs)
+        return observations, errors, targets
+
+    def _exported_unchanged(
+        self, session: Session, observations: list[Observation], targets: dict[int, str], rows: dict
+    ) -> set[int]:
+        """Rows of this service's own export that still say what the contact says: no-ops."""
+        ids: dict[int, uuid.UUID] = {}
+        for index, value in targets.items():
+            try:
+                ids[index] = uuid.UUID(value)
+            except ValueError:
+                continue
+        if not ids:
+            return set()
+        contacts = {
+            c.id: c
+            for c in session.exec(
+                select(Contact).where(
+                    Contact.organization_id == self.org.id,
+                    Contact.id.in_(set(ids.values())),
+                    Contact.status == "active",
+                )
+            ).scalars()
+        }
+        idents = identifiers_for(session, organization_id=self.org.id, contact_ids=contacts)
+        same: set[int] = set()
+        for index, contact_id in ids.items():
+            contact = contacts.get(contact_id)
+            if contact is None:
+                continue
+            observations[index].contact_id = contact_id
+            exported = {
+                k: v for k, v in export_values(contact, idents.get(contact_id, [])).items() if v
+            }
+            exported.pop("contact_id", None)
+            given = dict(rows[observations[index].line].values)
+            given.pop("contact_id", None)
+            if _same_export(exported, given):
+                same.add(index)
+        return same
+
+    def _batch(self, session: Session, batch: list[Row]) -> None:
+        self.rows += len(batch)
+        observations, errors, targets = self._observe(batch)
+        by_line = {row.line: row for row in batch}
+        skip = self._exported_unchanged(session, observations, targets, by_line)
+        self.counts[UNCHANGED] += len(skip)
+        todo = [obs for i, obs in enumerate(observations) if i not in skip]
+        if todo:
+            outcomes = ingest(
+                session,
+                organization=self.org,
+                observations=todo,
+                actor=self.job.actor,
+                import_job_id=self.job.id,
+            )
+            for outcome, obs in zip(outcomes, todo, strict=True):
+                self.counts[outcome.outcome] += 1
+                for issue in outcome.issues[len(obs.issues) :]:
+                    self.warnings += 1
+                    errors.append(
+                        self._error(
+                            by_line[obs.line],
+                            code=issue.code,
+                            column=issue.field,
+                            message=issue.message,
+                            rejected=False,
+                        )
+                    )
+        if errors:
+            session.execute(insert(session, ImportRowError.__table__), errors)
+
+    def _progress(self, session: Session, source: CsvSource, *, final: bool = False) -> None:
+        values: dict[str, Any] = {**self.counts, "rows": self.rows}
+        values["processed_bytes"] = source.bytes_read
+        if final:
+            values["finished_at"] = utcnow()
+        session.execute(update(ImportJob).where(ImportJob.id == self.job.id).values(**values))
+        for key, value in values.items():
+            setattr(self.job, key, value)
+
+    def run(self, stream: IO[bytes], progress: Callable[[ImportJob], None] | None) -> None:
+        source = CsvSource(
+            stream, column_map=self.options.column_map, encoding=self.options.encoding
+        )
+        header_row = Row(line=1, values={}, metadata={}, original={})
+        notes = [
+            self._error(
+                header_row,
+                code="UNKNOWN_COLUMN",
+                column=name,
+                rejected=False,
+                message="column not recognised: its values are kept in each contact's metadata",
+            )
+            for name in source.unknown_columns
+        ]
+        if self.options.dry_run:
+            session = Session(self.engine, expire_on_commit=False)
+            try:
+                self._all_batches(session, source, progress, commit=False)
+            finally:
+                session.rollback()
+                session.close()
+            with session_scope(self.engine) as s:
+                self._progress(s, source, final=True)
+                if notes:
+                    s.execute(insert(s, ImportRowError.__table__), notes)
+            return
+        with session_scope(self.engine) as s:
+            if notes:
+                s.execute(insert(s, ImportRowError.__table__), notes)
+        self._all_batches(None, source, progress, commit=True)
+        with session_scope(self.engine) as s:
+            self._progress(s, source, final=True)
+
+    def _all_batches(
+        self,
+        session: Session | None,
+        source: CsvSource,
+        progress: Callable[[ImportJob], None] | None,
+        *,
+        commit: bool,
+    ) -> None:
+        for batch in _batches(source.rows(), self.options.batch_size):
+            if commit:
+                with session_scope(self.engine) as s:
+                    self._batch(s, batch)
+                    self._progress(s, source)
+            else:
+                assert session is not None
+                self._batch(session, batch)
+                for key, value in {**self.counts, "rows": self.rows}.items():
+                    setattr(self.job, key, value)
+                self.job.processed_bytes = source.bytes_read
+            if progress:
+                progress(self.job)
+
+
+def run_import(
+    *,
+    engine: Engine,
+    job_id: uuid.UUID,
+    stream: IO[bytes],
+    progress: Callable[[ImportJob], None] | None = None,
+) -> ImportJob:
+    """Import ``stream`` for the pending job ``job_id``; returns the finished job."""
+    with session_scope(engine) as session:
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound("import job")
+        org = session.get(Organization, job.organization_id)
+        job.status = "running"
+        job.started_at = utcnow()
+        session.add(job)
+    opts = job.options or {}
+    options = ImportOptions(
+        source=job.source,
+        dry_run=job.dry_run,
+        column_map=opts.get("column_map") or {},
+        region=opts.get("region"),
+        encoding=opts.get("encoding"),
+        filename=job.filename,
+    )
+    importer = _Importer(engine, job, org, options)
+    started = time.monotonic()
+    try:
+        importer.run(stream, progress)
+    except ImportFailed as exc:
+        _finish(engine, job, status="failed", error=exc.message)
+        raise
+    except Exception as exc:
+        log.exception("crm.import.failed", job_id=str(job.id))
+        _finish(engine, job, status="failed", error=f"internal error: {type(exc).__name__}")
+        raise
+    usable = importer.rows - importer.counts[REJECTED]
+    status = "succeeded" if usable > 0 or importer.rows == 0 else "failed"
+    error = None if status == "succeeded" else "nothing usable in the file: every row was rejected"
+    if importer.rows == 0:
+        status, error = "failed", "the file has a header but no data rows"
+    _finish(engine, job, status=status, error=error)
+    log.info(
+        "crm.import.finished",
+        job_id=str(job.id),
+        rows=importer.rows,
+        seconds=round(time.monotonic() - started, 3),
+        **importer.counts,
+    )
+    return job
+
+
+def _finish(engine: Engine, job: ImportJob, *, status: str, error: str | None) -> None:
+    with session_scope(engine) as session:
+        values = {"status": status, "error": error, "finished_at": utcnow()}
+        session.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
+    job.status, job.error = status, error
+
+
+def _same_export(exported: dict[str, str], given: dict[str, str]) -> bool:
+    return exported == {k: v for k, v in given.items() if v}
