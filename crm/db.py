@@ -41,7 +41,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the lock up front (IMMEDIATE); read-only sessions (``read_only``) don't,
+    # so that WAL readers never wait for a writer.
+    deferred = conn.get_execution_options().get("sqlite_deferred", False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for sessions that only read: on SQLite they start deferred transactions."""
+    return engine.execution_options(sqlite_deferred=True)
 
 
 def _postgres_session_settings(dbapi_connection: Any, _record: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from strawberry.types import Info as StrawberryInfo
 
@@ -19,6 +20,7 @@ class Context:
     request: Any
     response: Any
     session: Session
+    engine: Engine
     principal: Principal
     settings: Settings
     _loaders: Loaders | None = field(default=None, repr=False)

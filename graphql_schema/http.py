@@ -1,27 +1,131 @@
-"""The GraphQL HTTP endpoint: API-key auth, one session per request, GraphQL over HTTP."""
+"""The GraphQL HTTP endpoint: API-key auth, one session per request, GraphQL over HTTP.
+
+Follows the GraphQL-over-HTTP spec (https://graphql.github.io/graphql-over-http/draft/), checked
+by ``bench/graphql-http/audit.mjs``: the response media type is negotiated from ``Accept``
+(``application/graphql-response+json`` when the client names it, ``application/json``
+otherwise, 406 when neither is acceptable); with ``application/graphql-response+json`` a request
+that fails before execution (syntax, validation, variable coercion) is a 400 without ``data``,
+while ``application/json`` keeps answering 200. A body that is not a GraphQL request is a 400,
+one in another media type a 415, a mutation over GET a 405.
+"""
 
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
+from crm.db import read_only
 from crm.settings import Settings
 from crm.tenancy.service import Principal, authenticate
 from graphql_schema.context import Context
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+# on a tie, the first wins: a wildcard (*/*, application/*) means the legacy application/json
+RESPONSE_MEDIA_TYPES = (JSON, GRAPHQL_RESPONSE_JSON)
 
-def _error_response(status: int, message: str, code: str, **headers: str) -> Response:
+
+class RequestRejected(HTTPException):
+    """An HTTP error answered before execution, with the headers its status calls for."""
+
+    def __init__(self, status_code: int, reason: str, *, headers: dict[str, str] | None = None):
+        super().__init__(status_code, reason)
+        self.headers = headers or {}
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or None when no supported one is.
+
+    Each supported type takes the quality of the most specific range that matches it
+    (RFC 9110 section 12.5.1); a type named explicitly beats a wildcard of the same quality.
+    """
+    if not accept or not accept.strip():
+        return JSON
+    matches: dict[str, tuple[int, float]] = {}  # media type -> (specificity, quality)
+    for media_range in accept.split(","):
+        name, *params = (part.strip().lower() for part in media_range.split(";"))
+        quality = _quality(params)
+        if not name or quality is None:
+            continue
+        for media_type in RESPONSE_MEDIA_TYPES:
+            specificity = _specificity(name, media_type)
+            if specificity > matches.get(media_type, (-1, 0.0))[0]:
+                matches[media_type] = (specificity, quality)
+    ranked = [
+        ((quality, specificity == 2, specificity == 2 and media_type == GRAPHQL_RESPONSE_JSON), media_type)
+        for media_type in RESPONSE_MEDIA_TYPES
+        if media_type in matches
+        for specificity, quality in [matches[media_type]]
+        if quality > 0
+    ]
+    return max(ranked, key=lambda entry: entry[0])[1] if ranked else None
+
+
+def _quality(params: list[str]) -> float | None:
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                return None
+            return quality if 0 <= quality <= 1 else None
+    return 1.0
+
+
+def _specificity(media_range: str, media_type: str) -> int:
+    if media_range == media_type:
+        return 2
+    if media_range == media_type.split("/")[0] + "/*":
+        return 1
+    if media_range == "*/*":
+        return 0
+    return -1
+
+
+def content_type(media_type: str) -> str:
+    return f"{media_type}; charset=utf-8"
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether the operation failed before execution: syntax, validation, variable coercion.
+
+    Those errors point at the document (locations) and at no field (path); an unexpected
+    exception before execution points at neither and stays a ``data: null`` response.
+    """
+    errors: list[GraphQLError] = result.errors or []
+    return (
+        result.data is None
+        and bool(errors)
+        and all(error.path is None and error.locations for error in errors)
+    )
+
+
+def error_response(
+    status: int, message: str, *, media_type: str = JSON, headers: dict[str, str] | None = None
+) -> Response:
+    code = "UNAUTHENTICATED" if status == 401 else HTTPStatus(status).name
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(
-        json.dumps(body), status_code=status, media_type="application/json", headers=headers
+        json.dumps(body),
+        status_code=status,
+        headers={**(headers or {}), "Content-Type": content_type(media_type)},
     )
 
 
@@ -50,33 +154,142 @@ class CRMGraphQL(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        response = await self._respond(request)
+        response.headers.add_vary_header("Accept")
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
         if self._wants_ide(request):
-            response = await self.render_graphql_ide(request)
-            await response(scope, receive, send)
-            return
-        session = Session(self.engine, expire_on_commit=False)
+            return await self.render_graphql_ide(request)
+        if request.method not in ("GET", "POST"):
+            return error_response(
+                405, "GraphQL is served over GET and POST", headers={"Allow": "GET, POST"}
+            )
+        media_type = negotiate(request.headers.get("accept"))
+        if media_type is None:
+            supported = f"{GRAPHQL_RESPONSE_JSON} or {JSON}"
+            return error_response(406, f"no acceptable media type: accept {supported}")
+        request.state.media_type = media_type
+        session = Session(read_only(self.engine), expire_on_commit=False)
         try:
             principal = self._principal(session, request)
+            # the caller's rows stay loaded for the whole request, whatever the session does
+            session.expunge_all()
             if principal is None:
-                response = _error_response(
+                return error_response(
                     401,
                     "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                    "UNAUTHENTICATED",
-                    **{"WWW-Authenticate": "Bearer"},
+                    media_type=media_type,
+                    headers={"WWW-Authenticate": "Bearer"},
                 )
-            else:
-                context = Context(
-                    request=request,
-                    response=None,
-                    session=session,
-                    principal=principal,
-                    settings=self.settings,
+            request.state.session = session
+            request.state.principal = principal
+            try:
+                return await self.run(request)
+            except HTTPException as exc:
+                headers = exc.headers if isinstance(exc, RequestRejected) else None
+                return error_response(
+                    exc.status_code, exc.reason, media_type=media_type, headers=headers
                 )
-                try:
-                    response = await self.run(request, context=context)
-                except HTTPException as exc:
-                    response = _error_response(exc.status_code, exc.reason, "BAD_REQUEST")
         finally:
             session.rollback()
             session.close()
-        await response(scope, receive, send)
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return Context(
+            request=request,
+            response=response,
+            session=request.state.session,
+            engine=self.engine,
+            principal=request.state.principal,
+            settings=self.settings,
+        )
+
+    async def get_sub_response(self, request: Any) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.state.media_type
+        return sub_response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # the IDE is served before authentication (see _wants_ide), never to an API client
+        return False
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST":
+            await self._check_post_body(request)
+        request_data = await super().parse_http_body(request)
+        items = request_data if isinstance(request_data, list) else [request_data]
+        if any(not isinstance(item.operation_name, str | None) for item in items):
+            raise HTTPException(
+                400, "The GraphQL operation's `operationName` must be a string or null."
+            )
+        return request_data
+
+    async def _check_post_body(self, request: AsyncHTTPRequestAdapter) -> None:
+        media_type, params = parse_content_type(request.content_type or "")
+        media_type = media_type.lower()
+        if media_type == MULTIPART and self.multipart_uploads_enabled:
+            return
+        if media_type != JSON:
+            supported = f"{JSON} or {MULTIPART}" if self.multipart_uploads_enabled else JSON
+            raise RequestRejected(415, f"Unsupported Content-Type: send {supported}")
+        if params.get("charset", "utf-8").lower() != "utf-8":
+            raise RequestRejected(415, "Unsupported charset: send the body in utf-8")
+        # a JSON object (or a batch's array) is the only JSON text that starts this way
+        if (await request.get_body()).lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
+            raise HTTPException(400, "The request body must be a JSON object")
+
+    async def execute_single(  # noqa: PLR0917
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.MUTATION
+            ):
+                raise RequestRejected(
+                    405, "mutations are not allowed over GET: use POST", headers={"Allow": "POST"}
+                ) from exc
+            raise
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response_data = await super().process_result(request, result)
+        if request.state.media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            # the spec's signal that execution never started; create_response makes it a 400
+            del response_data["data"]
+        return response_data
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or JSON
+        response.headers["Content-Type"] = content_type(media_type)
+        if (
+            media_type == GRAPHQL_RESPONSE_JSON
+            and not isinstance(response_data, list)
+            and "data" not in response_data
+            and not sub_response.status_code
+        ):
+            response.status_code = 400
+        return response

@@ -16,18 +16,25 @@ T = TypeVar("T")
 
 
 def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, list[UserError]]:
-    """Run a service command as the request's unit of work: commit, or roll back and explain."""
-    session = info.context.session
+    """Run a service command as its own unit of work: commit, or roll back and explain.
+
+    Afterwards the request's read session ends its transaction, so that what the payload's
+    nested fields read (through the loaders) sees the committed change.
+    """
     try:
-        result = command(session)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        return None, user_errors(exc)
-    except BaseException:
-        session.rollback()
-        raise
-    return result, []
+        with Session(info.context.engine, expire_on_commit=False) as session:
+            try:
+                result = command(session)
+                session.commit()
+            except ServiceError as exc:
+                session.rollback()
+                return None, user_errors(exc)
+            except BaseException:
+                session.rollback()
+                raise
+        return result, []
+    finally:
+        info.context.session.rollback()
 
 
 @strawberry.input(description="A postal address; omitted parts stay as they are.")
