@@ -13,10 +13,14 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
+from strawberry.tools import merge_types
 
 from crm.settings import Settings
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
+from graphql_schema.types.import_job import ImportQuery
+
+RootQuery = merge_types("Query", (Query, ImportQuery))
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
@@ -39,7 +43,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if settings.production:
         extensions.append(DisableIntrospection)
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(query=RootQuery, mutation=Mutation, extensions=extensions)
 
 
 def printed_schema() -> str:

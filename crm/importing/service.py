@@ -7,103 +7,40 @@ uninterrupted run. A dry run does the same work in one transaction that is rolle
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from crm.contacts.queries import identifiers_for
 from crm.db import insert, session_scope
-from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.identity import IdentityError, normalize_region
+from crm.errors import NotFound
 from crm.importing.export import export_values
+from crm.importing.jobs import ImportOptions, create_import_job
 from crm.importing.reader import CsvSource, ImportFailed, Row, canonical_record
 from crm.ingest import REJECTED, UNCHANGED, Observation, Rejected, build_observation, ingest
-from crm.models import Contact, ImportJob, ImportRowError, Organization, utcnow, uuid7
+from crm.models import (
+    Contact,
+    ImportFile,
+    ImportJob,
+    ImportRowError,
+    Organization,
+    utcnow,
+    uuid7,
+)
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 2000
+__all__ = ["ImportOptions", "create_import_job", "run_import", "run_stored_import"]
+
 COUNTERS = ("created", "updated", "unchanged", "linked", "rejected")
-
-
-@dataclass(slots=True)
-class ImportOptions:
-    source: str = "csv"
-    dry_run: bool = False
-    column_map: dict[str, str] = field(default_factory=dict)
-    region: str | None = None
-    encoding: str | None = None
-    filename: str | None = None
-    batch_size: int = BATCH_SIZE
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "dry_run": self.dry_run,
-            "column_map": self.column_map,
-            "region": self.region,
-            "encoding": self.encoding,
-        }
-
-
-def create_import_job(
-    session: Session,
-    *,
-    organization: Organization,
-    options: ImportOptions,
-    total_bytes: int | None,
-    actor: str | None,
-) -> ImportJob:
-    """Validate the options and record a pending import job."""
-    source = options.source.strip().lower()
-    if (
-        not source
-        or len(source) > 64
-        or not source.replace("-", "").replace("_", "").replace(":", "").isalnum()
-    ):
-        raise ServiceError(
-            ErrorCode.INVALID_INPUT,
-            "source must be a short name like csv or clinic-a",
-            field="source",
-        )
-    options.source = source
-    if options.region:
-        try:
-            options.region = normalize_region(options.region)
-        except IdentityError as exc:
-            raise ServiceError(exc.code.value, exc.message, field="region") from exc
-    job = ImportJob(
-        organization_id=organization.id,
-        source=source,
-        filename=options.filename,
-        dry_run=options.dry_run,
-        options=options.as_json(),
-        total_bytes=total_bytes,
-        actor=actor,
-    )
-    session.add(job)
-    session.flush()
-    return job
-
-
-def get_import_job(session: Session, *, organization_id: uuid.UUID, job_id: Any) -> ImportJob:
-    """The organization's import job, or NotFound."""
-    try:
-        key = uuid.UUID(str(job_id))
-    except ValueError:
-        raise NotFound("import job", field="id") from None
-    job = session.get(ImportJob, key)
-    if job is None or job.organization_id != organization_id:
-        raise NotFound("import job", field="id")
-    return job
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -368,3 +305,21 @@ def _finish(engine: Engine, job: ImportJob, *, status: str, error: str | None) -
 
 def _same_export(exported: dict[str, str], given: dict[str, str]) -> bool:
     return exported == {k: v for k, v in given.items() if v}
+
+
+def run_stored_import(*, engine: Engine, job_id: uuid.UUID) -> ImportJob:
+    """Import the file stored for a background job; safe to run again after a crash."""
+    with session_scope(engine) as session:
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound("import job")
+        if job.status in ("succeeded", "failed"):
+            return job
+        stored = session.get(ImportFile, job_id)
+        if stored is None:
+            raise NotFound("import file")
+        content = stored.content
+    job = run_import(engine=engine, job_id=job_id, stream=io.BytesIO(content))
+    with session_scope(engine) as session:
+        session.execute(delete(ImportFile).where(ImportFile.import_job_id == job_id))
+    return job

@@ -2,7 +2,7 @@
 
 from crm.models.base import NAMING_CONVENTION, utcnow, uuid7
 from crm.models.contact import CONTACT_FIELDS, Contact, ContactEvent, ContactIdentifier
-from crm.models.import_job import ImportJob, ImportRowError
+from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
 from crm.models.source_record import SourceRecord
@@ -15,6 +15,7 @@ __all__ = [
     "ContactEvent",
     "ContactIdentifier",
     "DuplicateCandidate",
+    "ImportFile",
     "ImportJob",
     "ImportRowError",
     "Merge",

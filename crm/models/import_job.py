@@ -56,3 +56,13 @@ class ImportRowError(SQLModel, table=True):
     row: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
 
     __table_args__ = (sa.Index("ix_import_row_errors_import_job_id_line", "import_job_id", "line"),)
+
+
+class ImportFile(SQLModel, table=True):
+    """An uploaded file waiting for a background import; deleted once the import finishes."""
+
+    __tablename__ = "import_files"
+
+    import_job_id: uuid.UUID = Field(foreign_key="import_jobs.id", primary_key=True)
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())

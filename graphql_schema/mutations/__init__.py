@@ -6,10 +6,12 @@ import strawberry
 
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import identifiers as identifiers_m
+from graphql_schema.mutations import import_contacts as import_m
 from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import update_contact as update_m
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
+from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
 from graphql_schema.permissions import IsEditor
@@ -41,5 +43,12 @@ class Mutation:
     unlink_identifier: UnlinkIdentifierPayload = strawberry.mutation(
         resolver=identifiers_m.resolve_unlink,
         description="Detach a channel identifier from a contact.",
+        permission_classes=[IsEditor],
+    )
+    import_contacts: ImportContactsPayload = strawberry.mutation(
+        resolver=import_m.resolve,
+        description="Bulk import a CSV client list (CONTRACT.md format). Re-running is safe; "
+        "rejected rows are listed in the job's errors while the rest import. Large files run "
+        "in the background when Redis is configured (the job comes back PENDING).",
         permission_classes=[IsEditor],
     )
