@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -47,8 +48,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_last_uuid7 = 0
+_uuid7_lock = threading.Lock()
+
+
 def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): ids sort by creation, which keyset paging uses."""
+    """A time-ordered UUID (RFC 9562 version 7), strictly increasing within this process.
+
+    Ids sort by creation, which keyset paging and the audit trail's order rely on.
+    """
+    global _last_uuid7
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
@@ -56,6 +65,11 @@ def uuid7() -> uuid.UUID:
     value |= ((rand >> 62) & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
+    with _uuid7_lock:
+        if value <= _last_uuid7:
+            # same millisecond: count up from the last id (the random bits absorb it)
+            value = _last_uuid7 + 1
+        _last_uuid7 = value
     return uuid.UUID(int=value)
 
 

@@ -1,0 +1,156 @@
+"""``crm import`` and ``crm export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
+from crm.importing.columns import parse_column_map
+from crm.importing.export import export_contacts
+from crm.importing.jobs import ImportOptions, create_import_job
+from crm.importing.rejects import write_rejects
+from crm.importing.service import run_import
+from crm.models import ImportJob
+from crm.tenancy.service import find_organization
+
+_COUNTS = ("rows", "created", "updated", "unchanged", "linked", "rejected", "warnings")
+OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
+
+
+def _summary(job: ImportJob, seconds: float, warnings: int) -> dict:
+    return {
+        "job_id": str(job.id),
+        "status": job.status,
+        "rows": job.rows,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "linked": job.linked,
+        "rejected": job.rejected,
+        "warnings": warnings,
+        "dry_run": job.dry_run,
+        "seconds": round(seconds, 3),
+        "error": job.error,
+    }
+
+
+def import_contacts(
+    file: Annotated[Path, typer.Argument(help="The CSV file.", dir_okay=False)],
+    org: OrgOption,
+    source: Annotated[str, typer.Option(help="Source system name for these rows.")] = "csv",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Map a header to a canonical column: SRC=DST (repeatable)."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Region for phones and day/month order (default: org's).")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="File encoding when not UTF-8 (cp1252, latin-1...).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, write nothing.")] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write rejected rows here (line, column, code, reason).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Import a CSV client list; safe to run again (rows already imported are unchanged)."""
+    if not file.is_file():
+        fail(f"no such file: {file}", ExitStatus.USAGE)
+    engine = database()
+    with reported_errors():
+        options = ImportOptions(
+            source=source,
+            dry_run=dry_run,
+            column_map=parse_column_map(map_ or []),
+            region=region,
+            encoding=encoding,
+            filename=file.name,
+        )
+    size = file.stat().st_size
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        job = create_import_job(
+            session, organization=organization, options=options, total_bytes=size, actor="cli"
+        )
+    started = time.monotonic()
+    show_progress = not as_json and sys.stderr.isatty()
+    progress = Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeRemainingColumn(),
+        console=stderr(),
+        disable=not show_progress,
+    )
+    task = progress.add_task("import", total=size, rows=0)
+    with progress, reported_errors(), file.open("rb") as stream:
+        job = run_import(
+            engine=engine,
+            job_id=job.id,
+            stream=stream,
+            progress=lambda j: progress.update(task, completed=j.processed_bytes, rows=j.rows),
+        )
+    seconds = time.monotonic() - started
+    with unit_of_work() as session:
+        warnings = _warning_count(session, job)
+        if rejects is not None:
+            with rejects.open("w", newline="", encoding="utf-8") as out:
+                write_rejects(session, job=job, out=out)
+    summary = _summary(job, seconds, warnings)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        _print_summary(summary, rejects)
+    if job.status != "succeeded":
+        raise typer.Exit(int(ExitStatus.FAILED))
+
+
+def _warning_count(session, job: ImportJob) -> int:
+    from sqlalchemy import func, select
+
+    from crm.models import ImportRowError as E
+
+    return session.exec(
+        select(func.count()).select_from(E).where(E.import_job_id == job.id, E.rejected.is_(False))
+    ).one()[0]
+
+
+def _print_summary(summary: dict, rejects: Path | None) -> None:
+    table = Table(title="Import" + (" (dry run: nothing written)" if summary["dry_run"] else ""))
+    for key in _COUNTS:
+        table.add_column(key, justify="right")
+    table.add_row(*(str(summary[k]) for k in _COUNTS))
+    out = stdout()
+    out.print(table)
+    out.print(f"job {summary['job_id']}: {summary['status']} in {summary['seconds']} s")
+    if summary["error"]:
+        out.print(f"[red]{summary['error']}[/]")
+    if summary["rejected"] and rejects is not None:
+        out.print(f"rejected rows written to {rejects}: fix them and import that file again")
+
+
+def export(
+    org: OrgOption,
+    file: Annotated[
+        Path | None, typer.Argument(help="Write here (default: standard output).", dir_okay=False)
+    ] = None,
+) -> None:
+    """Write every active contact as the canonical CSV (formula cells neutralised)."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        if file is None:
+            count = export_contacts(session, organization_id=organization.id, out=sys.stdout)
+        else:
+            with file.open("w", newline="", encoding="utf-8") as out:
+                count = export_contacts(session, organization_id=organization.id, out=out)
+    stderr().print(f"exported {count} contacts")
