@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # files above this size run in the background when Redis is configured
     import_background_bytes: int = Field(default=5 * 1024 * 1024)
+    # rows per committed import batch: a crash loses at most one batch of work
+    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
 
     @property
     def production(self) -> bool:

@@ -35,6 +35,7 @@ from crm.models import (
     utcnow,
     uuid7,
 )
+from crm.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -268,6 +269,7 @@ def run_import(
         region=opts.get("region"),
         encoding=opts.get("encoding"),
         filename=job.filename,
+        batch_size=get_settings().import_batch_size,
     )
     importer = _Importer(engine, job, org, options)
     started = time.monotonic()
