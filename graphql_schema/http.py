@@ -67,14 +67,15 @@ def negotiate(accept: str | None) -> str | None:
             specificity = _specificity(name, media_type)
             if specificity > matches.get(media_type, (-1, 0.0))[0]:
                 matches[media_type] = (specificity, quality)
-    ranked = [
-        ((quality, specificity == 2, specificity == 2 and media_type == GRAPHQL_RESPONSE_JSON), media_type)
-        for media_type in RESPONSE_MEDIA_TYPES
-        if media_type in matches
-        for specificity, quality in [matches[media_type]]
-        if quality > 0
-    ]
-    return max(ranked, key=lambda entry: entry[0])[1] if ranked else None
+
+    def rank(media_type: str) -> tuple[float, bool, bool]:
+        specificity, quality = matches[media_type]
+        named = specificity == 2
+        # between two named types of one quality, the spec's own media type wins
+        return quality, named, named and media_type == GRAPHQL_RESPONSE_JSON
+
+    acceptable = [media_type for media_type in matches if matches[media_type][1] > 0]
+    return max(sorted(acceptable, key=RESPONSE_MEDIA_TYPES.index), key=rank, default=None)
 
 
 def _quality(params: list[str]) -> float | None:
@@ -123,13 +124,15 @@ def error_response(
     code = "UNAUTHENTICATED" if status == 401 else HTTPStatus(status).name
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(
-        json.dumps(body),
+        json.dumps(body, separators=(",", ":")),
         status_code=status,
         headers={**(headers or {}), "Content-Type": content_type(media_type)},
     )
 
 
 class CRMGraphQL(GraphQL):
+    """Strawberry's ASGI view with API-key auth, a session per request and spec status codes."""
+
     def __init__(self, schema: Any, *, engine: Engine, settings: Settings, **kwargs: Any):
         super().__init__(schema, **kwargs)
         self.engine = engine
@@ -241,7 +244,7 @@ class CRMGraphQL(GraphQL):
         if (await request.get_body()).lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
             raise HTTPException(400, "The request body must be a JSON object")
 
-    async def execute_single(  # noqa: PLR0917
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
