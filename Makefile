@@ -1,0 +1,40 @@
+# Developer entry points. Everything runs from ./.venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# reinstall only when pyproject.toml changed since the last install
+STAMP := $(VENV)/.installed
+SERVE_ARGS ?=
+
+.PHONY: run test lint bench venv
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# the embedded default: SQLite in ./crm.db, jobs inline (no Redis needed)
+run: venv
+	$(BIN)/crm demo
+	$(BIN)/crm serve $(SERVE_ARGS)
+
+# -ra: the summary names every skipped test and why (no PostgreSQL, no Redis...)
+test: venv
+	$(BIN)/python -m pytest -n auto -q -ra
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# runs bench/<name>/run.py for every benchmark, or only BENCH=<name>
+BENCH ?= *
+bench: venv
+	@found=0; for script in bench/$(BENCH)/run.py; do \
+		[ -e "$$script" ] || continue; found=1; \
+		echo "==> $$script"; $(BIN)/python "$$script" || exit 1; \
+	done; \
+	[ $$found = 1 ] || echo "no benchmark found (bench/$(BENCH)/run.py)"

@@ -1,0 +1,191 @@
+"""The ``crm`` command: the typer app, its sub-apps and the commands every install needs.
+
+Adding a command that belongs to a domain (``crm import``, ``crm export``, ``crm dedup``): write
+it in that domain's own module (for example ``crm/importing/cli.py``) as a plain function with
+typer-annotated parameters, using ``crm.cli_common`` for the session, errors and exit statuses,
+then register it below under "Domain commands" with one ``app.command(...)`` line.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+
+from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
+from crm.errors import NotFound
+from crm.importing import cli as import_cli
+from crm.logging import configure_logging, get_logger, logging_config
+from crm.migrate import upgrade
+from crm.settings import get_settings
+from crm.tenancy.service import create_api_key, create_organization, find_organization
+
+DEMO_ORGANIZATION = "Demo Practice"
+
+log = get_logger("crm.cli")
+
+app = typer.Typer(
+    name="crm",
+    help="Unified contacts service: one contact per person, every channel linked.",
+    no_args_is_help=True,
+    add_completion=False,
+    # locals can hold keys and personal data: never print them in a traceback
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(key_app, name="key")
+
+
+class RoleChoice(str, enum.Enum):
+    reader = "reader"
+    editor = "editor"
+    admin = "admin"
+
+
+OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
+
+
+@app.callback()
+def main() -> None:
+    """Unified contacts service: one contact per person, every channel linked."""
+    configure_logging()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to CRM_DATABASE_URL."""
+    engine = database()
+    with reported_errors():
+        upgrade(engine=engine)
+    log.info("crm.db.upgraded", dialect=engine.dialect.name)
+    stderr().print("Database schema is up to date.")
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Argument(help="Unique organization name.")],
+    region: Annotated[
+        str, typer.Option(help="ISO 3166 alpha-2 region used to read local phone numbers.")
+    ] = "AU",
+) -> None:
+    """Create an organization and print its id."""
+    with unit_of_work() as session:
+        organization = create_organization(session, name=name, region=region)
+    log.info("crm.org.created", organization_id=str(organization.id))
+    typer.echo(str(organization.id))
+
+
+@key_app.command("create")
+def key_create(
+    org: OrgOption,
+    role: Annotated[RoleChoice, typer.Option(help="What the key may do.")],
+    name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        key, plain = create_api_key(
+            session, organization_id=organization.id, role=role.value, name=name
+        )
+    log.info(
+        "crm.api_key.created",
+        organization_id=str(organization.id),
+        key_id=str(key.id),
+        role=key.role,
+    )
+    typer.echo(plain)
+    stderr().print(
+        f"{key.role} key for {organization.name!r}: store it now, it is not shown again."
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+) -> None:
+    """Serve the GraphQL API at http://HOST:PORT/graphql."""
+    import uvicorn
+
+    uvicorn.run(
+        "graphql_schema.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logging_config(),
+        server_header=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (arq) and its cron jobs; needs CRM_REDIS_URL."""
+    url = get_settings().redis_url
+    if not url:
+        fail(
+            "CRM_REDIS_URL is not set: the worker takes its jobs from Redis. Without Redis, "
+            "jobs run inline in the process that enqueues them and no worker is needed.",
+            ExitStatus.USAGE,
+        )
+    # the entry point is the one place in crm/ that reaches jobs/ (and arq), and only when run
+    from arq.worker import run_worker
+
+    from jobs.worker import WorkerSettings, redis_settings_for
+
+    try:
+        settings = redis_settings_for(url)
+    except RuntimeError as exc:  # arq's "invalid DSN scheme"
+        fail(f"CRM_REDIS_URL is not a usable Redis URL: {exc}", ExitStatus.USAGE)
+    try:
+        run_worker(WorkerSettings, redis_settings=settings)
+    except (ConnectionError, OSError) as exc:
+        fail(f"Redis did not answer: {exc}")
+
+
+@app.command()
+def demo() -> None:
+    """Migrate the database; on first run create the "Demo Practice" organization and a key."""
+    engine = database()
+    with reported_errors():
+        upgrade(engine=engine)
+    plain: str | None = None
+    with unit_of_work() as session:
+        try:
+            organization = find_organization(session, ref=DEMO_ORGANIZATION)
+        except NotFound:
+            organization = create_organization(session, name=DEMO_ORGANIZATION, region="AU")
+            _, plain = create_api_key(
+                session, organization_id=organization.id, role="admin", name="demo"
+            )
+    out = stdout()
+    if plain is None:
+        out.print(
+            f'The demo organization "{DEMO_ORGANIZATION}" exists (id {organization.id}); its '
+            "admin key was printed when it was created. To make another key:\n"
+            f'  crm key create --org "{DEMO_ORGANIZATION}" --role admin'
+        )
+        return
+    log.info("crm.demo.created", organization_id=str(organization.id))
+    out.print(
+        f'\nCreated the demo organization "{DEMO_ORGANIZATION}" (id {organization.id}).\n'
+        "Its admin API key, shown only this once:\n"
+    )
+    out.print(f"    {plain}\n", style="bold green")
+    out.print(
+        "Send it as the header  Authorization: Bearer <key>\n"
+        "GraphiQL (after `crm serve`): http://127.0.0.1:8000/graphql  (Headers tab:\n"
+        f'  {{"Authorization": "Bearer {plain}"}})\n',
+        markup=False,
+    )
+
+
+# Domain commands (each defined in its domain's module)
+app.command("import")(import_cli.import_contacts)
+app.command("export")(import_cli.export)
