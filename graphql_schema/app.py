@@ -19,6 +19,8 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     """Build the app (uvicorn calls this with ``factory=True``)."""
     settings = settings or get_settings()
     engine = engine or get_engine()
+    # the key that encrypts PMS tokens exists from the first start (generated if not configured)
+    settings.resolved_secret_key()
     view = CRMGraphQL(
         build_schema(settings),
         engine=engine,
