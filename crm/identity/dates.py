@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from crm.identity.errors import ErrorCode, IdentityError
 from crm.identity.regions import optional_region
@@ -40,9 +40,15 @@ def normalize_date_of_birth(
         raise _invalid("a date of birth must be text or a date")
     if parsed < EARLIEST_DATE_OF_BIRTH:
         raise _invalid("a date of birth cannot be before 1900")
-    if parsed > (today or date.today()):
+    if parsed > (today or _latest_today()):
         raise _invalid("a date of birth cannot be in the future")
     return parsed
+
+
+def _latest_today() -> date:
+    # the date where it is latest (UTC+14): a baby born "today" in Sydney is not in the future
+    # for a server running on UTC
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
 
 
 def _parse(text: str, region: str | None) -> date:

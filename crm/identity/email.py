@@ -22,7 +22,9 @@ def normalize_email(value: str) -> str:
         raise _invalid("too long to be an email address")
     try:
         # "Mary Smith <mary@example.com>" (pasted from a mail client) keeps only the address
-        result = validate_email(text, check_deliverability=False, allow_display_name=True)
+        result = validate_email(
+            text, check_deliverability=False, allow_display_name=True, strict=True
+        )
     except EmailNotValidError as exc:
         # email_validator's reasons name characters and rules, not the address itself
         raise _invalid(f"not a valid email address: {exc}") from None

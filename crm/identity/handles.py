@@ -62,6 +62,8 @@ def _is_link(text: str) -> bool:
 
 
 def _bare_host(host: str) -> str:
+    if host in _ALL_HOSTS:
+        return host  # "m.me" is Messenger itself, not a mobile subdomain of "me"
     for prefix in _HOST_PREFIXES:
         if host.startswith(prefix):
             return host[len(prefix) :]

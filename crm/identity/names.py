@@ -76,7 +76,9 @@ def name_key(value: str | None) -> str:
         return ""
     if value.isascii():
         return "".join(filter(str.isalpha, value.lower()))
-    decomposed = unicodedata.normalize("NFKD", value.casefold()).translate(_UNDECOMPOSABLE)
+    # compatibility caseless form (Unicode D146): full-width and styled letters fold too
+    folded = unicodedata.normalize("NFKD", value.casefold()).casefold()
+    decomposed = unicodedata.normalize("NFKD", folded).translate(_UNDECOMPOSABLE)
     # combining accents (category Mn) are not letters, so filtering drops them too
     return "".join(filter(str.isalpha, decomposed))
 

@@ -13,7 +13,7 @@ from crm.identity.regions import optional_region
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 # "00" is the international prefix in most of the world; phonenumbers only honours the
 # prefix of the region given, so "0061 412 ..." parsed as AU (whose prefix is 0011) fails
-_DOUBLE_ZERO = re.compile(r"[\s(]*00\s*(?=[1-9])")
+_DOUBLE_ZERO = re.compile(r"[\s(]*00[\s).-]*(?=[1-9])")
 _MAX_LENGTH = 100
 _REASONS = {
     ValidationResult.INVALID_COUNTRY_CODE: "not a valid phone number (unknown country code)",
@@ -36,17 +36,17 @@ def normalize_phone(value: str, *, region: str | None = "AU") -> str:
         raise _invalid("too long to be a phone number")
     else:
         number = _parse(value, region_code)
-        if (number is None or not _is_valid(number)) and (prefix := _DOUBLE_ZERO.match(value)):
-            international = _parse("+" + value[prefix.end() :], None)
-            if international is not None and _is_valid(international):
-                return _e164(international)
+    if number is not None and _is_valid(number):
+        return _e164(number)
+    if prefix := _DOUBLE_ZERO.match(value):
+        international = _parse("+" + value[prefix.end() :], None)
+        if international is not None and _is_valid(international):
+            return _e164(international)
     if number is None:
         if region_code is None and not value.lstrip().startswith(("+", "tel:")):
             raise _invalid("a phone number without a country code needs a region")
         raise _invalid("not a phone number")
-    if not _is_valid(number):
-        raise _invalid(_why_invalid(number))
-    return _e164(number)
+    raise _invalid(_why_invalid(number))
 
 
 # is_valid_number, not just is_possible_number: "possible" only checks the length, so a number
