@@ -113,12 +113,18 @@ def update_contact(
 ) -> Contact:
     """A manual edit: it holds until a newer observation from a higher-priority source."""
     contact = _active(session, organization, contact_id)
-    if version is not None and contact.version != version:
-        raise ServiceError(
-            ErrorCode.VERSION_CONFLICT,
-            f"contact is at version {contact.version}, not {version}: reload and retry",
-            field="version",
-        )
+    if version is not None:
+        # lock the row: a concurrent edit of the same version waits, then sees it is stale
+        # (the pipeline would otherwise retry past the version change and lose an update)
+        current = session.execute(
+            select(Contact.version).where(Contact.id == contact.id).with_for_update()
+        ).scalar_one()
+        if current != version:
+            raise ServiceError(
+                ErrorCode.VERSION_CONFLICT,
+                f"contact is at version {current}, not {version}: reload and retry",
+                field="version",
+            )
     if not any(v not in (None, "") for v in data.values()):
         raise ServiceError(ErrorCode.INVALID_INPUT, "nothing to update", field=None)
     obs = _observe(

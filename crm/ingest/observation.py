@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crm.identity import (
@@ -24,9 +24,11 @@ from crm.identity import (
     normalize_phone,
     split_full_name,
 )
-from crm.models import utcnow
+from crm.models import Contact, utcnow
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+# cut to the column's length: PostgreSQL refuses a longer value and would fail the whole batch
+_ADDRESS_LENGTHS = {name: Contact.__table__.c[name].type.length for name in ADDRESS_FIELDS}
 # canonical input column -> identifier channel, for the columns that carry channel identifiers
 IDENTIFIER_COLUMNS: dict[str, Channel] = {
     "whatsapp": Channel.WHATSAPP,
@@ -199,7 +201,7 @@ def build_observation(
             issues.append(FieldIssue(exc.code.value, "date_of_birth", exc.message))
     for name in ADDRESS_FIELDS:
         if value := _text(raw, name):
-            fields[name] = " ".join(value.split())[:200]
+            fields[name] = " ".join(value.split())[: _ADDRESS_LENGTHS[name]]
 
     metadata: dict[str, Any] = dict(raw.get("metadata") or {})
     if notes := _text(raw, "notes"):
@@ -228,6 +230,11 @@ def build_observation(
     ).hexdigest()
     if source_id is None:
         source_id = external_id if external_id is not None else "h:" + content_hash[:40]
+    if observed_at is not None:
+        # survivorship compares it with stored (aware, UTC) times: a naive one would crash it
+        if observed_at.tzinfo is None:
+            observed_at = observed_at.replace(tzinfo=UTC)
+        observed_at = observed_at.astimezone(UTC)
     return Observation(
         source=source,
         source_id=source_id,

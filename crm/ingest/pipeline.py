@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from crm.db import insert, is_retryable
-from crm.identity import SHARED_NAMESPACES, first_names_compatible
+from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.survivorship import Observed, survive
 from crm.models import (
@@ -51,6 +51,16 @@ _CONTACTS = Contact.__table__
 _IDENTIFIERS = ContactIdentifier.__table__
 _RECORDS = SourceRecord.__table__
 _EVENTS = ContactEvent.__table__
+# exclusive keys in the order they decide the owner: the source's own record id, PMS patient
+# ids, EMR ids, social handles, chat ids (a PMS id outweighs an Instagram handle)
+_EXCLUSIVE_RANK = {
+    "external": 0,
+    **dict.fromkeys(PMS_NAMESPACES, 1),
+    "careportals": 2,
+    "instagram": 3,
+    "facebook": 3,
+    "chatwoot": 4,
+}
 
 
 class ConcurrentUpdate(Exception):
@@ -200,8 +210,9 @@ class _Batch:
         )
 
     def _find_owner(self, obs: Observation) -> uuid.UUID | None:
-        for key in obs.keys:
-            if key.namespace not in SHARED_NAMESPACES and (held := self.holders.get(key.identity)):
+        exclusive = [key for key in obs.keys if key.namespace not in SHARED_NAMESPACES]
+        for key in sorted(exclusive, key=lambda k: _EXCLUSIVE_RANK.get(k.namespace, 5)):
+            if held := self.holders.get(key.identity):
                 return held[0][1]
         score: dict[uuid.UUID, tuple[int, int]] = {}
         for key in obs.keys:
@@ -267,10 +278,18 @@ class _Batch:
 
     def _plan(self) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        # A record repeated in the batch ends as its last occurrence. When that is already the
+        # stored version, the earlier occurrences change nothing either: re-ingesting is a no-op.
+        last = {(obs.source, obs.source_id): obs.content_hash for obs in self.observations}
+        settled = {
+            k for k, h in last.items() if k in self.current and self.current[k].content_hash == h
+        }
         for index, obs in enumerate(self.observations):
             issues = list(obs.issues)
             cur = self.current.get((obs.source, obs.source_id))
-            if cur is not None and cur.content_hash == obs.content_hash:
+            if cur is not None and (
+                cur.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
+            ):
                 outcomes.append(Outcome(index, UNCHANGED, cur.contact_id, obs.line, issues))
                 continue
             if obs.contact_id is not None:
@@ -285,6 +304,12 @@ class _Batch:
                 self.new_contacts.add(owner)
                 dob = obs.date_of_birth
                 self.people[owner] = _Person(obs.first_name, dob)
+            else:
+                # later rows of the batch are checked against what this one says of the owner,
+                # as they would be in a later batch: a household stays apart either way
+                person = self.people.setdefault(owner, _Person(None, None))
+                person.first_name = person.first_name or obs.first_name
+                person.date_of_birth = person.date_of_birth or obs.date_of_birth
             self._link_keys(index, obs, owner, created, issues)
             record = self._record(obs, owner, cur)
             self.current[(obs.source, obs.source_id)] = _Current(
