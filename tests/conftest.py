@@ -73,9 +73,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def _truncate(engine: Engine) -> None:
-    tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    # DELETE is ~1 ms on a test's few rows where TRUNCATE costs ~75 ms; children go first
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

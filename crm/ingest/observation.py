@@ -26,6 +26,7 @@ from crm.identity import (
 )
 from crm.models import Contact, utcnow
 
+MAX_SOURCE_LENGTH = 64
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
 # cut to the column's length: PostgreSQL refuses a longer value and would fail the whole batch
 _ADDRESS_LENGTHS = {name: Contact.__table__.c[name].type.length for name in ADDRESS_FIELDS}
@@ -151,6 +152,16 @@ def build_observation(
         return key
 
     source = source.strip().lower()
+    if not source or len(source) > MAX_SOURCE_LENGTH:
+        raise Rejected(
+            [
+                FieldIssue(
+                    "INVALID_INPUT",
+                    "source",
+                    f"a source name is 1 to {MAX_SOURCE_LENGTH} characters",
+                )
+            ]
+        )
     external_id = external_id if external_id is not None else _text(raw, "external_id")
     if external_id is not None:
         try:
