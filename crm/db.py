@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
+import sqlalchemy.ext.compiler
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
@@ -126,6 +130,9 @@ def insert(bind: Any, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+_RETRYABLE_SQLSTATES = ("40001", "40P01", "23505")
+
+
 def is_retryable(exc: BaseException) -> bool:
     """A conflict another transaction caused: unique violation, deadlock, serialization, lock."""
     if isinstance(exc, IntegrityError):
@@ -134,5 +141,90 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError):
         sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        return sqlstate in ("40001", "40P01", "23505")
-    return False
+        return sqlstate in _RETRYABLE_SQLSTATES
+    # raised by psycopg itself (COPY goes around SQLAlchemy)
+    return getattr(exc, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def analyze(session: Session, tables: list[sa.Table]) -> None:
+    """Refresh the planner's statistics (PostgreSQL): a bulk load into tables that were
+    empty or small gets sequential-scan plans for its lookups until it does."""
+    if is_postgres(session):
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        session.execute(sa.text(f"ANALYZE {names}"))
+
+
+def estimated_rows(session: Session, table: sa.Table) -> int:
+    """The planner's row count for ``table`` (PostgreSQL; 0 elsewhere or never analysed)."""
+    if not is_postgres(session):
+        return 0
+    value = session.execute(
+        sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+        {"name": table.name},
+    ).scalar()
+    return max(int(value or 0), 0)
+
+
+def in_values(column: Any, values: Any) -> Any:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY``) however many values.
+
+    Thousands of expanded IN parameters cost more to build and parse than the query itself.
+    """
+    values = list(values)
+    if not values:
+        return sa.false()
+    return _AnyValues(column, values)
+
+
+class _AnyValues(sa.sql.expression.ColumnElement):
+    inherit_cache = False
+    type = sa.Boolean()
+
+    def __init__(self, column: Any, values: list[Any]):
+        self.column = column
+        self.values = values
+
+
+@sa.ext.compiler.compiles(_AnyValues)
+def _any_values_default(element: _AnyValues, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.values), **kw)
+
+
+@sa.ext.compiler.compiles(_AnyValues, "postgresql")
+def _any_values_postgresql(element: _AnyValues, compiler: Any, **kw: Any) -> str:
+    array = sa.bindparam(None, element.values, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == sa.func.any(array), **kw)
+
+
+@lru_cache(maxsize=64)
+def _json_columns(table: sa.Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+
+
+def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows at once: PostgreSQL ``COPY``, multi-row INSERT elsewhere.
+
+    Every row must have the same keys (column names).
+    """
+    if not rows:
+        return
+    if not is_postgres(session):
+        session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    json_columns = _json_columns(table)
+    dumps = json.dumps
+    converters = [
+        (lambda v: None if v is None else dumps(v, default=str)) if c in json_columns else None
+        for c in columns
+    ]
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[c] if convert is None else convert(row[c])
+                    for c, convert in zip(columns, converters, strict=True)
+                ]
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from crm.pagination import check_first, decode_cursor, encode_cursor
 from crm.search.query import search_contact_ids
 
 STATUSES = ("active", "merged", "erased")
+MAX_HISTORY_PAGE = 100
 
 
 @dataclass(slots=True)
@@ -169,8 +171,8 @@ def list_contacts(
     filter = filter or ContactFilter()
     conditions = _conditions(organization_id=organization_id, filter=filter, region=region)
     cursor = decode_cursor(after)
-    if filter.search and filter.search.strip():
-        return _search_page(session, conditions, filter.search, first, cursor)
+    if search := _searchable(filter.search):
+        return _search_page(session, conditions, search, first, cursor)
     after_id = _uuid(cursor.get("id")) if cursor else None
     if cursor is not None and after_id is None:
         raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
@@ -196,11 +198,20 @@ def list_contacts(
     )
 
 
+def _searchable(text: str | None) -> str:
+    """Search text without what no stored text holds: control characters (NUL, which
+    PostgreSQL refuses in a parameter) and lone surrogates (which UTF-8 cannot encode)."""
+    if not text:
+        return ""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text).strip()
+
+
 def _search_page(
     session: Session, conditions: list[Any], text: str, first: int, cursor: dict | None
 ) -> Page:
-    offset = cursor.get("o", 0) if cursor else 0
-    if not isinstance(offset, int) or offset < 0:
+    # a cursor of the unsearched listing ({"id": ...}) must not silently restart at the top
+    offset = cursor.get("o") if cursor else 0
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
     ranked = search_contact_ids(session, conditions=conditions, text=text)
     window = ranked[offset : offset + first]
@@ -255,35 +266,53 @@ def sources_for(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A validated request for a page of events: how many, and before which event."""
+
+    first: int
+    before: uuid.UUID | None = None
+
+
+def history_page(*, first: int, after: str | None) -> HistoryPage:
+    """``first`` (0 to 100) and the event ``after`` points at, or INVALID_INPUT."""
+    first = check_first(first, maximum=MAX_HISTORY_PAGE)
+    cursor = decode_cursor(after)
+    before = _uuid(cursor.get("id")) if cursor else None
+    if cursor is not None and before is None:
+        raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
+    return HistoryPage(first=first, before=before)
+
+
 def history_for(
     session: Session,
     *,
     organization_id: uuid.UUID,
     contact_ids: Iterable[uuid.UUID],
-    first: int,
-    after: str | None,
+    page: HistoryPage,
 ) -> dict[uuid.UUID, tuple[list[ContactEvent], bool]]:
-    """The newest ``first`` events of each contact (before the cursor), in one statement."""
-    first = check_first(first)
-    cursor = decode_cursor(after)
-    before_id = _uuid(cursor.get("id")) if cursor else None
+    """The newest ``page.first`` events of each contact (before the cursor), in one statement."""
     ids = list(set(contact_ids))
     result: dict[uuid.UUID, tuple[list[ContactEvent], bool]] = {i: ([], False) for i in ids}
     if not ids:
         return result
     ev = ContactEvent
     conditions = [ev.organization_id == organization_id, ev.contact_id.in_(ids)]
-    if before_id is not None:
-        conditions.append(ev.id < before_id)
+    if page.before is not None:
+        conditions.append(ev.id < page.before)
     rank = func.row_number().over(partition_by=ev.contact_id, order_by=ev.id.desc()).label("rank")
     inner = select(ev, rank).where(*conditions).subquery()
-    stmt = select(inner).where(inner.c.rank <= first + 1).order_by(inner.c.contact_id, inner.c.rank)
+    stmt = (
+        select(inner)
+        .where(inner.c.rank <= page.first + 1)
+        .order_by(inner.c.contact_id, inner.c.rank)
+    )
     grouped: dict[uuid.UUID, list[ContactEvent]] = defaultdict(list)
     for row in session.execute(stmt).mappings():
         data = {k: row[k] for k in row if k != "rank"}
         grouped[row["contact_id"]].append(ContactEvent(**data))
     for contact_id, events in grouped.items():
-        result[contact_id] = (events[:first], len(events) > first)
+        result[contact_id] = (events[: page.first], len(events) > page.first)
     return result
 
 
@@ -301,7 +330,9 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 __all__ = [
+    "MAX_HISTORY_PAGE",
     "ContactFilter",
+    "HistoryPage",
     "Page",
     "contact_by_identifier",
     "contacts_by_identifier",
@@ -309,6 +340,7 @@ __all__ = [
     "event_cursor",
     "get_contact",
     "history_for",
+    "history_page",
     "identifiers_for",
     "list_contacts",
     "sources_for",

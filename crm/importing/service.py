@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import IO, Any
@@ -20,18 +21,22 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from crm.contacts.queries import identifiers_for
-from crm.db import insert, session_scope
+from crm.db import analyze, estimated_rows, in_values, insert, session_scope
 from crm.errors import NotFound
+from crm.identity import IdentityError, normalize_external_id
 from crm.importing.export import export_values
 from crm.importing.jobs import ImportOptions, create_import_job
 from crm.importing.reader import CsvSource, ImportFailed, Row, canonical_record
 from crm.ingest import REJECTED, UNCHANGED, Observation, Rejected, build_observation, ingest
+from crm.ingest.observation import content_hash_of, source_id_for
 from crm.models import (
     Contact,
+    ContactIdentifier,
     ImportFile,
     ImportJob,
     ImportRowError,
     Organization,
+    SourceRecord,
     utcnow,
     uuid7,
 )
@@ -41,6 +46,13 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["ImportOptions", "create_import_job", "run_import", "run_stored_import"]
 
+# the tables an import's lookups read, whose statistics must keep up with the load
+_LOOKUP_TABLES = [
+    Contact.__table__,
+    ContactIdentifier.__table__,
+    SourceRecord.__table__,
+]
+ANALYZE_MIN_ROWS = 1000
 COUNTERS = ("created", "updated", "unchanged", "linked", "rejected")
 
 
@@ -59,6 +71,7 @@ class _Importer:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.rows = 0
         self.warnings = 0
+        self.analysed_at: tuple[int, int] | None = None
 
     def _error(
         self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
@@ -148,8 +161,46 @@ class _Importer:
                 same.add(index)
         return same
 
+    def _seen_before(self, session: Session, batch: list[Row]) -> set[int]:
+        """Lines whose record is the current version of its source record already.
+
+        Checked on the record as received (see ``content_hash_of``), so a re-import skips
+        normalising and planning the rows it has stored before.
+        """
+        wanted: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for row in batch:
+            record = canonical_record(row)
+            if record.get("contact_id"):
+                continue
+            external = record.get("external_id")
+            try:
+                external = normalize_external_id(external) if external is not None else None
+            except IdentityError:
+                continue
+            digest = content_hash_of(record, region=self.region)
+            wanted[source_id_for(external, digest)].append((row.line, digest))
+        if not wanted:
+            return set()
+        sr = SourceRecord
+        stored = session.execute(
+            select(sr.source_id, sr.content_hash).where(
+                sr.organization_id == self.org.id,
+                sr.source_system == self.options.source,
+                in_values(sr.source_id, wanted),
+                sr.is_current.is_(True),
+            )
+        )
+        seen: set[int] = set()
+        for source_id, content_hash in stored:
+            seen.update(line for line, digest in wanted[source_id] if digest == content_hash)
+        return seen
+
     def _batch(self, session: Session, batch: list[Row]) -> None:
         self.rows += len(batch)
+        seen = self._seen_before(session, batch)
+        self.counts[UNCHANGED] += len(seen)
+        if seen:
+            batch = [row for row in batch if row.line not in seen]
         observations, errors, targets = self._observe(batch)
         by_line = {row.line: row for row in batch}
         skip = self._exported_unchanged(session, observations, targets, by_line)
@@ -178,6 +229,18 @@ class _Importer:
                     )
         if errors:
             session.execute(insert(session, ImportRowError.__table__), errors)
+
+    def _keep_statistics(self, session: Session) -> None:
+        # Analyse whenever this import has about doubled the tables since they were last
+        # analysed: about log2(rows) times for a load into an empty organization, never for
+        # a re-import that writes nothing.
+        written = sum(self.counts[k] for k in ("created", "updated", "linked"))
+        if self.analysed_at is None:
+            self.analysed_at = (written, estimated_rows(session, SourceRecord.__table__))
+        last_written, size = self.analysed_at
+        if written - last_written >= max(size, ANALYZE_MIN_ROWS):
+            analyze(session, _LOOKUP_TABLES)
+            self.analysed_at = (written, estimated_rows(session, SourceRecord.__table__))
 
     def _progress(self, session: Session, source: CsvSource, *, final: bool = False) -> None:
         values: dict[str, Any] = {**self.counts, "rows": self.rows}
@@ -233,6 +296,7 @@ class _Importer:
         for batch in _batches(source.rows(), self.options.batch_size):
             if commit:
                 with session_scope(self.engine) as s:
+                    self._keep_statistics(s)
                     self._batch(s, batch)
                     self._progress(s, source)
             else:

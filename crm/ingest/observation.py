@@ -121,6 +121,29 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return value or None
 
 
+def content_hash_of(
+    raw: dict[str, Any],
+    *,
+    region: str | None,
+    extra_keys: list[tuple[Channel, str]] | None = None,
+) -> str:
+    """What identifies an observation's content: the record as received and the region that
+    reads it. Normalisation is deterministic, so an equal hash means an equal observation, and
+    a bulk re-import can skip rows it has seen without normalising them again."""
+    payload = {k: v for k, v in raw.items() if v not in (None, "")}
+    content = {
+        "raw": payload,
+        "region": region,
+        "keys": [[str(c), v] for c, v in extra_keys or ()],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_id_for(external_id: str | None, content_hash: str) -> str:
+    """The source record id: the source's own id, else one derived from the content."""
+    return external_id if external_id is not None else "h:" + content_hash[:40]
+
+
 def build_observation(
     raw: dict[str, Any],
     *,
@@ -233,14 +256,9 @@ def build_observation(
         keys.insert(0, ext)
 
     payload = {k: v for k, v in raw.items() if v not in (None, "")}
-    normalized = {"fields": fields, "keys": [[k.namespace, k.value] for k in keys]}
-    if metadata:
-        normalized["metadata"] = metadata
-    content_hash = hashlib.sha256(
-        json.dumps(normalized, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    content_hash = content_hash_of(raw, region=region, extra_keys=extra_keys)
     if source_id is None:
-        source_id = external_id if external_id is not None else "h:" + content_hash[:40]
+        source_id = source_id_for(external_id, content_hash)
     if observed_at is not None:
         # survivorship compares it with stored (aware, UTC) times: a naive one would crash it
         if observed_at.tzinfo is None:

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from crm.db import insert, is_retryable
+from crm.db import bulk_insert, in_values, is_retryable
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.survivorship import Observed, survive
@@ -167,7 +167,7 @@ class _Batch:
                 select(ci.contact_id, ci.value, ci.ordinal).where(
                     ci.organization_id == self.org_id,
                     ci.namespace == namespace,
-                    ci.value.in_(values),
+                    in_values(ci.value, values),
                 )
             )
             for contact_id, value, ordinal in rows:
@@ -180,7 +180,7 @@ class _Batch:
                 select(sr.id, sr.contact_id, sr.source_id, sr.version, sr.content_hash).where(
                     sr.organization_id == self.org_id,
                     sr.source_system == system,
-                    sr.source_id.in_(ids),
+                    in_values(sr.source_id, ids),
                     sr.is_current.is_(True),
                 )
             )
@@ -192,7 +192,8 @@ class _Batch:
         if contact_ids:
             rows = self.session.execute(
                 select(_CONTACTS).where(
-                    _CONTACTS.c.organization_id == self.org_id, _CONTACTS.c.id.in_(contact_ids)
+                    _CONTACTS.c.organization_id == self.org_id,
+                    in_values(_CONTACTS.c.id, contact_ids),
                 )
             ).mappings()
             for row in rows:
@@ -375,7 +376,7 @@ class _Batch:
             rows = self.session.execute(
                 select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
                     sr.organization_id == self.org_id,
-                    sr.contact_id.in_(existing),
+                    in_values(sr.contact_id, existing),
                     sr.is_current.is_(True),
                 )
             )
@@ -470,7 +471,7 @@ class _Batch:
     ) -> None:
         session = self.session
         if inserts:
-            session.execute(insert(session, _CONTACTS), inserts)
+            bulk_insert(session, _CONTACTS, inserts)
         for values, expected in updates:
             result = session.execute(
                 update(_CONTACTS)
@@ -481,15 +482,17 @@ class _Batch:
                 raise ConcurrentUpdate(str(values["id"]))
         if self.new_identifiers:
             rows = sorted(self.new_identifiers, key=lambda r: (r["namespace"], r["value"]))
-            session.execute(insert(session, _IDENTIFIERS), rows)
+            bulk_insert(session, _IDENTIFIERS, rows)
         if self.superseded:
             session.execute(
-                update(_RECORDS).where(_RECORDS.c.id.in_(self.superseded)).values(is_current=False)
+                update(_RECORDS)
+                .where(in_values(_RECORDS.c.id, self.superseded))
+                .values(is_current=False)
             )
         if self.new_records:
-            session.execute(insert(session, _RECORDS), self.new_records)
+            bulk_insert(session, _RECORDS, self.new_records)
         if self.events:
-            session.execute(insert(session, _EVENTS), self.events)
+            bulk_insert(session, _EVENTS, self.events)
 
     def run(self) -> list[Outcome]:
         self._load()
