@@ -37,6 +37,8 @@ def survive(
 ) -> Survived:
     """Pick each field from the best source (priority, then recency; manual edits hold)."""
     obs = list(observations)
+    if len(obs) == 1:
+        return _only(obs[0])
     ranked = [(source_priority(o.source, overrides), o) for o in obs]
     fields: dict[str, Any] = {}
     provenance: dict[str, dict[str, str]] = {}
@@ -64,3 +66,11 @@ def survive(
     systems = sorted({o.source for o in obs})
     primary = max(ranked, key=lambda po: (po[0], po[1].observed_at))[1].source if ranked else None
     return Survived(fields, provenance, metadata, systems, primary, conflicts)
+
+
+def _only(o: Observed) -> Survived:
+    """One observation (most new contacts): every value it has survives."""
+    at = o.observed_at.isoformat()
+    fields = {n: o.fields[n] for n in CONTACT_FIELDS if o.fields.get(n) not in (None, "")}
+    provenance = {n: {"source": o.source, "observed_at": at} for n in fields}
+    return Survived(fields, provenance, dict(o.metadata), [o.source], o.source, [])

@@ -26,7 +26,8 @@ _PHONEISH = re.compile(r"^[\d\s()+.\-]+$")
 def _digits(text: str) -> str | None:
     digits = "".join(c for c in text if c.isdigit())
     if _PHONEISH.match(text) and len(digits) >= 3:
-        return digits.lstrip("0") if text.strip().startswith("+") else digits
+        # national forms carry a trunk zero that E.164 drops: "0412..." is "61412..."
+        return digits.lstrip("0") or digits
     return None
 
 
