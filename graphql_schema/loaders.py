@@ -14,7 +14,7 @@ from strawberry.dataloader import DataLoader
 from crm.contacts import queries
 from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
 
-HistoryKey = tuple[uuid.UUID, int, str | None]
+HistoryKey = tuple[uuid.UUID, queries.HistoryPage]
 
 
 @dataclass
@@ -23,6 +23,16 @@ class Loaders:
     identifiers_by_contact: DataLoader[uuid.UUID, list[ContactIdentifier]]
     sources_by_contact: DataLoader[uuid.UUID, list[SourceRecord]]
     history_by_contact: DataLoader[HistoryKey, tuple[list[ContactEvent], bool]]
+
+    def clear(self) -> None:
+        """Forget everything loaded so far (a mutation changed the data behind it)."""
+        for loader in (
+            self.contact_by_id,
+            self.identifiers_by_contact,
+            self.sources_by_contact,
+            self.history_by_contact,
+        ):
+            loader.clear_all()
 
 
 def build_loaders(session: Session, organization_id: uuid.UUID) -> Loaders:
@@ -41,16 +51,17 @@ def build_loaders(session: Session, organization_id: uuid.UUID) -> Loaders:
         return [found.get(i, []) for i in ids]
 
     async def history(keys: Sequence[HistoryKey]) -> list[Any]:
-        by_page: dict[tuple[int, str | None], list[uuid.UUID]] = defaultdict(list)
-        for contact_id, first, after in keys:
-            by_page[(first, after)].append(contact_id)
+        # one statement per distinct page request (usually one: every contact asks the same)
+        by_page: dict[queries.HistoryPage, list[uuid.UUID]] = defaultdict(list)
+        for contact_id, page in keys:
+            by_page[page].append(contact_id)
         results: dict[HistoryKey, Any] = {}
-        for (first, after), ids in by_page.items():
+        for page, ids in by_page.items():
             found = queries.history_for(
-                session, organization_id=organization_id, contact_ids=ids, first=first, after=after
+                session, organization_id=organization_id, contact_ids=ids, page=page
             )
             for contact_id in ids:
-                results[(contact_id, first, after)] = found[contact_id]
+                results[(contact_id, page)] = found[contact_id]
         return [results[k] for k in keys]
 
     return Loaders(

@@ -5,24 +5,18 @@ from __future__ import annotations
 import datetime
 
 import strawberry
-from graphql import GraphQLError
 
 from crm.contacts import queries
 from crm.errors import ServiceError
 from graphql_schema.context import Info
 from graphql_schema.permissions import IsReader
-from graphql_schema.types.common import Channel, ContactStatus, PageInfo
+from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
 from graphql_schema.types.contact import (
     Contact,
     ContactConnection,
     ContactEdge,
     contact_or_none,
 )
-
-
-def bad_input(error: ServiceError) -> GraphQLError:
-    """A query's bad argument: a coded GraphQL error (queries have no payload to carry it)."""
-    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
 
 
 @strawberry.input(description="Narrow the contacts list; all given conditions must hold.")
@@ -44,7 +38,10 @@ class ContactFilter:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reading contacts. Every query sees only the API key's organization: another "
+    "organization's ids and identifiers behave exactly like unknown ones."
+)
 class Query:
     @strawberry.field(
         description="A contact by id; null for an unknown id or another organization's.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import strawberry
@@ -13,14 +14,18 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
-from strawberry.tools import merge_types
 
 from crm.settings import Settings
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.types.import_job import ImportQuery
 
-RootQuery = merge_types("Query", (Query, ImportQuery))
+
+# merge_types would drop the description of the root type
+@strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
+class RootQuery(Query, ImportQuery):
+    pass
+
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
@@ -35,12 +40,26 @@ def should_mask(error: GraphQLError) -> bool:
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with per-request limiter instances (factories, not shared instances)."""
+    return _schema(
+        production=settings.production,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+    )
+
+
+# Building takes tens of milliseconds; a schema holds no request state, so apps with the same
+# settings (many in tests) share one.
+@functools.cache
+def _schema(
+    *, production: bool, max_depth: int, max_aliases: int, max_tokens: int
+) -> strawberry.Schema:
     extensions: list = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
     ]
-    if settings.production:
+    if production:
         extensions.append(DisableIntrospection)
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     return strawberry.Schema(query=RootQuery, mutation=Mutation, extensions=extensions)

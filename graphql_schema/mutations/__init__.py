@@ -17,7 +17,11 @@ from graphql_schema.mutations.update_contact import UpdateContactPayload
 from graphql_schema.permissions import IsEditor
 
 
-@strawberry.type
+@strawberry.type(
+    description="Changing contacts (an editor or admin key). Each mutation takes one `input` and "
+    "returns a payload with its result and `errors`; bad input changes nothing and is explained "
+    "there, never as a top-level error."
+)
 class Mutation:
     create_contact: CreateContactPayload = strawberry.mutation(
         resolver=create_m.resolve,

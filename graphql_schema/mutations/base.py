@@ -18,8 +18,9 @@ T = TypeVar("T")
 def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, list[UserError]]:
     """Run a service command as its own unit of work: commit, or roll back and explain.
 
-    Afterwards the request's read session ends its transaction, so that what the payload's
-    nested fields read (through the loaders) sees the committed change.
+    Afterwards the request's read session ends its transaction and the loaders forget what
+    they cached, so that what the payload's nested fields read sees the committed change (an
+    earlier mutation of the same request may have loaded the same contact).
     """
     try:
         with Session(info.context.engine, expire_on_commit=False) as session:
@@ -35,6 +36,7 @@ def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, 
         return result, []
     finally:
         info.context.session.rollback()
+        info.context.loaders.clear()
 
 
 @strawberry.input(description="A postal address; omitted parts stay as they are.")

@@ -50,7 +50,8 @@ def resolve(info: Info, input: ResolveContactInput) -> ResolveContactPayload:
             channel=input.channel.value,
             value=input.value,
             data=data,
-            source=input.source,
+            # a blank source is an unset one (the channel's name), not a source called ""
+            source=(input.source or "").strip() or None,
             actor=ctx.principal.actor,
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 import strawberry
+from graphql import GraphQLError
 
 from crm.errors import ErrorCode, ServiceError
 from crm.identity import Channel as DomainChannel
@@ -51,6 +52,13 @@ def user_errors(error: ServiceError) -> list[UserError]:
     """Every UserError in a service error (a ValidationFailed carries several)."""
     errors = getattr(error, "errors", None) or [error]
     return [UserError.from_service(e) for e in errors]
+
+
+def bad_input(error: ServiceError) -> GraphQLError:
+    """A query's bad argument: a coded GraphQL error (queries have no payload to carry it)."""
+    return GraphQLError(
+        error.message, extensions={"code": error.code.value, "field": _camel(error.field)}
+    )
 
 
 def _camel(name: str | None) -> str | None:

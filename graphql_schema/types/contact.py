@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import datetime
-import uuid
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from crm.contacts.queries import event_cursor
+from crm.contacts.queries import MAX_HISTORY_PAGE, event_cursor, history_page
+from crm.errors import ServiceError
 from crm.identity import channel_for_namespace
 from crm.models import Contact as ContactModel
 from crm.models import ContactEvent as EventModel
 from crm.models import ContactIdentifier as IdentifierModel
 from crm.models import SourceRecord as SourceModel
 from graphql_schema.context import Info
-from graphql_schema.types.common import Channel, ContactStatus, PageInfo
-
-MAX_HISTORY_PAGE = 100
+from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
 
 
 @strawberry.type(description="A postal address; every part is optional.")
@@ -211,13 +208,21 @@ class Contact:
         rows = await info.context.loaders.sources_by_contact.load(self._model.id)
         return [SourceRecord.from_model(r) for r in rows]
 
-    @strawberry.field(description=f"Audit trail, newest first; `first` at most {MAX_HISTORY_PAGE}.")
+    @strawberry.field(
+        description=f"Audit trail, newest first. `first` is 0 to {MAX_HISTORY_PAGE}, default "
+        "20; `after` is an `endCursor` of this connection. Anything else is an INVALID_INPUT "
+        "error."
+    )
     async def history(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> ContactEventConnection:
-        first = max(0, min(first, MAX_HISTORY_PAGE))
+        try:
+            # checked here, not in the loader: a bad argument must not fail the whole batch
+            page = history_page(first=first, after=after)
+        except ServiceError as exc:
+            raise bad_input(exc) from None
         events, has_next = await info.context.loaders.history_by_contact.load(
-            (self._model.id, first, after)
+            (self._model.id, page)
         )
         edges = [
             ContactEventEdge(cursor=event_cursor(e), node=ContactEvent.from_model(e))
@@ -227,7 +232,7 @@ class Contact:
             edges=edges,
             page_info=PageInfo(
                 has_next_page=has_next,
-                has_previous_page=after is not None,
+                has_previous_page=page.before is not None,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
@@ -249,10 +254,3 @@ class ContactConnection:
 
 def contact_or_none(row: ContactModel | None) -> Contact | None:
     return Contact.from_model(row) if row is not None else None
-
-
-def as_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
