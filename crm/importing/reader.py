@@ -16,6 +16,7 @@ from typing import IO, Any
 from crm.errors import ErrorCode, ServiceError
 from crm.importing.address import split_address
 from crm.importing.columns import ColumnPlan, plan_columns
+from crm.ingest.observation import storable
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -130,6 +131,7 @@ class CsvSource:
                 previous_end = self._reader.line_num + 1
                 if not any(v.strip() for v in record):
                     continue
+                record = [storable(v) for v in record]
                 original = {
                     (headers[i] if i < width else f"extra_{i - width + 1}"): v
                     for i, v in enumerate(record)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -113,11 +114,20 @@ def _key_for(channel: Channel, value: str, *, region: str | None) -> Key:
     return Key(channel.value.lower(), normalize_external_id(value), channel.value)
 
 
+# NUL, which PostgreSQL cannot store in text, and lone surrogates, which no encoding can
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> str:
+    """``value`` without the characters no database column can hold."""
+    return _UNSTORABLE.sub("", value) if _UNSTORABLE.search(value) else value
+
+
 def _text(raw: dict[str, Any], name: str) -> str | None:
     value = raw.get(name)
     if value is None:
         return None
-    value = str(value).strip()
+    value = storable(str(value)).strip()
     return value or None
 
 
@@ -158,6 +168,7 @@ def build_observation(
     key_fields: bool = True,
 ) -> Observation:
     """Normalise ``raw`` into an observation, or raise ``Rejected``."""
+    raw = {k: storable(v) if isinstance(v, str) else v for k, v in raw.items()}
     issues: list[FieldIssue] = []
     fields: dict[str, Any] = {}
     keys: list[Key] = []
@@ -174,7 +185,7 @@ def build_observation(
             keys.append(key)
         return key
 
-    source = source.strip().lower()
+    source = storable(source).strip().lower()
     if not source or len(source) > MAX_SOURCE_LENGTH:
         raise Rejected(
             [
@@ -237,7 +248,10 @@ def build_observation(
         if value := _text(raw, name):
             fields[name] = " ".join(value.split())[: _ADDRESS_LENGTHS[name]]
 
-    metadata: dict[str, Any] = dict(raw.get("metadata") or {})
+    metadata: dict[str, Any] = {
+        storable(str(k)): storable(v) if isinstance(v, str) else v
+        for k, v in (raw.get("metadata") or {}).items()
+    }
     if notes := _text(raw, "notes"):
         metadata["notes"] = notes
 
