@@ -45,14 +45,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Writers take the lock up front (IMMEDIATE); read-only sessions (``read_only``) don't,
-    # so that WAL readers never wait for a writer.
-    deferred = conn.get_execution_options().get("sqlite_deferred", False)
-    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+    # Writers take the lock up front (IMMEDIATE). Read-only sessions (``read_only``) open no
+    # transaction at all: each statement reads the latest commit, as under PostgreSQL's READ
+    # COMMITTED, and a WAL reader never waits for a writer.
+    if not conn.get_execution_options().get("sqlite_deferred", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def read_only(engine: Engine) -> Engine:
-    """The engine for sessions that only read: on SQLite they start deferred transactions."""
+    """The engine for sessions that only read (on SQLite: no transaction, each statement
+    sees the latest commit)."""
     return engine.execution_options(sqlite_deferred=True)
 
 
