@@ -67,7 +67,11 @@ class TestBackgroundImport:
             "/graphql", json={"query": JOB, "variables": {"id": job["id"]}}, headers=headers
         ).json()["data"]["importJob"]
         assert done == {
-            "status": "SUCCEEDED", "rows": 2, "created": 2, "rejected": 0, "progress": 1.0
+            "status": "SUCCEEDED",
+            "rows": 2,
+            "created": 2,
+            "rejected": 0,
+            "progress": 1.0,
         }
         with Session(engine) as s:
             assert s.get(ImportFile, uuid.UUID(job["id"])) is None
