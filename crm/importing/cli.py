@@ -63,7 +63,7 @@ def import_contacts(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Import a CSV client list; safe to run again (rows already imported are unchanged)."""
-    if not file.is_file():
+    if not file.exists() or file.is_dir():
         fail(f"no such file: {file}", ExitStatus.USAGE)
     engine = database()
     with reported_errors():

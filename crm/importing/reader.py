@@ -52,7 +52,9 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
+        # read1: what is there now (a pipe or an upload stream must not block for a full buffer)
+        read = getattr(self.raw, "read1", self.raw.read)
+        data = read(len(buffer))
         n = len(data)
         buffer[:n] = data
         self.count += n

@@ -66,36 +66,55 @@ class TestKilledImport:
             killed_org = create_organization(s, name="Killed", region="AU")
             clean_org = create_organization(s, name="Clean", region="AU")
             s.commit()
-        path = write(tmp_path, "people.csv", csv_text(HEADER, people(0, 3000)))
+        text = csv_text(HEADER, people(0, 3000))
+        path = write(tmp_path, "people.csv", text)
         env = {
             **os.environ,
             "CRM_DATABASE_URL": engine.url.render_as_string(hide_password=False),
             "CRM_IMPORT_BATCH_SIZE": "200",
         }
-        command = [CRM, "import", str(path), "--org", "Killed", "--json"]
-        # when: the first run is killed once some batches have committed
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # the first run reads the file through a pipe that stops after 1,000 rows, so that it
+        # is killed at a known point: blocked reading, five batches committed
+        pipe = tmp_path / "people.pipe"
+        os.mkfifo(pipe)
+        lines = text.splitlines(keepends=True)
+        process = subprocess.Popen(
+            [CRM, "import", str(pipe), "--org", "Killed", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                with Session(engine) as s:
-                    done = s.exec(
-                        select(func.max(ImportJob.rows)).where(
-                            ImportJob.organization_id == killed_org.id
+            with pipe.open("w") as writer:
+                writer.writelines(lines[:1001])
+                writer.flush()
+                # when: killed once those rows are committed
+                deadline = time.monotonic() + 120
+                done = 0
+                while done < 1000 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    with Session(engine) as s:
+                        done = (
+                            s.exec(
+                                select(func.max(ImportJob.rows)).where(
+                                    ImportJob.organization_id == killed_org.id
+                                )
+                            ).one()[0]
+                            or 0
                         )
-                    ).one()[0]
-                if done and done >= 600:
-                    break
-                time.sleep(0.05)
-            process.send_signal(signal.SIGKILL)
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
         finally:
-            process.wait(timeout=30)
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
         assert process.returncode == -signal.SIGKILL
         with Session(engine) as s:
             job = s.exec(
                 select(ImportJob).where(ImportJob.organization_id == killed_org.id)
             ).scalar_one()
-        assert job.status == "running" and 0 < job.rows < 3000
+        assert (job.status, job.rows) == ("running", 1000)
+        command = [CRM, "import", str(path), "--org", "Killed", "--json"]
         # ...and run again to the end
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
