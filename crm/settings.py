@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     import_background_bytes: int = Field(default=5 * 1024 * 1024)
     # rows per committed import batch: a crash loses at most one batch of work
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    # worker processes that normalise large imports ahead of storing them; 0 = in-process
+    import_workers: int = Field(default=1, ge=0, le=8)
+    # files from this size on use the workers (starting one costs about a second)
+    import_parallel_min_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+
+    # the weekly dedup sweep of every organization (arq cron, the worker's local time)
+    dedup_cron_enabled: bool = True
+    dedup_cron_weekday: str = Field(
+        default="sun", pattern=r"^(mon|tues|wed|thurs|fri|sat|sun|[0-6])$"
+    )
+    dedup_cron_hour: int = Field(default=3, ge=0, le=23)
+    dedup_cron_minute: int = Field(default=0, ge=0, le=59)
+    # processes that score candidate pairs in a sweep (1: in the sweep's own process)
+    dedup_workers: int = Field(default=1, ge=1, le=16)
 
     @property
     def production(self) -> bool:

@@ -12,7 +12,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
+from multiprocessing import get_context
 from typing import IO, Any
 
 import structlog
@@ -27,7 +30,15 @@ from crm.identity import IdentityError, normalize_external_id
 from crm.importing.export import export_values
 from crm.importing.jobs import ImportOptions, create_import_job
 from crm.importing.reader import CsvSource, ImportFailed, Row, canonical_record
-from crm.ingest import REJECTED, UNCHANGED, Observation, Rejected, build_observation, ingest
+from crm.ingest import (
+    REJECTED,
+    UNCHANGED,
+    FieldIssue,
+    Observation,
+    Rejected,
+    build_observation,
+    ingest,
+)
 from crm.ingest.observation import content_hash_of, source_id_for
 from crm.models import (
     Contact,
@@ -56,6 +67,33 @@ ANALYZE_MIN_ROWS = 1000
 COUNTERS = ("created", "updated", "unchanged", "linked", "rejected")
 
 
+Normalised = tuple[Row, "str | None", "Observation | None", "list[FieldIssue]"]
+
+
+def normalise_rows(rows: list[Row], *, source: str, region: str | None) -> list[Normalised]:
+    """Each row as an observation, or the issues that rejected it. Pure: runs in a worker
+    process for large imports, so that it overlaps with storing the previous batch."""
+    results: list[Normalised] = []
+    for row in rows:
+        record = canonical_record(row)
+        target = record.pop("contact_id", None)
+        try:
+            obs = build_observation(record, source=source, region=region, line=row.line)
+        except Rejected as exc:
+            results.append((row, target, None, exc.issues))
+        else:
+            results.append((row, target, obs, []))
+    return results
+
+
+@dataclass(slots=True)
+class _Prepared:
+    batch: list[Row]
+    seen: set[int]
+    todo: list[Row]
+    work: Future | None
+
+
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
     while batch := list(islice(rows, size)):
         yield batch
@@ -72,6 +110,7 @@ class _Importer:
         self.rows = 0
         self.warnings = 0
         self.analysed_at: tuple[int, int] | None = None
+        self.pool: ProcessPoolExecutor | None = None
 
     def _error(
         self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
@@ -88,22 +127,18 @@ class _Importer:
             "row": row.original,
         }
 
-    def _observe(self, batch: list[Row]) -> tuple[list[Observation], list[dict], dict[int, str]]:
+    def _observe(
+        self, results: list[Normalised]
+    ) -> tuple[list[Observation], list[dict], dict[int, str]]:
         observations: list[Observation] = []
         errors: list[dict[str, Any]] = []
         targets: dict[int, str] = {}
-        for row in batch:
-            record = canonical_record(row)
-            target = record.pop("contact_id", None)
-            try:
-                obs = build_observation(
-                    record, source=self.options.source, region=self.region, line=row.line
-                )
-            except Rejected as exc:
+        for row, target, obs, rejected in results:
+            if obs is None:
                 self.counts[REJECTED] += 1
                 errors.extend(
                     self._error(row, code=i.code, column=i.field, message=i.message, rejected=True)
-                    for i in exc.issues
+                    for i in rejected
                 )
                 continue
             for issue in obs.issues:
@@ -195,14 +230,25 @@ class _Importer:
             seen.update(line for line, digest in wanted[source_id] if digest == content_hash)
         return seen
 
-    def _batch(self, session: Session, batch: list[Row]) -> None:
-        self.rows += len(batch)
+    def _prepare(self, session: Session, batch: list[Row]) -> _Prepared:
         seen = self._seen_before(session, batch)
-        self.counts[UNCHANGED] += len(seen)
-        if seen:
-            batch = [row for row in batch if row.line not in seen]
-        observations, errors, targets = self._observe(batch)
-        by_line = {row.line: row for row in batch}
+        todo = [row for row in batch if row.line not in seen] if seen else batch
+        work = None
+        if self.pool is not None and todo:
+            work = self.pool.submit(
+                normalise_rows, todo, source=self.options.source, region=self.region
+            )
+        return _Prepared(batch, seen, todo, work)
+
+    def _batch(self, session: Session, prepared: _Prepared) -> None:
+        self.rows += len(prepared.batch)
+        self.counts[UNCHANGED] += len(prepared.seen)
+        if prepared.work is not None:
+            results = prepared.work.result()
+        else:
+            results = normalise_rows(prepared.todo, source=self.options.source, region=self.region)
+        observations, errors, targets = self._observe(results)
+        by_line = {row.line: row for row in prepared.todo}
         skip = self._exported_unchanged(session, observations, targets, by_line)
         self.counts[UNCHANGED] += len(skip)
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
@@ -252,6 +298,18 @@ class _Importer:
             setattr(self.job, key, value)
 
     def run(self, stream: IO[bytes], progress: Callable[[ImportJob], None] | None) -> None:
+        settings = get_settings()
+        workers = settings.import_workers
+        if workers > 0 and (self.job.total_bytes or 0) >= settings.import_parallel_min_bytes:
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        try:
+            self._run(stream, progress)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+
+    def _run(self, stream: IO[bytes], progress: Callable[[ImportJob], None] | None) -> None:
         source = CsvSource(
             stream, column_map=self.options.column_map, encoding=self.options.encoding
         )
@@ -293,20 +351,45 @@ class _Importer:
         *,
         commit: bool,
     ) -> None:
-        for batch in _batches(source.rows(), self.options.batch_size):
-            if commit:
-                with session_scope(self.engine) as s:
-                    self._keep_statistics(s)
-                    self._batch(s, batch)
-                    self._progress(s, source)
-            else:
-                assert session is not None
-                self._batch(session, batch)
-                for key, value in {**self.counts, "rows": self.rows}.items():
-                    setattr(self.job, key, value)
-                self.job.processed_bytes = source.bytes_read
-            if progress:
-                progress(self.job)
+        # While batch k is stored, batch k+1 is already being normalised (by the worker
+        # process, when there is one): each batch is prepared one step ahead.
+        batches = _batches(source.rows(), self.options.batch_size)
+        ahead: _Prepared | None = None
+        for batch in batches:
+            current, ahead = ahead, self._prepare_in(session, batch)
+            if current is not None:
+                self._store(session, current, source, progress, commit=commit)
+        if ahead is not None:
+            self._store(session, ahead, source, progress, commit=commit)
+
+    def _prepare_in(self, session: Session | None, batch: list[Row]) -> _Prepared:
+        if session is not None:
+            return self._prepare(session, batch)
+        with session_scope(self.engine) as s:
+            return self._prepare(s, batch)
+
+    def _store(
+        self,
+        session: Session | None,
+        prepared: _Prepared,
+        source: CsvSource,
+        progress: Callable[[ImportJob], None] | None,
+        *,
+        commit: bool,
+    ) -> None:
+        if commit:
+            with session_scope(self.engine) as s:
+                self._keep_statistics(s)
+                self._batch(s, prepared)
+                self._progress(s, source)
+        else:
+            assert session is not None
+            self._batch(session, prepared)
+            for key, value in {**self.counts, "rows": self.rows}.items():
+                setattr(self.job, key, value)
+            self.job.processed_bytes = source.bytes_read
+        if progress:
+            progress(self.job)
 
 
 def run_import(

@@ -12,6 +12,8 @@ from crm.contacts.queries import contacts_by_identifier
 from crm.importing.export import export_contacts
 from crm.importing.rejects import write_rejects
 from crm.models import Contact, ImportRowError, SourceRecord
+from crm.settings import get_settings
+from crm.tenancy.service import create_organization
 from tests.importing.conftest import counts, csv_text, import_text
 
 
@@ -219,3 +221,32 @@ class TestExport:
         assert row["last_name"] == "'@Lee"
         assert row["notes"] == "'-2+3"
         assert all(not v.startswith(("=", "+", "-", "@")) for v in row.values())
+
+
+class TestWorkerProcess:
+    def test_normalising_in_a_worker_process_gives_the_same_result(
+        self, engine, session, org, people_csv, monkeypatch
+    ):
+        # given: one import in-process, the same file through a worker process
+        other_org = create_organization(session, name="Same Region", region="AU")
+        session.commit()
+        inline = import_text(engine, org, people_csv)
+        monkeypatch.setenv("CRM_IMPORT_PARALLEL_MIN_BYTES", "0")
+        get_settings.cache_clear()
+        try:
+            # when
+            parallel = import_text(engine, other_org, people_csv)
+        finally:
+            monkeypatch.delenv("CRM_IMPORT_PARALLEL_MIN_BYTES")
+            get_settings.cache_clear()
+        # then
+        fields = ("rows", "created", "updated", "unchanged", "linked", "rejected")
+        assert [getattr(parallel, f) for f in fields] == [getattr(inline, f) for f in fields]
+
+        def people(o):
+            return sorted(
+                (c.first_name, c.last_name, c.email, c.phone) for c in active_contacts(engine, o)
+            )
+
+        assert people(other_org) == people(org)
+        assert len(errors_of(engine, parallel)) == len(errors_of(engine, inline))
