@@ -53,9 +53,17 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def read_only(engine: Engine) -> Engine:
-    """The engine for sessions that only read (on SQLite: no transaction, each statement
-    sees the latest commit)."""
-    return engine.execution_options(sqlite_deferred=True)
+    """The engine for sessions that only read: each statement sees the latest commit and no
+    transaction is opened (SQLite: no BEGIN, so a WAL reader never waits for a writer;
+    PostgreSQL: autocommit, no BEGIN/ROLLBACK round trips)."""
+    cached = engine.__dict__.get("_crm_read_only")
+    if cached is None:
+        if engine.dialect.name == "sqlite":
+            cached = engine.execution_options(sqlite_deferred=True)
+        else:
+            cached = engine.execution_options(isolation_level="AUTOCOMMIT")
+        engine.__dict__["_crm_read_only"] = cached
+    return cached
 
 
 def _postgres_session_settings(dbapi_connection: Any, _record: Any) -> None:
@@ -77,7 +85,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
+        # no pre-ping round trip per checkout: a connection the server dropped fails one
+        # statement, which invalidates the pool, and is replaced
+        kwargs.setdefault("pool_recycle", 1800)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _postgres_session_settings)
     return engine

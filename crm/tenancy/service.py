@@ -128,12 +128,15 @@ def authenticate(session: Session, *, key: str) -> Principal | None:
     """The principal behind a plain API key, or None when it is unknown or revoked."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
+    # one Core statement on every request: no ORM identity map to fill
+    org_table = Organization.__table__
     row = session.execute(
-        select(ApiKey, Organization)
-        .join(Organization, Organization.id == ApiKey.organization_id)
+        select(ApiKey.id, ApiKey.role, *org_table.columns)
+        .join(org_table, org_table.c.id == ApiKey.organization_id)
         .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
     ).first()
     if row is None:
         return None
-    api_key, org = row
-    return Principal(organization=org, role=Role[api_key.role.upper()], key_id=api_key.id)
+    key_id, role, *org_values = row
+    org = Organization(**dict(zip(org_table.columns.keys(), org_values, strict=True)))
+    return Principal(organization=org, role=Role[role.upper()], key_id=key_id)
