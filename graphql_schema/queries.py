@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -44,12 +45,31 @@ class ContactFilter:
 )
 class Query:
     @strawberry.field(
-        description="A contact by id; null for an unknown id or another organization's.",
+        description="A contact by id; null for an unknown id or another organization's. The id "
+        "of a merged contact leads to the contact it was merged into (following a chain of "
+        "merges to the one that is not merged), so an id once handed out keeps working: compare "
+        "the result's `id` to see that it happened. `followMerges: false` returns the merged "
+        "contact itself (status MERGED, `mergedInto` set), e.g. to unmerge it.",
         permission_classes=[IsReader],
     )
-    def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
+    def contact(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        follow_merges: Annotated[
+            bool,
+            strawberry.argument(
+                description="Lead a merged contact's id to its survivor (default true)."
+            ),
+        ] = True,
+    ) -> Contact | None:
         ctx = info.context
-        row = queries.get_contact(ctx.session, organization_id=ctx.organization.id, contact_id=id)
+        row = queries.get_contact(
+            ctx.session,
+            organization_id=ctx.organization.id,
+            contact_id=id,
+            follow_merges=follow_merges,
+        )
         return contact_or_none(row)
 
     @strawberry.field(

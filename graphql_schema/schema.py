@@ -8,26 +8,32 @@ from pathlib import Path
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 
 from crm.settings import Settings
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
+from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery):
     pass
 
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+# parsed and validated documents kept per process: clients send the same few operations
+CACHED_DOCUMENTS = 256
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -54,13 +60,23 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 def _schema(
     *, production: bool, max_depth: int, max_aliases: int, max_tokens: int
 ) -> strawberry.Schema:
-    extensions: list = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+    # The depth, alias and introspection limits are validation rules. Their rule classes are
+    # built once, so that a repeated document's validation result can be cached (the cache key
+    # includes the rules); each request still gets its own extension instances (factories).
+    limiters = [
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
     if production:
-        extensions.append(DisableIntrospection)
+        limiters.append(DisableIntrospection())
+    rules = [rule for limiter in limiters for rule in limiter.validation_rules]
+    extensions: list = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
+    ]
+    if production:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     return strawberry.Schema(query=RootQuery, mutation=Mutation, extensions=extensions)
 

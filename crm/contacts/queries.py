@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
@@ -41,14 +41,40 @@ class Page:
     total: int
 
 
-def get_contact(session: Session, *, organization_id: uuid.UUID, contact_id: Any) -> Contact | None:
-    """The organization's contact with this id, or None (another organization's id included)."""
+# a chain of merges longer than this is a cycle or corruption, never real data
+MAX_MERGE_CHAIN = 100
+
+
+def get_contact(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    contact_id: Any,
+    follow_merges: bool = False,
+) -> Contact | None:
+    """The organization's contact with this id, or None (another organization's id included).
+
+    With ``follow_merges``, a merged contact's id leads to the contact it was merged into, and
+    on along a chain of merges to the one that is not merged.
+    """
     contact_id = _uuid(contact_id)
     if contact_id is None:
         return None
     contact = session.get(Contact, contact_id)
     if contact is None or contact.organization_id != organization_id:
         return None
+    seen = {contact.id}
+    while follow_merges and contact.status == "merged" and contact.merged_into_id is not None:
+        target = session.get(Contact, contact.merged_into_id)
+        if (
+            target is None
+            or target.organization_id != organization_id
+            or target.id in seen
+            or len(seen) > MAX_MERGE_CHAIN
+        ):
+            break
+        seen.add(target.id)
+        contact = target
     return contact
 
 
@@ -106,20 +132,40 @@ def contact_by_identifier(
     value: str,
     region: str | None,
 ) -> Contact | None:
-    """The primary holder of the identifier, or None."""
+    """The primary holder of the identifier, or None (a detached row: this is the hot path of
+    messaging integrations, so it is one prepared Core statement, without the ORM)."""
     namespace, normalized = identifier_key(channel, value, region=region)
-    ci = ContactIdentifier
-    return session.exec(
-        select(Contact)
-        .join(ci, ci.contact_id == Contact.id)
-        .where(
-            ci.organization_id == organization_id,
-            ci.namespace == namespace,
-            ci.value == normalized,
+    # on the session's connection: the ORM execution layer adds nothing to a Core select
+    row = (
+        session.connection()
+        .execute(
+            _PRIMARY_HOLDER,
+            {"org": organization_id, "namespace": namespace, "value": normalized},
         )
-        .order_by(ci.ordinal)
-        .limit(1)
-    ).scalar_one_or_none()
+        .first()
+    )
+    if row is None:
+        return None
+    return Contact(**dict(zip(_CONTACT_ATTRIBUTES, row, strict=True)))
+
+
+_CONTACTS_TABLE = Contact.__table__
+_IDENTIFIERS_TABLE = ContactIdentifier.__table__
+# the attribute each column loads into (the "metadata" column is the ``attributes`` field)
+_CONTACT_ATTRIBUTES = [
+    Contact.__mapper__.get_property_by_column(c).key for c in _CONTACTS_TABLE.columns
+]
+_PRIMARY_HOLDER = (
+    select(*_CONTACTS_TABLE.columns)
+    .join(_IDENTIFIERS_TABLE, _IDENTIFIERS_TABLE.c.contact_id == _CONTACTS_TABLE.c.id)
+    .where(
+        _IDENTIFIERS_TABLE.c.organization_id == bindparam("org"),
+        _IDENTIFIERS_TABLE.c.namespace == bindparam("namespace"),
+        _IDENTIFIERS_TABLE.c.value == bindparam("value"),
+    )
+    .order_by(_IDENTIFIERS_TABLE.c.ordinal)
+    .limit(1)
+)
 
 
 def _conditions(

@@ -26,7 +26,8 @@ from sqlmodel import Session
 from crm.db import bulk_insert, in_values, is_retryable
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
 from crm.ingest.observation import FieldIssue, Observation
-from crm.ingest.survivorship import Observed, survive
+from crm.ingest.recompute import contact_values, current_observations, observed
+from crm.ingest.survivorship import Observed
 from crm.models import (
     CONTACT_FIELDS,
     Contact,
@@ -37,7 +38,6 @@ from crm.models import (
     utcnow,
     uuid7,
 )
-from crm.search.text import build_search_text
 
 log = structlog.get_logger(__name__)
 
@@ -368,46 +368,27 @@ class _Batch:
     # survivorship --------------------------------------------------------------------------
 
     def _observed_for(self, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Observed]]:
-        observed: dict[uuid.UUID, list[Observed]] = defaultdict(list)
         existing = contact_ids - self.new_contacts
-        superseded = set(self.superseded)
-        if existing:
-            sr = SourceRecord
-            rows = self.session.execute(
-                select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
-                    sr.organization_id == self.org_id,
-                    in_values(sr.contact_id, existing),
-                    sr.is_current.is_(True),
-                )
-            )
-            for rid, contact_id, system, normalized, observed_at in rows:
-                if rid not in superseded:
-                    observed[contact_id].append(_observed(system, normalized, observed_at))
+        observed_by = current_observations(
+            self.session,
+            organization_id=self.org_id,
+            contact_ids=existing,
+            exclude=set(self.superseded),
+        )
         for record in self.new_records:
             if record["is_current"]:
-                observed[record["contact_id"]].append(
-                    _observed(record["source_system"], record["normalized"], record["observed_at"])
+                observed_by[record["contact_id"]].append(
+                    observed(record["source_system"], record["normalized"], record["observed_at"])
                 )
-        return observed
+        return observed_by
 
     def _recompute(self) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], int]]]:
         touched = set(self.batch_obs)
-        observed = self._observed_for(touched)
+        observed_by = self._observed_for(touched)
         inserts: list[dict[str, Any]] = []
         updates: list[tuple[dict[str, Any], int]] = []
         for contact_id in sorted(touched):
-            result = survive(observed[contact_id], overrides=self.overrides)
-            values = {name: result.fields.get(name) for name in CONTACT_FIELDS}
-            if values["date_of_birth"] is not None:
-                values["date_of_birth"] = date.fromisoformat(values["date_of_birth"])
-            row = {
-                **values,
-                "primary_source": result.primary_source,
-                "source_systems": result.source_systems,
-                "metadata": result.metadata,
-                "field_sources": result.provenance,
-                "search_text": build_search_text(result.fields),
-            }
+            row, result = contact_values(observed_by[contact_id], overrides=self.overrides)
             self._conflict_events(contact_id, result.conflicts)
             if contact_id in self.new_contacts:
                 row.update(
@@ -500,15 +481,6 @@ class _Batch:
         inserts, updates = self._recompute()
         self._write(inserts, updates)
         return outcomes
-
-
-def _observed(system: str, normalized: dict[str, Any], observed_at: Any) -> Observed:
-    return Observed(
-        source=system,
-        observed_at=observed_at,
-        fields=normalized.get("fields", {}),
-        metadata=normalized.get("metadata", {}),
-    )
 
 
 def _jsonable(value: Any) -> Any:

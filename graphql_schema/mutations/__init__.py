@@ -5,16 +5,24 @@ from __future__ import annotations
 import strawberry
 
 from graphql_schema.mutations import create_contact as create_m
+from graphql_schema.mutations import dismiss_duplicate as dismiss_m
 from graphql_schema.mutations import identifiers as identifiers_m
 from graphql_schema.mutations import import_contacts as import_m
+from graphql_schema.mutations import merge_contacts as merge_m
 from graphql_schema.mutations import resolve_contact as resolve_m
+from graphql_schema.mutations import run_dedup_sweep as sweep_m
+from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
 from graphql_schema.mutations.create_contact import CreateContactPayload
+from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
 from graphql_schema.mutations.import_contacts import ImportContactsPayload
+from graphql_schema.mutations.merge_contacts import MergeContactsPayload
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
+from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
+from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
-from graphql_schema.permissions import IsEditor
+from graphql_schema.permissions import IsAdmin, IsEditor
 
 
 @strawberry.type(
@@ -55,4 +63,30 @@ class Mutation:
         "rejected rows are listed in the job's errors while the rest import. Large files run "
         "in the background when Redis is configured (the job comes back PENDING).",
         permission_classes=[IsEditor],
+    )
+    merge_contacts: MergeContactsPayload = strawberry.mutation(
+        resolver=merge_m.resolve,
+        description="Merge contacts into a survivor (admin): identifiers and source records move "
+        "to it, survivorship recomputes its fields, and each merged contact becomes a MERGED "
+        "tombstone whose id and identifiers lead to the survivor. Undo with unmergeContact.",
+        permission_classes=[IsAdmin],
+    )
+    unmerge_contact: UnmergeContactPayload = strawberry.mutation(
+        resolver=unmerge_m.resolve,
+        description="Undo a merge (admin): the merged contact comes back exactly as it was and "
+        "the survivor is recomputed, keeping what arrived after the merge. The pair is then "
+        "dismissed, so no sweep merges it again.",
+        permission_classes=[IsAdmin],
+    )
+    dismiss_duplicate: DismissDuplicatePayload = strawberry.mutation(
+        resolver=dismiss_m.resolve,
+        description="Dismiss a duplicate candidate (admin): the two are different people and "
+        "the pair is never proposed again. Dismissing it twice is harmless.",
+        permission_classes=[IsAdmin],
+    )
+    run_dedup_sweep: RunDedupSweepPayload = strawberry.mutation(
+        resolver=sweep_m.resolve,
+        description="Run the dedup sweep of the organization now and wait for its summary "
+        "(admin). A sweep already running makes this one a no-op (`skipped`).",
+        permission_classes=[IsAdmin],
     )

@@ -52,7 +52,7 @@ query History($id: ID!, $first: Int!, $after: String) {
 
 MERGED_INTO = """
 query MergedInto($id: ID!) {
-  contact(id: $id) { status mergedInto { id status mergedInto { id } } }
+  contact(id: $id, followMerges: false) { status mergedInto { id status mergedInto { id } } }
 }
 """
 

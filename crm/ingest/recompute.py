@@ -1,0 +1,103 @@
+"""A contact's stored fields as survivorship computes them from its current source records.
+
+The pipeline and merges (merge, unmerge) both use it, so a contact's row is always what
+``survive`` makes of the records attached to it, whoever moved them there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm.db import in_values
+from crm.ingest.survivorship import Observed, Survived, survive
+from crm.models import CONTACT_FIELDS, SourceRecord
+from crm.search.text import build_search_text
+
+# the contacts columns survivorship writes (besides CONTACT_FIELDS themselves)
+COMPUTED_COLUMNS = (
+    *CONTACT_FIELDS,
+    "primary_source",
+    "source_systems",
+    "metadata",
+    "field_sources",
+    "search_text",
+)
+
+
+def observed(system: str, normalized: Mapping[str, Any], observed_at: datetime) -> Observed:
+    """What survivorship needs of one source record."""
+    return Observed(
+        source=system,
+        observed_at=observed_at,
+        fields=normalized.get("fields", {}),
+        metadata=normalized.get("metadata", {}),
+    )
+
+
+def current_observations(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    contact_ids: Iterable[uuid.UUID],
+    exclude: Collection[uuid.UUID] = (),
+) -> dict[uuid.UUID, list[Observed]]:
+    """Each contact's current records (but ``exclude``d ids), oldest observation first.
+
+    The order is fixed so that ties (same priority, same instant) always go the same way.
+    """
+    result: dict[uuid.UUID, list[Observed]] = defaultdict(list)
+    ids = set(contact_ids)
+    if not ids:
+        return result
+    sr = SourceRecord
+    rows = session.execute(
+        select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
+            sr.organization_id == organization_id,
+            in_values(sr.contact_id, ids),
+            sr.is_current.is_(True),
+        )
+    ).all()
+    # sorted here rather than by ORDER BY, so the bulk path's query plan is unchanged
+    rows.sort(key=lambda row: (row.observed_at, row.id))
+    for rid, contact_id, system, normalized, observed_at in rows:
+        if rid not in exclude:
+            result[contact_id].append(observed(system, normalized, observed_at))
+    return result
+
+
+def contact_values(
+    observations: Iterable[Observed], *, overrides: Mapping[str, int] | None
+) -> tuple[dict[str, Any], Survived]:
+    """The contacts columns (``COMPUTED_COLUMNS``) survivorship gives these observations."""
+    result = survive(observations, overrides=overrides)
+    values: dict[str, Any] = {name: result.fields.get(name) for name in CONTACT_FIELDS}
+    if values["date_of_birth"] is not None:
+        values["date_of_birth"] = date.fromisoformat(values["date_of_birth"])
+    values.update(
+        primary_source=result.primary_source,
+        source_systems=result.source_systems,
+        metadata=result.metadata,
+        field_sources=result.provenance,
+        search_text=build_search_text(result.fields),
+    )
+    return values, result
+
+
+def recompute(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    contact_ids: Iterable[uuid.UUID],
+    overrides: Mapping[str, int] | None,
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """``COMPUTED_COLUMNS`` for each contact from its current records (read in one statement)."""
+    ids = list(contact_ids)
+    found = current_observations(session, organization_id=organization_id, contact_ids=ids)
+    return {cid: contact_values(found.get(cid, []), overrides=overrides)[0] for cid in ids}

@@ -1,0 +1,239 @@
+"""Undoing a merge: the merged contact comes back exactly as it was; the survivor keeps what
+arrived after the merge.
+
+What goes back to the merged contact: its identifier rows (same ids, ordinals and primary
+status where nobody took them since), its source records, and later versions of those records
+(a source's record is one person's, whichever contact it was attached to when it changed).
+Its row is restored from the snapshot when its current records are the ones it had; otherwise
+survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
+merged into) is recomputed the same way: snapshot when its records are what it had before the
+merge, survivorship otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.ingest.pipeline import ConcurrentUpdate
+from crm.ingest.recompute import COMPUTED_COLUMNS, recompute
+from crm.merging import candidates
+from crm.merging.identifiers import restore_identifiers
+from crm.merging.rows import (
+    CONTACTS,
+    event,
+    field_events,
+    insert_events,
+    lock_contacts,
+    merge_chain,
+    refresh_loaded,
+    row_from_json,
+    write_contact,
+)
+from crm.models import Contact, Merge, Organization, SourceRecord, utcnow
+
+
+@dataclass(slots=True)
+class UnmergeOutcome:
+    contact: Contact
+    survivor: Contact
+    merge: Merge
+
+
+def unmerge(
+    session: Session, *, organization: Organization, contact_id: Any, actor: str | None
+) -> UnmergeOutcome:
+    """Undo the merge of ``contact_id`` (a merged contact). Call in a savepoint."""
+    org_id = organization.id
+    merged_id = _uuid(contact_id)
+    status = None
+    if merged_id is not None:
+        status = session.execute(
+            select(CONTACTS.c.status).where(
+                CONTACTS.c.organization_id == org_id, CONTACTS.c.id == merged_id
+            )
+        ).scalar_one_or_none()
+    if status is None:
+        raise NotFound("contact", field="contact_id")
+    if status != "merged":
+        raise ServiceError(ErrorCode.NOT_MERGED, f"contact is {status}", field="contact_id")
+    merge = session.execute(
+        select(Merge)
+        .where(
+            Merge.organization_id == org_id,
+            Merge.merged_id == merged_id,
+            Merge.undone_at.is_(None),
+        )
+        .order_by(Merge.created_at.desc(), Merge.id.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if merge is None:
+        raise ServiceError(
+            ErrorCode.NOT_MERGED, "no merge of this contact can be undone", field="contact_id"
+        )
+    chain = merge_chain(session, organization_id=org_id, contact_id=merge.survivor_id)
+    live_id = chain[-1]
+    rows = lock_contacts(session, organization_id=org_id, ids=[*chain, merged_id])
+    merged, live = rows[merged_id], rows[live_id]
+    if merged["status"] != "merged" or live["status"] == "merged":
+        raise ConcurrentUpdate(str(merged_id))  # merged or unmerged meanwhile: plan again
+    undo = merge.undo
+    now = utcnow()
+    overrides = (organization.settings or {}).get("source_priorities")
+
+    _restore_records(session, org_id, merged_id, undo["source_records"], set(chain))
+    not_restored = restore_identifiers(
+        session,
+        organization_id=org_id,
+        merged_id=merged_id,
+        entries=undo["identifiers"],
+        promotions=undo["promoted"],
+        chain=set(chain),
+    )
+    candidates.on_unmerge(
+        session,
+        organization_id=org_id,
+        merged_id=merged_id,
+        survivor_id=live_id,
+        changes=undo["candidates"],
+        score=merge.score,
+        actor=actor,
+        now=now,
+    )
+    current = _current_records(session, org_id, [merged_id, live_id])
+    computed = recompute(
+        session,
+        organization_id=org_id,
+        contact_ids=[merged_id, live_id],
+        overrides=overrides,
+    )
+    snapshot = row_from_json(CONTACTS, undo["merged"])
+    if current[merged_id] == set(undo["current_source_records"]):
+        restored = {k: snapshot[k] for k in COMPUTED_COLUMNS}
+    else:
+        restored = computed[merged_id]
+    restored.update(
+        status=snapshot["status"],
+        contact_type=snapshot["contact_type"],
+        merged_into_id=snapshot["merged_into_id"],
+    )
+    write_contact(session, row=merged, values=restored, now=now)
+
+    before_merge = row_from_json(CONTACTS, undo["survivor"])
+    if live_id == merge.survivor_id and current[live_id] == set(undo["survivor_source_records"]):
+        values = {k: before_merge[k] for k in COMPUTED_COLUMNS}
+    else:
+        values = computed[live_id]
+    changes = {k: v for k, v in values.items() if live[k] != v}
+    write_contact(session, row=live, values=changes, now=now)
+
+    session.execute(update(Merge).where(Merge.id == merge.id).values(undone_at=now))
+    _events(session, org_id, merge, live, values, not_restored, actor, now)
+    session.flush()
+    session.refresh(merge)
+    refresh_loaded(session, [*chain, merged_id])
+    contact = session.get(Contact, merged_id)
+    survivor = session.get(Contact, live_id)
+    assert contact is not None and survivor is not None
+    return UnmergeOutcome(contact=contact, survivor=survivor, merge=merge)
+
+
+def _restore_records(
+    session: Session,
+    org_id: uuid.UUID,
+    merged_id: uuid.UUID,
+    snapshot: list[str],
+    chain: set[uuid.UUID],
+) -> None:
+    sr = SourceRecord
+    held = session.execute(
+        select(sr.id, sr.source_system, sr.source_id).where(
+            sr.organization_id == org_id, sr.contact_id.in_(list(chain))
+        )
+    ).all()
+    ids = {uuid.UUID(i) for i in snapshot}
+    lineages = {(system, source_id) for rid, system, source_id in held if rid in ids}
+    take = [rid for rid, system, source_id in held if (system, source_id) in lineages]
+    if take:
+        session.execute(update(sr).where(sr.id.in_(take)).values(contact_id=merged_id))
+
+
+def _current_records(
+    session: Session, org_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, set[str]]:
+    sr = SourceRecord
+    result: dict[uuid.UUID, set[str]] = {cid: set() for cid in contact_ids}
+    rows = session.execute(
+        select(sr.id, sr.contact_id).where(
+            sr.organization_id == org_id,
+            sr.contact_id.in_(contact_ids),
+            sr.is_current.is_(True),
+        )
+    )
+    for rid, contact_id in rows:
+        result[contact_id].add(str(rid))
+    return result
+
+
+def _events(
+    session: Session,
+    org_id: uuid.UUID,
+    merge: Merge,
+    live: dict[str, Any],
+    values: dict[str, Any],
+    not_restored: list[dict[str, Any]],
+    actor: str | None,
+    now: datetime,
+) -> None:
+    data = {
+        "merge_id": str(merge.id),
+        "survivor_id": str(live["id"]),
+        "merged_id": str(merge.merged_id),
+    }
+    insert_events(
+        session,
+        [
+            event(
+                organization_id=org_id,
+                contact_id=merge.merged_id,
+                kind="unmerged",
+                actor=actor,
+                now=now,
+                data={**data, "role": "merged", "not_restored": not_restored},
+            ),
+            event(
+                organization_id=org_id,
+                contact_id=live["id"],
+                kind="unmerged",
+                actor=actor,
+                now=now,
+                data={**data, "role": "survivor"},
+            ),
+            *field_events(
+                before=live,
+                after=values,
+                organization_id=org_id,
+                contact_id=live["id"],
+                actor=actor,
+                data={"merge_id": str(merge.id)},
+                now=now,
+            ),
+        ],
+    )
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        return None
