@@ -17,6 +17,7 @@ from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, 
 from crm.errors import NotFound
 from crm.importing import cli as import_cli
 from crm.logging import configure_logging, get_logger, logging_config
+from crm.matching import cli as dedup_cli
 from crm.migrate import upgrade
 from crm.settings import get_settings
 from crm.tenancy.service import create_api_key, create_organization, find_organization
@@ -189,3 +190,4 @@ def demo() -> None:
 # Domain commands (each defined in its domain's module)
 app.command("import")(import_cli.import_contacts)
 app.command("export")(import_cli.export)
+app.command("dedup")(dedup_cli.dedup)

@@ -14,7 +14,7 @@ from arq.cron import CronJob
 from arq.worker import Function, func
 
 from crm.settings import get_settings
-from jobs import imports, system
+from jobs import dedup, imports, system
 from jobs.context import shutdown, startup
 
 QUEUE_NAME = "crm:queue"
@@ -24,12 +24,13 @@ QUEUE_NAME = "crm:queue"
 JOBS: dict[str, Any] = {
     "system.health": system.health,
     "contacts.import": imports.import_contacts,
+    "dedup.sweep": dedup.sweep,
 }
 
 # Scheduled jobs, for example:
 #   cron(pms.sync_due, name="pms.sync", minute=None, unique=True)          # every minute
-#   cron(dedup.sweep_all, name="dedup.sweep", weekday="sun", hour=3, minute=0, unique=True)
-CRON_JOBS: list[CronJob] = []
+#   cron(dedup.sweep_all, name="dedup.sweep_all", weekday="sun", hour=3, minute=0, unique=True)
+CRON_JOBS: list[CronJob] = [*dedup.cron_jobs()]
 
 
 def redis_settings_for(url: str | None) -> RedisSettings:

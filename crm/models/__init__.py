@@ -2,6 +2,7 @@
 
 from crm.models.base import NAMING_CONVENTION, utcnow, uuid7
 from crm.models.contact import CONTACT_FIELDS, Contact, ContactEvent, ContactIdentifier
+from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
@@ -14,6 +15,7 @@ __all__ = [
     "Contact",
     "ContactEvent",
     "ContactIdentifier",
+    "DedupRun",
     "DuplicateCandidate",
     "ImportFile",
     "ImportJob",

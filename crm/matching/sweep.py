@@ -1,0 +1,422 @@
+"""The dedup sweep: find an organization's duplicates, merge the sure ones, queue the rest.
+
+Full: every active contact against every other (through the blocks). Incremental: the
+contacts changed since the last successful sweep started, against everyone. One sweep per
+organization runs at a time (``runs``); a second started meanwhile returns ``skipped``.
+
+Phases, none holding a transaction open for long: read the contacts in chunks (keyset
+paging), block and score in memory (``Matcher``), write the review candidates in batches, then
+merge each auto-merge group in its own transaction through ``crm.merging``. A failure on one
+pair or one group is logged and counted and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from crm.db import insert, is_postgres, read_only, session_scope
+from crm.errors import NotFound
+from crm.logging import get_logger
+from crm.matching import runs
+from crm.matching.blocking import KeyIndex
+from crm.matching.matcher import Matcher, PairResult
+from crm.matching.records import MatchRecord, iter_record_chunks
+from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Thresholds, queued_score
+from crm.models import DuplicateCandidate, Organization, utcnow, uuid7
+
+log = get_logger(__name__)
+
+FULL = "full"
+INCREMENTAL = "incremental"
+MODES = (FULL, INCREMENTAL)
+_CANDIDATES = DuplicateCandidate.__table__
+_WRITE_BATCH = 500
+_HEARTBEAT_SECONDS = 60.0
+# auto-merge groups per transaction, and threads merging at once (PostgreSQL only)
+_MERGE_BATCH = 50
+_MERGE_THREADS = 3
+
+Pair = tuple[uuid.UUID, uuid.UUID]
+
+
+@dataclass(slots=True)
+class SweepSummary:
+    """What one sweep did (``skipped``: another sweep of the organization was running)."""
+
+    organization_id: str
+    mode: str
+    run_id: str | None = None
+    contacts: int = 0
+    changed: int = 0
+    pairs_scored: int = 0
+    auto_merged: int = 0
+    candidates: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+    blocks: dict[str, int] = field(default_factory=dict)
+    # seconds per phase: load, match, queue, merge
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_sweep(
+    engine: Engine,
+    *,
+    organization_id: uuid.UUID,
+    mode: str = FULL,
+    actor: str | None = None,
+    workers: int = 1,
+) -> SweepSummary:
+    """Sweep the organization for duplicates now; a no-op when a sweep of it is running."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    started = time.perf_counter()
+    with session_scope(engine) as session:
+        organization = session.get(Organization, organization_id)
+        if organization is None:
+            raise NotFound("organization", field="organization")
+        session.expunge(organization)
+    summary = SweepSummary(organization_id=str(organization_id), mode=mode)
+    since = runs.last_success(engine, organization_id=organization_id)
+    if mode == INCREMENTAL and since is None:
+        summary.mode = FULL  # nothing to be incremental to: the first sweep sees everyone
+    run = runs.start_run(engine, organization_id=organization_id, mode=summary.mode, actor=actor)
+    if run is None:
+        summary.skipped = True
+        summary.seconds = round(time.perf_counter() - started, 3)
+        log.info("crm.dedup.skipped", organization_id=str(organization_id), reason="running")
+        return summary
+    summary.run_id = str(run.id)
+    log.info("crm.dedup.started", organization_id=str(organization_id), mode=summary.mode)
+    try:
+        _Sweep(engine, organization, run, summary, actor=actor, workers=workers).run(
+            since=since if summary.mode == INCREMENTAL else None
+        )
+    except BaseException as exc:
+        summary.seconds = round(time.perf_counter() - started, 3)
+        runs.finish_run(engine, run, status="failed", error=type(exc).__name__, **_counts(summary))
+        log.error(
+            "crm.dedup.failed", organization_id=str(organization_id), error=type(exc).__name__
+        )
+        raise
+    summary.seconds = round(time.perf_counter() - started, 3)
+    runs.finish_run(engine, run, status="succeeded", **_counts(summary))
+    log.info(
+        "crm.dedup.finished",
+        **{k: v for k, v in summary.as_dict().items() if k not in ("blocks", "timings")},
+        timings=summary.timings,
+    )
+    return summary
+
+
+def _counts(summary: SweepSummary) -> dict[str, int]:
+    return {
+        "contacts": summary.contacts,
+        "pairs_scored": summary.pairs_scored,
+        "auto_merged": summary.auto_merged,
+        "candidates": summary.candidates,
+        "errors": summary.errors,
+    }
+
+
+class _Sweep:
+    def __init__(
+        self,
+        engine: Engine,
+        organization: Organization,
+        run: Any,
+        summary: SweepSummary,
+        *,
+        actor: str | None,
+        workers: int,
+    ) -> None:
+        self.engine = engine
+        self.organization = organization
+        self.org_id = organization.id
+        self.run_row = run
+        self.summary = summary
+        self.actor = actor or "dedup.sweep"
+        self.workers = workers
+        self.thresholds = Thresholds.for_settings(organization.settings)
+        self.last_beat = time.monotonic()
+
+    def beat(self) -> None:
+        if time.monotonic() - self.last_beat >= _HEARTBEAT_SECONDS:
+            runs.heartbeat(self.engine, self.run_row)
+            self.last_beat = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.summary.timings[phase] = round(now - self.clock, 3)
+        self.clock = now
+
+    def run(self, *, since: Any) -> None:
+        self.clock = time.perf_counter()
+        records, index, frequencies = self.load(since)
+        self.lap("load")
+        matcher = Matcher(records, thresholds=self.thresholds, index=index, frequencies=frequencies)
+        result = matcher.run(
+            only_changed=since is not None, on_error=self.compare_failed, workers=self.workers
+        )
+        self.beat()
+        self.lap("match")
+        summary = self.summary
+        summary.pairs_scored = result.pairs_scored
+        summary.errors += result.errors
+        summary.blocks = {
+            "keys": result.blocks.keys,
+            "blocks": result.blocks.blocks,
+            "windowed": result.blocks.windowed_blocks,
+            "largest": result.blocks.largest_block,
+        }
+        existing = self.existing_candidates()
+        dismissed = {pair for pair, (_, status) in existing.items() if status == "dismissed"}
+        pairs = [p for p in result.pairs if _pair(records, p) not in dismissed]
+        groups = matcher.merge_groups(pairs, excluded=dismissed)
+        group_of = {i: g[0] for g in groups for i in g}
+        queued = [
+            p for p in pairs if group_of.get(p.a) is None or group_of.get(p.a) != group_of.get(p.b)
+        ]
+        summary.candidates += self.write_candidates(records, queued, existing)
+        self.beat()
+        self.lap("queue")
+        failed = self.merge(records, groups, pairs, existing)
+        if failed:
+            # what could not merge waits for a person instead
+            summary.candidates += self.write_candidates(records, failed, existing)
+        self.lap("merge")
+
+    # phases --------------------------------------------------------------------------------
+
+    def load(self, since: Any) -> tuple[list[MatchRecord], KeyIndex, NameFrequencies]:
+        records: list[MatchRecord] = []
+        index = KeyIndex()
+        frequencies = NameFrequencies()
+        with Session(read_only(self.engine)) as session:
+            for chunk in iter_record_chunks(
+                session, organization_id=self.org_id, changed_since=since
+            ):
+                for record in chunk:
+                    index.add(record)
+                    frequencies.add(record)
+                records.extend(chunk)
+                session.rollback()  # no read transaction stays open between chunks
+                self.beat()
+        frequencies.finish()
+        self.summary.contacts = len(records)
+        self.summary.changed = sum(1 for r in records if r.changed)
+        return records, index, frequencies
+
+    def existing_candidates(self) -> dict[Pair, tuple[uuid.UUID, str]]:
+        dc = DuplicateCandidate
+        with Session(read_only(self.engine)) as session:
+            rows = session.execute(
+                select(dc.id, dc.contact_a_id, dc.contact_b_id, dc.status).where(
+                    dc.organization_id == self.org_id
+                )
+            )
+            return {(a, b): (cid, status) for cid, a, b, status in rows}
+
+    def write_candidates(
+        self,
+        records: list[MatchRecord],
+        pairs: list[PairResult],
+        existing: dict[Pair, tuple[uuid.UUID, str]],
+    ) -> int:
+        """Queue new pairs and refresh pending ones; decided pairs stay as they are."""
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        now = utcnow()
+        for p in pairs:
+            pair = _pair(records, p)
+            score = queued_score(p.scored, self.thresholds)
+            reasons = p.scored.reasons_json()
+            known = existing.get(pair)
+            if known is None:
+                row_id = uuid7()
+                existing[pair] = (row_id, "pending")
+                inserts.append(
+                    {
+                        "id": row_id,
+                        "organization_id": self.org_id,
+                        "contact_a_id": pair[0],
+                        "contact_b_id": pair[1],
+                        "score": score,
+                        "reasons": reasons,
+                        "status": "pending",
+                        "created_at": now,
+                    }
+                )
+            elif known[1] == "pending":
+                updates.append({"_id": known[0], "score": score, "reasons": reasons})
+        written = 0
+        for start in range(0, len(inserts), _WRITE_BATCH):
+            written += self._insert(inserts[start : start + _WRITE_BATCH])
+            self.beat()
+        for start in range(0, len(updates), _WRITE_BATCH):
+            written += self._refresh(updates[start : start + _WRITE_BATCH])
+            self.beat()
+        return written
+
+    def _insert(self, rows: list[dict[str, Any]]) -> int:
+        try:
+            with session_scope(self.engine) as session:
+                stmt = insert(session, _CANDIDATES).on_conflict_do_nothing()
+                session.execute(stmt, rows)
+            return len(rows)
+        except Exception as exc:
+            # one bad row must not lose the batch: write them one by one
+            log.warning("crm.dedup.candidates_batch_failed", error=type(exc).__name__)
+            written = 0
+            for row in rows:
+                try:
+                    with session_scope(self.engine) as session:
+                        session.execute(insert(session, _CANDIDATES).on_conflict_do_nothing(), row)
+                    written += 1
+                except Exception as row_exc:
+                    self.item_failed("candidate", row["contact_a_id"], row["contact_b_id"], row_exc)
+            return written
+
+    def _refresh(self, rows: list[dict[str, Any]]) -> int:
+        stmt = (
+            update(_CANDIDATES)
+            .where(_CANDIDATES.c.id == bindparam("_id"), _CANDIDATES.c.status == "pending")
+            .values(score=bindparam("score"), reasons=bindparam("reasons"))
+        )
+        try:
+            with session_scope(self.engine) as session:
+                session.connection().execute(stmt, rows)
+            return len(rows)
+        except Exception as exc:
+            self.summary.errors += 1
+            log.warning("crm.dedup.candidates_refresh_failed", error=type(exc).__name__)
+            return 0
+
+    def merge(
+        self,
+        records: list[MatchRecord],
+        groups: list[list[int]],
+        pairs: list[PairResult],
+        existing: dict[Pair, tuple[uuid.UUID, str]],
+    ) -> list[PairResult]:
+        """Merge each group into its survivor; the pairs of the groups that failed.
+
+        Groups go in batches, one transaction per batch (``merge_contacts`` keeps each merge
+        in a savepoint, so a refused one leaves the others), and on PostgreSQL in a few
+        threads: a merge spends about half its time waiting for the database.
+        """
+        by_group: dict[int, list[PairResult]] = {}
+        first = {i: g[0] for g in groups for i in g}
+        for p in pairs:
+            group = first.get(p.a)
+            if p.decision == AUTO_MERGE and group is not None and group == first.get(p.b):
+                by_group.setdefault(group, []).append(p)
+        jobs: list[_MergeJob] = []
+        for group in groups:
+            members = by_group.get(group[0], [])
+            candidate_id = None
+            if len(group) == 2 and members:
+                known = existing.get(_pair(records, members[0]))
+                candidate_id = known[0] if known and known[1] == "pending" else None
+            jobs.append(
+                _MergeJob(
+                    survivor=records[group[0]].id,
+                    merge_ids=[records[i].id for i in group[1:]],
+                    score=min((p.scored.score for p in members), default=None),
+                    candidate_id=candidate_id,
+                    members=members,
+                )
+            )
+        batches = [jobs[i : i + _MERGE_BATCH] for i in range(0, len(jobs), _MERGE_BATCH)]
+        threads = _MERGE_THREADS if is_postgres(self.engine) and len(batches) > 1 else 1
+        failed: list[PairResult] = []
+        with ThreadPoolExecutor(threads) as pool:
+            for merged, bad in pool.map(self._merge_batch, batches):
+                self.summary.auto_merged += merged
+                for job, exc in bad:
+                    self.item_failed("merge", job.survivor, job.merge_ids[0], exc)
+                    failed.extend(job.members)
+                self.beat()
+        return failed
+
+    def _merge_batch(self, jobs: list[_MergeJob]) -> tuple[int, list[tuple[_MergeJob, Exception]]]:
+        from crm.merging.service import merge_contacts
+
+        merged = 0
+        bad: list[tuple[_MergeJob, Exception]] = []
+        try:
+            with session_scope(self.engine) as session:
+                organization = session.merge(self.organization, load=False)
+                for job in jobs:
+                    try:
+                        merge_contacts(
+                            session,
+                            organization=organization,
+                            survivor_id=job.survivor,
+                            merge_ids=job.merge_ids,
+                            actor=self.actor,
+                            reason="sweep",
+                            score=job.score,
+                            candidate_id=job.candidate_id,
+                        )
+                    except Exception as exc:  # its savepoint is rolled back; the rest goes on
+                        bad.append((job, exc))
+                        continue
+                    merged += len(job.merge_ids)
+        except Exception as exc:
+            if len(jobs) == 1:
+                return 0, [(jobs[0], exc)]
+            # the batch as a whole failed to commit: one transaction per group instead
+            merged, bad = 0, []
+            for job in jobs:
+                done, failed = self._merge_batch([job])
+                merged += done
+                bad.extend(failed)
+        return merged, bad
+
+    # errors --------------------------------------------------------------------------------
+
+    def compare_failed(self, a: MatchRecord, b: MatchRecord, exc: Exception) -> None:
+        log.warning(
+            "crm.dedup.compare_failed",
+            organization_id=str(self.org_id),
+            contact_a=str(a.id),
+            contact_b=str(b.id),
+            error=type(exc).__name__,
+        )
+
+    def item_failed(self, what: str, a: Any, b: Any, exc: Exception) -> None:
+        self.summary.errors += 1
+        log.warning(
+            f"crm.dedup.{what}_failed",
+            organization_id=str(self.org_id),
+            contact_a=str(a),
+            contact_b=str(b),
+            error=type(exc).__name__,
+            detail=getattr(exc, "code", None) and str(getattr(exc, "code", "")),
+        )
+
+
+@dataclass(slots=True)
+class _MergeJob:
+    survivor: uuid.UUID
+    merge_ids: list[uuid.UUID]
+    score: float | None
+    candidate_id: uuid.UUID | None
+    members: list[PairResult]
+
+
+def _pair(records: list[MatchRecord], p: PairResult) -> Pair:
+    a, b = records[p.a].id, records[p.b].id
+    return (a, b) if a < b else (b, a)

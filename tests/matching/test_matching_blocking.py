@@ -1,0 +1,97 @@
+"""Blocking: duplicates meet in a block, and the number of compared pairs stays bounded."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date, timedelta
+
+from crm.matching.blocking import KeyIndex, blocking_keys, candidate_pairs, sort_ranks
+from crm.matching.records import MatchRecord, build_record
+
+
+def record(idx: int, **fields) -> MatchRecord:
+    identifiers = [("email", e) for e in fields.pop("emails", ())]
+    identifiers += [("tel", p) for p in fields.pop("phones", ())]
+    return build_record(idx, {"id": uuid.UUID(int=idx + 1), **fields}, identifiers)
+
+
+def pairs_of(records: list[MatchRecord], **options) -> set[tuple[int, int]]:
+    index = KeyIndex()
+    for r in records:
+        index.add(r)
+    codes, _ = candidate_pairs(index, sort_ranks(records), **options)
+    return {(c >> 32, c & 0xFFFFFFFF) for c in codes.tolist()}
+
+
+def crowd(n: int, *, seed: int = 1, **common) -> list[MatchRecord]:
+    """``n`` different people (random names from a large pool), sharing ``common``."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ne", "sa", "to", "ri", "vo", "be", "du", "fi", "go", "ha"]
+
+    def name() -> str:
+        return "".join(rng.choice(syllables) for _ in range(3)).capitalize()
+
+    return [
+        record(
+            i,
+            first_name=name(),
+            last_name=name(),
+            date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randrange(25_000)),
+            **common,
+        )
+        for i in range(n)
+    ]
+
+
+class TestKeys:
+    def test_swapped_names_share_a_key(self):
+        a = record(0, first_name="John", last_name="Smith")
+        b = record(1, first_name="Smith", last_name="John")
+
+        assert set(blocking_keys(a)) & set(blocking_keys(b))
+
+    def test_a_surname_typo_with_the_same_birth_date_meets(self):
+        a = record(0, first_name="Anne", last_name="Thompson", date_of_birth=date(1980, 1, 2))
+        b = record(1, first_name="Anne", last_name="Tompson", date_of_birth=date(1980, 1, 2))
+
+        assert pairs_of([a, b]) == {(0, 1)}
+
+    def test_a_shared_email_meets_whatever_the_names(self):
+        a = record(0, first_name="A", last_name="B", emails=["x@example.com"])
+        b = record(1, first_name="C", last_name="D", emails=["x@example.com"])
+
+        assert pairs_of([a, b]) == {(0, 1)}
+
+    def test_strangers_do_not_meet(self):
+        # phonetic codes collide now and then; 200 strangers are not 19,900 pairs
+        assert len(pairs_of(crowd(200))) <= 5
+
+
+class TestBounds:
+    def test_a_giant_block_is_compared_by_neighbours_only(self):
+        # given: 300 different people behind one clinic placeholder email
+        people = crowd(300, emails=["noemail@clinic.example"])
+
+        # when
+        pairs = pairs_of(people, max_block=40, window=8)
+
+        # then: 300 x 8 at most, not 300 x 299 / 2
+        assert 0 < len(pairs) <= 300 * 8
+
+    def test_pairs_grow_linearly_with_contacts(self):
+        # given: everybody in one postcode, plus one duplicate each
+        def population(n: int) -> list[MatchRecord]:
+            people = crowd(n, postal_code="2026", address_line1="1 Main St")
+            twins = [
+                record(n + r.idx, first_name=r.first, last_name=r.lkey, date_of_birth=r.dob)
+                for r in people
+            ]
+            return people + twins
+
+        # when
+        small, large = len(pairs_of(population(500))), len(pairs_of(population(2000)))
+
+        # then: four times the people, about four times the pairs (not sixteen)
+        assert small >= 500
+        assert large <= 5 * small

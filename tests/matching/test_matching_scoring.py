@@ -1,0 +1,273 @@
+"""Pairwise scoring: each reason, households as hard negatives, per-organization thresholds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+
+from crm.matching.records import MatchRecord, address_tokens, build_record
+from crm.matching.scoring import (
+    AUTO_MERGE,
+    HARD_NEGATIVE,
+    NO_MATCH,
+    REVIEW,
+    UNCONFIRMED,
+    Scorer,
+    Thresholds,
+    classify,
+    queued_score,
+)
+
+THRESHOLDS = Thresholds()
+
+
+def person(**fields: Any) -> MatchRecord:
+    """A match record; ``emails``/``phones``/``ids`` are identifiers, the rest contact fields."""
+    identifiers = [("email", e) for e in fields.pop("emails", ())]
+    identifiers += [("tel", p) for p in fields.pop("phones", ())]
+    identifiers += list(fields.pop("ids", ()))
+    if isinstance(fields.get("date_of_birth"), str):
+        fields["date_of_birth"] = date.fromisoformat(fields["date_of_birth"])
+    return build_record(0, {"id": uuid.uuid4(), **fields}, identifiers)
+
+
+WILLIAM = {
+    "first_name": "William",
+    "last_name": "Papadopoulos",
+    "date_of_birth": "1984-03-07",
+    "address_line1": "12 Wattle Street",
+    "city": "Bondi",
+    "postal_code": "2026",
+}
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]):
+    return Scorer().compare(person(**a), person(**b))
+
+
+def reason(scored, field: str) -> dict[str, Any]:
+    found = [r for r in scored.reasons_json() if r["field"] == field]
+    assert found, f"no {field} reason in {scored.reasons_json()}"
+    return found[0]
+
+
+class TestReasons:
+    def test_a_nickname_agrees(self):
+        # when
+        scored = compare(WILLIAM, {**WILLIAM, "first_name": "Bill"})
+
+        # then
+        assert reason(scored, "first_name")["comparison"] == "nickname"
+        assert reason(scored, "first_name")["weight"] > 0
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
+    def test_a_first_name_typo_agrees(self):
+        scored = compare(WILLIAM, {**WILLIAM, "first_name": "Wiliam"})
+
+        assert reason(scored, "first_name")["comparison"] == "typo"
+        assert reason(scored, "first_name")["similarity"] >= 0.92
+
+    def test_first_and_last_name_swapped(self):
+        # when
+        scored = compare(WILLIAM, {**WILLIAM, "first_name": "Papadopoulos", "last_name": "William"})
+
+        # then
+        assert reason(scored, "first_name")["comparison"] == "swapped_exact"
+        assert reason(scored, "last_name")["comparison"] == "swapped_exact"
+        assert reason(scored, "name")["comparison"] == "swapped"
+        assert classify(scored, THRESHOLDS) != NO_MATCH
+
+    def test_day_and_month_transposed(self):
+        scored = compare(WILLIAM, {**WILLIAM, "date_of_birth": "1984-07-03"})
+
+        assert reason(scored, "date_of_birth")["comparison"] == "transposed"
+        assert reason(scored, "date_of_birth")["weight"] > 0
+
+    @pytest.mark.parametrize("typo", ["1984-03-08", "1948-03-07", "1985-03-07"])
+    def test_one_digit_wrong_or_two_swapped_in_the_date_of_birth(self, typo):
+        scored = compare(WILLIAM, {**WILLIAM, "date_of_birth": typo})
+
+        assert reason(scored, "date_of_birth")["comparison"] == "typo"
+
+    def test_a_different_date_of_birth_weighs_against(self):
+        scored = compare(WILLIAM, {**WILLIAM, "date_of_birth": "1962-11-23"})
+
+        assert reason(scored, "date_of_birth")["comparison"] == "different"
+        assert reason(scored, "date_of_birth")["weight"] < 0
+
+    def test_address_tokens_agree_across_abbreviations_and_units(self):
+        # when
+        scored = compare(
+            {**WILLIAM, "address_line1": "Unit 3, 12 Wattle Street"},
+            {**WILLIAM, "address_line1": "3/12 wattle st"},
+        )
+
+        # then
+        assert reason(scored, "address")["comparison"] == "same"
+        assert reason(scored, "address")["similarity"] == 1.0
+
+    def test_a_neighbour_is_not_the_same_address(self):
+        scored = compare(WILLIAM, {**WILLIAM, "address_line1": "14 Wattle Street"})
+
+        assert reason(scored, "address")["comparison"] == "locality"
+
+    def test_a_shared_email_and_phone(self):
+        # given: little else agrees
+        a = {"first_name": "Kate", "last_name": "Nguyen", "emails": ["kate@example.com"]}
+        b = {
+            "first_name": "Katherine",
+            "last_name": "Nguyen",
+            "emails": ["kate@example.com"],
+            "phones": ["+61412345678"],
+        }
+        a["phones"] = ["+61412345678"]
+
+        # when
+        scored = compare(a, b)
+
+        # then
+        assert reason(scored, "email")["comparison"] == "shared"
+        assert reason(scored, "phone")["comparison"] == "shared"
+        assert reason(scored, "first_name")["comparison"] == "nickname"
+
+    def test_a_shared_pms_id_and_a_conflicting_one(self):
+        shared = compare(
+            {**WILLIAM, "ids": [("cliniko", "123")]}, {**WILLIAM, "ids": [("cliniko", "123")]}
+        )
+        conflict = compare(
+            {**WILLIAM, "ids": [("cliniko", "123")]}, {**WILLIAM, "ids": [("cliniko", "456")]}
+        )
+
+        assert reason(shared, "identifier")["comparison"] == "shared"
+        assert reason(conflict, "identifier")["comparison"] == "conflict"
+        assert reason(conflict, "identifier")["weight"] < 0
+
+    def test_every_reason_has_field_comparison_similarity_and_weight(self):
+        scored = compare(WILLIAM, {**WILLIAM, "first_name": "Bill"})
+
+        for item in scored.reasons_json():
+            assert set(item) == {"field", "comparison", "similarity", "weight"}
+        assert 0.0 <= scored.score <= 1.0
+
+    def test_the_same_person_scores_higher_than_a_stranger(self):
+        same = compare(WILLIAM, {**WILLIAM, "first_name": "Will"})
+        stranger = compare(
+            WILLIAM,
+            {"first_name": "Olivia", "last_name": "Chen", "date_of_birth": "1990-01-01"},
+        )
+
+        assert same.score > 0.98 > 0.1 > stranger.score
+
+
+HOME = {
+    "last_name": "Lee",
+    "address_line1": "4 Ocean Pde",
+    "city": "Manly",
+    "postal_code": "2095",
+    "phones": ["+61412000111"],
+}
+
+
+class TestHouseholds:
+    def test_a_clearly_different_first_name_is_a_hard_negative(self):
+        # given: twins: everything agrees but the first name
+        mum = {**HOME, "first_name": "Margaret", "date_of_birth": "1990-05-01"}
+        son = {**HOME, "first_name": "Oliver", "date_of_birth": "1990-05-01"}
+
+        # when
+        scored = compare(mum, son)
+
+        # then
+        assert scored.household == HARD_NEGATIVE
+        assert reason(scored, "household")["comparison"] == HARD_NEGATIVE
+        assert classify(scored, THRESHOLDS) == NO_MATCH
+
+    def test_a_different_date_of_birth_is_a_hard_negative(self):
+        # given: father and son of one name
+        senior = {**HOME, "first_name": "John", "date_of_birth": "1960-02-03"}
+        junior = {**HOME, "first_name": "John", "date_of_birth": "1992-08-14"}
+
+        # when
+        scored = compare(senior, junior)
+
+        # then
+        assert scored.household == HARD_NEGATIVE
+        assert classify(scored, THRESHOLDS) != AUTO_MERGE
+
+    def test_a_shared_email_makes_a_household_too(self):
+        a = {"first_name": "Ann", "last_name": "Lee", "emails": ["lees@example.com"]}
+        b = {"first_name": "Zoe", "last_name": "Lee", "emails": ["lees@example.com"]}
+
+        assert compare(a, b).household == HARD_NEGATIVE
+
+    def test_without_both_dates_of_birth_a_namesake_is_only_queued(self):
+        # given: the same name at one address, one date of birth missing: a junior, or not
+        a = {**HOME, "first_name": "John", "date_of_birth": "1960-02-03"}
+        b = {**HOME, "first_name": "John", "emails": ["john@example.com"]}
+
+        # when
+        scored = compare(a, b)
+
+        # then: high enough to auto-merge but held for a person, below the threshold
+        assert scored.household == UNCONFIRMED
+        assert scored.score >= THRESHOLDS.auto_merge
+        assert classify(scored, THRESHOLDS) == REVIEW
+        assert queued_score(scored, THRESHOLDS) < THRESHOLDS.auto_merge
+
+    def test_the_same_person_at_home_still_auto_merges(self):
+        a = {**HOME, "first_name": "Robert", "date_of_birth": "1970-06-09"}
+        b = {**HOME, "first_name": "Bob", "date_of_birth": "1970-06-09"}
+
+        scored = compare(a, b)
+
+        assert scored.household == ""
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
+    def test_names_that_disagree_both_ways_never_auto_merge(self):
+        a = {"first_name": "Mei", "last_name": "Chen", "phones": ["+61412000111"]}
+        b = {"first_name": "Tom", "last_name": "Ruiz", "phones": ["+61412000111"]}
+        a["emails"] = b["emails"] = ["shared@example.com"]
+
+        assert classify(compare(a, b), THRESHOLDS) != AUTO_MERGE
+
+
+class TestThresholds:
+    def test_defaults(self):
+        assert Thresholds.for_settings({}) == Thresholds()
+
+    def test_the_organization_sets_its_own(self):
+        settings = {"dedup": {"auto_merge": 0.995, "review": 0.4}}
+
+        assert Thresholds.for_settings(settings) == Thresholds(auto_merge=0.995, review=0.4)
+
+    @pytest.mark.parametrize(
+        "dedup",
+        [{"auto_merge": "high"}, {"auto_merge": 0.5, "review": 0.9}, {"auto_merge": 1.5}],
+    )
+    def test_nonsense_falls_back_to_the_defaults(self, dedup):
+        assert Thresholds.for_settings({"dedup": dedup}) == Thresholds()
+
+    def test_a_higher_auto_threshold_queues_what_the_default_merges(self):
+        # given
+        scored = compare(WILLIAM, {**WILLIAM, "first_name": "Bill"})
+        strict = Thresholds.for_settings({"dedup": {"auto_merge": 1.0, "review": 0.5}})
+
+        # then
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+        assert classify(scored, strict) == REVIEW
+
+
+class TestAddressTokens:
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [
+            ("12 Smith Street", "12 smith st"),
+            ("Unit 3, 12 Smith Rd", "3/12 Smith Road"),
+            ("Apt 7 40 Ocean Parade", "7/40 ocean pde"),
+        ],
+    )
+    def test_variants_give_the_same_tokens(self, a, b):
+        assert address_tokens(a) == address_tokens(b)
