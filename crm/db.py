@@ -164,6 +164,9 @@ def analyze(session: Session, tables: list[sa.Table]) -> None:
     if is_postgres(session):
         names = ", ".join(f'"{t.name}"' for t in tables)
         session.execute(sa.text(f"ANALYZE {names}"))
+    else:
+        for table in tables:
+            session.execute(sa.text(f'ANALYZE "{table.name}"'))
 
 
 def estimated_rows(session: Session, table: sa.Table) -> int:
@@ -191,6 +194,9 @@ def in_values(column: Any, values: Any) -> Any:
 class _AnyValues(sa.sql.expression.ColumnElement):
     inherit_cache = False
     type = sa.Boolean()
+    # a predicate as it is: without this, dialects with no native boolean render "... = 1",
+    # which SQLite cannot answer from an index
+    _is_implicitly_boolean = True
 
     def __init__(self, column: Any, values: list[Any]):
         self.column = column

@@ -30,8 +30,10 @@ class Settings(BaseSettings):
     import_background_bytes: int = Field(default=5 * 1024 * 1024)
     # rows per committed import batch: a crash loses at most one batch of work
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    # worker processes that normalise large imports ahead of storing them; 0 = in-process
-    import_workers: int = Field(default=1, ge=0, le=8)
+    # worker processes that normalise large imports ahead of storing them; 0 = in-process.
+    # Off by default: on 2 CPUs shared with PostgreSQL, pickling results cost more than the
+    # overlap saved (bench/import); worth it with cores to spare.
+    import_workers: int = Field(default=0, ge=0, le=8)
     # files from this size on use the workers (starting one costs about a second)
     import_parallel_min_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
 

@@ -218,7 +218,7 @@ class _Importer:
             return set()
         sr = SourceRecord
         stored = session.execute(
-            select(sr.source_id, sr.content_hash).where(
+            select(sr.source_id, sr.payload_hash).where(
                 sr.organization_id == self.org.id,
                 sr.source_system == self.options.source,
                 in_values(sr.source_id, wanted),
@@ -226,8 +226,8 @@ class _Importer:
             )
         )
         seen: set[int] = set()
-        for source_id, content_hash in stored:
-            seen.update(line for line, digest in wanted[source_id] if digest == content_hash)
+        for source_id, payload_hash in stored:
+            seen.update(line for line, digest in wanted[source_id] if digest == payload_hash)
         return seen
 
     def _prepare(self, session: Session, batch: list[Row]) -> _Prepared:

@@ -81,6 +81,7 @@ class Observation:
     metadata: dict[str, Any]
     observed_at: datetime
     content_hash: str
+    payload_hash: str = ""
     issues: list[FieldIssue] = field(default_factory=list)
     line: int | None = None
     # set when the caller already knows the contact (manual edits, linkIdentifier)
@@ -137,9 +138,10 @@ def content_hash_of(
     region: str | None,
     extra_keys: list[tuple[Channel, str]] | None = None,
 ) -> str:
-    """What identifies an observation's content: the record as received and the region that
-    reads it. Normalisation is deterministic, so an equal hash means an equal observation, and
-    a bulk re-import can skip rows it has seen without normalising them again."""
+    """The record as received and the region that reads it. Normalisation is deterministic,
+    so an equal hash means an equal observation: a bulk re-import skips such rows without
+    normalising them again. (Whether an observation is new is decided on the normalised
+    content, so two spellings of one record do not count as changes.)"""
     payload = {k: v for k, v in raw.items() if v not in (None, "")}
     content = {
         "raw": payload,
@@ -270,9 +272,15 @@ def build_observation(
         keys.insert(0, ext)
 
     payload = {k: v for k, v in raw.items() if v not in (None, "")}
-    content_hash = content_hash_of(raw, region=region, extra_keys=extra_keys)
+    payload_hash = content_hash_of(raw, region=region, extra_keys=extra_keys)
+    normalized = {"fields": fields, "keys": [[k.namespace, k.value] for k in keys]}
+    if metadata:
+        normalized["metadata"] = metadata
+    content_hash = hashlib.sha256(
+        json.dumps(normalized, sort_keys=True, default=str).encode()
+    ).hexdigest()
     if source_id is None:
-        source_id = source_id_for(external_id, content_hash)
+        source_id = source_id_for(external_id, payload_hash)
     if observed_at is not None:
         # survivorship compares it with stored (aware, UTC) times: a naive one would crash it
         if observed_at.tzinfo is None:
@@ -288,6 +296,7 @@ def build_observation(
         metadata=metadata,
         observed_at=observed_at or utcnow(),
         content_hash=content_hash,
+        payload_hash=payload_hash,
         issues=issues,
         line=line,
         contact_id=contact_id,

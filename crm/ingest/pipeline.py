@@ -339,6 +339,7 @@ class _Batch:
             "version": cur.version + 1 if cur is not None else 1,
             "is_current": True,
             "content_hash": obs.content_hash,
+            "payload_hash": obs.payload_hash or None,
             "payload": obs.payload,
             "normalized": normalized,
             "observed_at": obs.observed_at,

@@ -28,7 +28,11 @@ class SourceRecord(SQLModel, table=True):
     source_id: str = Field(max_length=200)
     version: int = Field(default=1)
     is_current: bool = Field(default=True)
+    # sha256 of the normalised observation: equal means nothing new (``unchanged``)
     content_hash: str = Field(max_length=64)
+    # sha256 of the record as received (and the region reading it): lets a bulk re-import skip
+    # rows it has seen without normalising them again
+    payload_hash: str | None = Field(default=None, max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
     normalized: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
     observed_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())

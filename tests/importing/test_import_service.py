@@ -140,6 +140,24 @@ class TestIdempotency:
         assert (job.created, job.updated, job.linked, job.unchanged) == (0, 0, 0, 2)
         assert counts(engine) == before
 
+    def test_one_record_spelled_two_ways_in_a_file_reimports_unchanged(self, engine, org):
+        # given: the same Client ID twice, the second time in other formats
+        text = csv_text(
+            ["Client ID", "First Name", "Surname", "Email", "Mobile"],
+            [
+                ["P1", "Anna", "Smith", "anna@example.com", "0412 345 678"],
+                ["P1", "Anna", "Smith", "Anna@Example.com", "+61412345678"],
+            ],
+        )
+        first = import_text(engine, org, text)
+        assert (first.created, first.unchanged) == (1, 1)
+        before = counts(engine)
+        # when
+        again = import_text(engine, org, text)
+        # then: nothing flips back and forth between the two spellings
+        assert (again.created, again.updated, again.linked, again.unchanged) == (0, 0, 0, 2)
+        assert counts(engine) == before
+
 
 class TestDryRun:
     def test_dry_run_reports_outcomes_and_writes_no_contact_data(self, engine, org, people_csv):
