@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -124,19 +124,22 @@ def revoke_api_key(session: Session, *, organization_id: uuid.UUID, key_id: uuid
     return key
 
 
+_ORGANIZATIONS = Organization.__table__
+_KEY_WITH_ORGANIZATION = (
+    select(ApiKey.id, ApiKey.role, *_ORGANIZATIONS.columns)
+    .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == ApiKey.organization_id)
+    .where(ApiKey.key_hash == bindparam("hash"), ApiKey.revoked_at.is_(None))
+)
+
+
 def authenticate(session: Session, *, key: str) -> Principal | None:
     """The principal behind a plain API key, or None when it is unknown or revoked."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    # one Core statement on every request: no ORM identity map to fill
-    org_table = Organization.__table__
-    row = session.execute(
-        select(ApiKey.id, ApiKey.role, *org_table.columns)
-        .join(org_table, org_table.c.id == ApiKey.organization_id)
-        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-    ).first()
+    # one prepared Core statement on every request, on the session's connection: no ORM
+    row = session.connection().execute(_KEY_WITH_ORGANIZATION, {"hash": hash_key(key)}).first()
     if row is None:
         return None
     key_id, role, *org_values = row
-    org = Organization(**dict(zip(org_table.columns.keys(), org_values, strict=True)))
+    org = Organization(**dict(zip(_ORGANIZATIONS.columns.keys(), org_values, strict=True)))
     return Principal(organization=org, role=Role[role.upper()], key_id=key_id)
