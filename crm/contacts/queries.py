@@ -16,6 +16,7 @@ from sqlmodel import Session
 from crm.errors import ErrorCode, ServiceError
 from crm.identity import Channel, IdentityError, normalize_identifier
 from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.models.base import parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor
 from crm.search.query import search_contact_ids
 
@@ -57,7 +58,7 @@ def get_contact(
     With ``follow_merges``, a merged contact's id leads to the contact it was merged into, and
     on along a chain of merges to the one that is not merged.
     """
-    contact_id = _uuid(contact_id)
+    contact_id = parse_uuid(contact_id)
     if contact_id is None:
         return None
     contact = session.get(Contact, contact_id)
@@ -219,7 +220,7 @@ def list_contacts(
     cursor = decode_cursor(after)
     if search := _searchable(filter.search):
         return _search_page(session, conditions, search, first, cursor)
-    after_id = _uuid(cursor.get("id")) if cursor else None
+    after_id = parse_uuid(cursor.get("id")) if cursor else None
     if cursor is not None and after_id is None:
         raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
     total_sq = select(func.count()).select_from(Contact).where(*conditions).scalar_subquery()
@@ -324,7 +325,7 @@ def history_page(*, first: int, after: str | None) -> HistoryPage:
     """``first`` (0 to 100) and the event ``after`` points at, or INVALID_INPUT."""
     first = check_first(first, maximum=MAX_HISTORY_PAGE)
     cursor = decode_cursor(after)
-    before = _uuid(cursor.get("id")) if cursor else None
+    before = parse_uuid(cursor.get("id")) if cursor else None
     if cursor is not None and before is None:
         raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
     return HistoryPage(first=first, before=before)
@@ -364,15 +365,6 @@ def history_for(
 
 def event_cursor(event: ContactEvent) -> str:
     return encode_cursor({"id": str(event.id)})
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None
 
 
 __all__ = [

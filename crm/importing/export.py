@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from crm.contacts.queries import identifiers_for
 from crm.importing.columns import EXPORT_COLUMNS
+from crm.importing.reader import FORMULA_STARTS
 from crm.models import Contact, ContactIdentifier
 
 CHUNK = 2000
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # identifier namespace -> export column, for the channels that have their own column
 _IDENTIFIER_COLUMNS = {
     "instagram": "instagram",
@@ -29,7 +29,7 @@ _IDENTIFIER_COLUMNS = {
 
 def neutralise(value: str) -> str:
     """Prefix a cell a spreadsheet would run as a formula (OWASP CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def export_values(contact: Contact, identifiers: Iterable[ContactIdentifier]) -> dict[str, str]:

@@ -42,6 +42,7 @@ from crm.merging.rows import (
     write_contact,
 )
 from crm.models import Contact, DuplicateCandidate, Merge, Organization, SourceRecord, utcnow
+from crm.models.base import parse_uuid
 
 REASONS = ("manual", "sweep")
 MAX_MERGE = 50
@@ -112,14 +113,14 @@ def _validate(
     score: float | None,
     candidate_id: Any,
 ) -> _Request:
-    survivor = _uuid(survivor_id)
+    survivor = parse_uuid(survivor_id)
     if survivor is None:
         raise NotFound("survivor contact", field="survivor_id")
     if isinstance(merge_ids, str | bytes):
         merge_ids = [merge_ids]
     parsed: list[uuid.UUID] = []
     for value in merge_ids:
-        merged = _uuid(value)
+        merged = parse_uuid(value)
         if merged is None:
             raise NotFound(f"contact {value!s:.40}", field="merge_ids")
         if merged not in parsed:
@@ -312,12 +313,3 @@ def _decided_candidate(
             select(DuplicateCandidate.score).where(DuplicateCandidate.id == candidate_id)
         ).scalar_one()
     return candidate_id, score
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None

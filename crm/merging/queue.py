@@ -12,6 +12,7 @@ from sqlmodel import Session
 from crm.contacts.queries import Page
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.models import Contact, DuplicateCandidate, utcnow
+from crm.models.base import parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor
 
 STATUSES = ("pending", "merged", "dismissed")
@@ -21,7 +22,7 @@ def get_candidate(
     session: Session, *, organization_id: uuid.UUID, candidate_id: Any, lock: bool = False
 ) -> DuplicateCandidate:
     """The organization's candidate with this id (row-locked with ``lock``), or NOT_FOUND."""
-    parsed = _uuid(candidate_id)
+    parsed = parse_uuid(candidate_id)
     found = None
     if parsed is not None:
         stmt = select(DuplicateCandidate).where(
@@ -65,7 +66,7 @@ def list_candidates(
     cursor = decode_cursor(after)
     page_conditions = list(conditions)
     if cursor is not None:
-        score, after_id = cursor.get("s"), _uuid(cursor.get("id"))
+        score, after_id = cursor.get("s"), parse_uuid(cursor.get("id"))
         if not isinstance(score, int | float) or isinstance(score, bool) or after_id is None:
             raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
         page_conditions.append(or_(dc.score < score, and_(dc.score == score, dc.id > after_id)))
@@ -111,12 +112,3 @@ def dismiss(
     session.add(candidate)
     session.flush()
     return candidate
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None

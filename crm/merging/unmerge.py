@@ -37,6 +37,7 @@ from crm.merging.rows import (
     write_contact,
 )
 from crm.models import Contact, Merge, Organization, SourceRecord, utcnow
+from crm.models.base import parse_uuid
 
 
 @dataclass(slots=True)
@@ -51,7 +52,7 @@ def unmerge(
 ) -> UnmergeOutcome:
     """Undo the merge of ``contact_id`` (a merged contact). Call in a savepoint."""
     org_id = organization.id
-    merged_id = _uuid(contact_id)
+    merged_id = parse_uuid(contact_id)
     status = None
     if merged_id is not None:
         status = session.execute(
@@ -228,12 +229,3 @@ def _events(
             ),
         ],
     )
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None

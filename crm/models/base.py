@@ -79,6 +79,16 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (ids arrive as text from clients)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        return None
+
+
 def ts_column(*, nullable: bool = False, index: bool = False) -> Any:
     return sa.Column(UTCDateTime(), nullable=nullable, index=index)
 
