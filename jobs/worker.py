@@ -27,6 +27,10 @@ JOBS: dict[str, Any] = {
     "dedup.sweep": dedup.sweep,
 }
 
+# Jobs that outlast the worker's default ``job_timeout``: a first sweep of a large
+# organization runs for many minutes
+JOB_TIMEOUTS: dict[str, int] = {"dedup.sweep": dedup.TIMEOUT_SECONDS}
+
 # Scheduled jobs, for example:
 #   cron(pms.sync_due, name="pms.sync", minute=None, unique=True)          # every minute
 #   cron(dedup.sweep_all, name="dedup.sweep_all", weekday="sun", hour=3, minute=0, unique=True)
@@ -40,7 +44,9 @@ def redis_settings_for(url: str | None) -> RedisSettings:
 
 def job_functions() -> list[Function]:
     """``JOBS`` as arq functions registered under their dotted names."""
-    return [func(function, name=name) for name, function in JOBS.items()]
+    return [
+        func(function, name=name, timeout=JOB_TIMEOUTS.get(name)) for name, function in JOBS.items()
+    ]
 
 
 class WorkerSettings:

@@ -69,6 +69,14 @@ class TestRegistration:
         assert cron.unique
         assert dedup.CRON_NAME not in JOBS  # a cron name must not shadow a job
 
+    def test_the_sweep_job_outlasts_the_workers_default_timeout(self):
+        # a first sweep of a large organization runs longer than arq's 300 s default
+        [job] = [f for f in WorkerSettings.functions if f.name == "dedup.sweep"]
+        [cron] = [c for c in CRON_JOBS if c.name == dedup.CRON_NAME]
+
+        assert job.timeout_s == cron.timeout_s == dedup.TIMEOUT_SECONDS
+        assert job.timeout_s > WorkerSettings.job_timeout
+
     def test_the_schedule_comes_from_the_settings(self):
         settings = Settings(dedup_cron_weekday="wed", dedup_cron_hour=22, dedup_cron_minute=30)
 
