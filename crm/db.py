@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 import sqlalchemy.ext.compiler
 from sqlalchemy import event
@@ -214,13 +218,96 @@ def _any_values_postgresql(element: _AnyValues, compiler: Any, **kw: Any) -> str
     return compiler.process(element.column == sa.func.any(array), **kw)
 
 
+# datetimes through ``default=str`` as json.dumps wrote them (a space, not a "T")
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def json_dumps(value: Any) -> str:
+    """Compact JSON text for a JSON column (orjson; ``str`` for what it cannot encode)."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # e.g. non-string keys, which json.dumps accepts
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+def _copy_text(value: Any) -> str:
+    # COPY text format: backslash, tab, newline and carriage return are escaped
+    if value is None:
+        return "\\N"
+    if type(value) is not str:
+        value = value.value if isinstance(value, Enum) else str(value)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _copy_uuid(value: Any) -> str:
+    # 32 hex digits: PostgreSQL reads a uuid without its dashes too, and it is 5x cheaper
+    return value.hex if type(value) is uuid.UUID else _copy_text(value)
+
+
+def _copy_bool(value: Any) -> str:
+    return "\\N" if value is None else ("t" if value else "f")
+
+
+def _copy_json(value: Any) -> str:
+    return "\\N" if value is None else _copy_text(json_dumps(value))
+
+
+def _copy_date(value: Any) -> str:
+    if value is None or type(value) is str:
+        return _copy_text(value)
+    return value.isoformat()
+
+
+def _copy_datetime(value: Any) -> str:
+    if value is None or type(value) is str:
+        return _copy_text(value)
+    if value.tzinfo is None:  # naive means UTC, as ``UTCDateTime`` reads it
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
 @lru_cache(maxsize=64)
-def _json_columns(table: sa.Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+def _copy_formatters(table: sa.Table, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    formatters = []
+    for name in columns:
+        column_type = table.c[name].type
+        if isinstance(column_type, sa.TypeDecorator):
+            column_type = column_type.impl_instance
+        if isinstance(column_type, sa.JSON):
+            formatters.append(_copy_json)
+        elif isinstance(column_type, sa.Uuid):
+            formatters.append(_copy_uuid)
+        elif isinstance(column_type, sa.Boolean):
+            formatters.append(_copy_bool)
+        elif isinstance(column_type, sa.DateTime):
+            formatters.append(_copy_datetime)
+        elif isinstance(column_type, sa.Date):
+            formatters.append(_copy_date)
+        else:
+            formatters.append(_copy_text)
+    return tuple(formatters)
+
+
+def copy_lines(table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    """``rows`` as PostgreSQL ``COPY ... FROM STDIN`` text (every row has ``columns``)."""
+    formatters = _copy_formatters(table, columns)
+    pairs = list(zip(columns, formatters, strict=True))
+    return "".join("\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n" for row in rows)
+
+
+COPY_CHUNK_ROWS = 2000
 
 
 def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows at once: PostgreSQL ``COPY``, multi-row INSERT elsewhere.
+    """Insert many rows at once: PostgreSQL ``COPY`` (text built here), multi-row INSERT
+    elsewhere.
 
     Every row must have the same keys (column names).
     """
@@ -229,20 +316,9 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
     if not is_postgres(session):
         session.execute(table.insert(), rows)
         return
-    columns = list(rows[0])
-    json_columns = _json_columns(table)
-    dumps = json.dumps
-    converters = [
-        (lambda v: None if v is None else dumps(v, default=str)) if c in json_columns else None
-        for c in columns
-    ]
+    columns = tuple(rows[0])
     raw = session.connection().connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    row[c] if convert is None else convert(row[c])
-                    for c, convert in zip(columns, converters, strict=True)
-                ]
-            )
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            copy.write(copy_lines(table, columns, rows[start : start + COPY_CHUNK_ROWS]))

@@ -8,6 +8,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, ValidationResult
 
 from crm.identity.errors import ErrorCode, IdentityError
+from crm.identity.phone_fast import VALID, fast_e164
 from crm.identity.regions import optional_region
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -29,6 +30,8 @@ def normalize_phone(value: str, *, region: str | None = "AU") -> str:
     if not isinstance(value, str):
         raise _invalid("a phone number must be text")
     region_code = optional_region(region)  # cached; an unknown region is always an error
+    if len(value) <= _MAX_LENGTH and (fast := _fast(value, region_code)) is not None:
+        return fast
     if _E164.fullmatch(value):
         # already E.164 (the common case for WhatsApp and re-imports): the region plays no part
         number = _parse(value, None)
@@ -47,6 +50,21 @@ def normalize_phone(value: str, *, region: str | None = "AU") -> str:
             raise _invalid("a phone number without a country code needs a region")
         raise _invalid("not a phone number")
     raise _invalid(_why_invalid(number))
+
+
+def _fast(value: str, region: str | None) -> str | None:
+    """The E.164 form by the fast path, None when the library must decide (or say why not)."""
+    found = fast_e164(value, region)
+    if found is None:
+        return None
+    if found[0] == VALID:
+        return found[1]
+    # invalid as written: the same "00" retry as below, on the fast path too
+    if prefix := _DOUBLE_ZERO.match(value):
+        again = fast_e164("+" + value[prefix.end() :], None)
+        if again is not None and again[0] == VALID:
+            return again[1]
+    return None
 
 
 # is_valid_number, not just is_possible_number: "possible" only checks the length, so a number
