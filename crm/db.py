@@ -265,12 +265,21 @@ def _copy_date(value: Any) -> str:
     return value.isoformat()
 
 
+# (instant, its text): replaced as one tuple, so that threads never see half of a pair
+_last_datetime: tuple[Any, str] = (None, "\\N")
+
+
 def _copy_datetime(value: Any) -> str:
+    global _last_datetime
+    # a batch stamps most rows with one instant: format it once
+    last = _last_datetime
+    if value is last[0]:
+        return last[1]
     if value is None or type(value) is str:
         return _copy_text(value)
-    if value.tzinfo is None:  # naive means UTC, as ``UTCDateTime`` reads it
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+    text = value.isoformat() if value.tzinfo is not None else value.replace(tzinfo=UTC).isoformat()
+    _last_datetime = (value, text)
+    return text
 
 
 @lru_cache(maxsize=64)
@@ -302,7 +311,8 @@ def copy_lines(table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, A
     return "".join("\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n" for row in rows)
 
 
-COPY_CHUNK_ROWS = 2000
+# sent in pieces, so that the server works on one while the next is built
+COPY_CHUNK_ROWS = 250
 
 
 def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -70,15 +70,33 @@ COUNTERS = ("created", "updated", "unchanged", "linked", "rejected")
 Normalised = tuple[Row, "str | None", "Observation | None", "list[FieldIssue]"]
 
 
-def normalise_rows(rows: list[Row], *, source: str, region: str | None) -> list[Normalised]:
+def normalise_rows(
+    rows: list[Row],
+    *,
+    source: str,
+    region: str | None,
+    hashed: dict[int, tuple[dict[str, Any], str]] | None = None,
+) -> list[Normalised]:
     """Each row as an observation, or the issues that rejected it. Pure: runs in a worker
-    process for large imports, so that it overlaps with storing the previous batch."""
+    process for large imports, so that it overlaps with storing the previous batch.
+
+    ``hashed``: line -> (canonical record, ``content_hash_of`` it), as ``_seen_before``
+    computed them, so that they are not computed twice.
+    """
     results: list[Normalised] = []
     for row in rows:
-        record = canonical_record(row)
-        target = record.pop("contact_id", None)
+        known = hashed.get(row.line) if hashed else None
+        if known is not None:
+            record, digest = known
+            target = None
+        else:
+            record = canonical_record(row)
+            target = record.pop("contact_id", None)
+            digest = None
         try:
-            obs = build_observation(record, source=source, region=region, line=row.line)
+            obs = build_observation(
+                record, source=source, region=region, line=row.line, payload_hash=digest
+            )
         except Rejected as exc:
             results.append((row, target, None, exc.issues))
         else:
@@ -92,6 +110,7 @@ class _Prepared:
     seen: set[int]
     todo: list[Row]
     work: Future | None
+    hashed: dict[int, tuple[dict[str, Any], str]]
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -196,11 +215,14 @@ class _Importer:
                 same.add(index)
         return same
 
-    def _seen_before(self, session: Session, batch: list[Row]) -> set[int]:
+    def _seen_before(
+        self, session: Session, batch: list[Row], hashed: dict[int, tuple[dict[str, Any], str]]
+    ) -> set[int]:
         """Lines whose record is the current version of its source record already.
 
         Checked on the record as received (see ``content_hash_of``), so a re-import skips
-        normalising and planning the rows it has stored before.
+        normalising and planning the rows it has stored before. Fills ``hashed`` with each
+        line's canonical record and its hash, for ``normalise_rows``.
         """
         wanted: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for row in batch:
@@ -213,6 +235,7 @@ class _Importer:
             except IdentityError:
                 continue
             digest = content_hash_of(record, region=self.region)
+            hashed[row.line] = (record, digest)
             wanted[source_id_for(external, digest)].append((row.line, digest))
         if not wanted:
             return set()
@@ -231,14 +254,20 @@ class _Importer:
         return seen
 
     def _prepare(self, session: Session, batch: list[Row]) -> _Prepared:
-        seen = self._seen_before(session, batch)
+        hashed: dict[int, tuple[dict[str, Any], str]] = {}
+        seen = self._seen_before(session, batch, hashed)
         todo = [row for row in batch if row.line not in seen] if seen else batch
         work = None
         if self.pool is not None and todo:
             work = self.pool.submit(
-                normalise_rows, todo, source=self.options.source, region=self.region
+                normalise_rows,
+                todo,
+                source=self.options.source,
+                region=self.region,
+                hashed=hashed,
             )
-        return _Prepared(batch, seen, todo, work)
+            hashed = {}
+        return _Prepared(batch, seen, todo, work, hashed)
 
     def _batch(self, session: Session, prepared: _Prepared) -> None:
         self.rows += len(prepared.batch)
@@ -246,7 +275,12 @@ class _Importer:
         if prepared.work is not None:
             results = prepared.work.result()
         else:
-            results = normalise_rows(prepared.todo, source=self.options.source, region=self.region)
+            results = normalise_rows(
+                prepared.todo,
+                source=self.options.source,
+                region=self.region,
+                hashed=prepared.hashed,
+            )
         observations, errors, targets = self._observe(results)
         by_line = {row.line: row for row in prepared.todo}
         skip = self._exported_unchanged(session, observations, targets, by_line)

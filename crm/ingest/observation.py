@@ -121,6 +121,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def storable(value: str) -> str:
     """``value`` without the characters no database column can hold."""
+    if value.isascii():  # no surrogates: only a NUL can be in the way
+        return value.replace("\x00", "") if "\x00" in value else value
     return _UNSTORABLE.sub("", value) if _UNSTORABLE.search(value) else value
 
 
@@ -128,8 +130,19 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     value = raw.get(name)
     if value is None:
         return None
-    value = storable(str(value)).strip()
+    value = storable(value if type(value) is str else str(value)).strip()
     return value or None
+
+
+# json.dumps(content, sort_keys=True, default=str) without its per-call set-up: the same text
+# (stored hashes depend on it), built by the C encoder made once
+_hash_json = json.encoder.c_make_encoder(
+    None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+)
+
+
+def _digest(content: Any) -> str:
+    return hashlib.sha256("".join(_hash_json(content, 0)).encode()).hexdigest()
 
 
 def content_hash_of(
@@ -148,7 +161,7 @@ def content_hash_of(
         "region": region,
         "keys": [[str(c), v] for c, v in extra_keys or ()],
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return _digest(content)
 
 
 def source_id_for(external_id: str | None, content_hash: str) -> str:
@@ -168,8 +181,13 @@ def build_observation(
     contact_id: uuid.UUID | None = None,
     source_id: str | None = None,
     key_fields: bool = True,
+    payload_hash: str | None = None,
 ) -> Observation:
-    """Normalise ``raw`` into an observation, or raise ``Rejected``."""
+    """Normalise ``raw`` into an observation, or raise ``Rejected``.
+
+    ``payload_hash``: ``content_hash_of(raw, region=..., extra_keys=...)`` when the caller
+    has computed it already (the bulk import, to skip rows it has seen).
+    """
     raw = {k: storable(v) if isinstance(v, str) else v for k, v in raw.items()}
     issues: list[FieldIssue] = []
     fields: dict[str, Any] = {}
@@ -236,7 +254,7 @@ def build_observation(
         if key:
             fields["phone"] = key.value
     for column, channel in IDENTIFIER_COLUMNS.items():
-        if value := _text(raw, column):
+        if column in raw and (value := _text(raw, column)):
             key = add_key(channel, value, column)
             if key and channel in _PHONE_CHANNELS and "phone" not in fields:
                 fields["phone"] = key.value
@@ -272,13 +290,12 @@ def build_observation(
         keys.insert(0, ext)
 
     payload = {k: v for k, v in raw.items() if v not in (None, "")}
-    payload_hash = content_hash_of(raw, region=region, extra_keys=extra_keys)
+    if payload_hash is None:
+        payload_hash = content_hash_of(raw, region=region, extra_keys=extra_keys)
     normalized = {"fields": fields, "keys": [[k.namespace, k.value] for k in keys]}
     if metadata:
         normalized["metadata"] = metadata
-    content_hash = hashlib.sha256(
-        json.dumps(normalized, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    content_hash = _digest(normalized)
     if source_id is None:
         source_id = source_id_for(external_id, payload_hash)
     if observed_at is not None:

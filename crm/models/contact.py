@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import json_column, ts_column, utcnow, uuid7
+from crm.models.base import contact_of_same_organization, json_column, ts_column, utcnow, uuid7
 
 # The contact fields that survivorship computes from source records, in display order.
 CONTACT_FIELDS = (
@@ -58,7 +58,9 @@ class Contact(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
 
     __table_args__ = (
-        sa.Index("ix_contacts_organization_id_id", "organization_id", "id"),
+        # unique: the target of the (organization_id, contact_id) foreign keys of the tables
+        # that hang off a contact, so that a row can only point at a contact of its own org
+        sa.Index("ix_contacts_organization_id_id", "organization_id", "id", unique=True),
         sa.Index("ix_contacts_organization_id_updated_at", "organization_id", "updated_at"),
         sa.Index("ix_contacts_merged_into_id", "merged_into_id"),
         sa.Index(
@@ -83,8 +85,8 @@ class ContactIdentifier(SQLModel, table=True):
     __tablename__ = "contact_identifiers"
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
-    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
-    contact_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    organization_id: uuid.UUID
+    contact_id: uuid.UUID = Field(index=True)
     namespace: str = Field(max_length=32)
     value: str = Field(max_length=400)
     channel: str = Field(max_length=32)
@@ -93,6 +95,7 @@ class ContactIdentifier(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
 
     __table_args__ = (
+        contact_of_same_organization(),
         sa.UniqueConstraint("organization_id", "namespace", "value", "ordinal"),
         sa.UniqueConstraint("organization_id", "namespace", "value", "contact_id"),
         sa.CheckConstraint("namespace IN ('tel','email') OR ordinal = 0", name="exclusive"),
@@ -105,8 +108,8 @@ class ContactEvent(SQLModel, table=True):
     __tablename__ = "contact_events"
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
-    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
-    contact_id: uuid.UUID = Field(foreign_key="contacts.id")
+    organization_id: uuid.UUID
+    contact_id: uuid.UUID
     kind: str = Field(max_length=32)
     field: str | None = Field(default=None, max_length=64)
     old_value: Any = Field(default=None, sa_column=json_column(nullable=True))
@@ -116,4 +119,7 @@ class ContactEvent(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
 
-    __table_args__ = (sa.Index("ix_contact_events_contact_id_id", "contact_id", "id"),)
+    __table_args__ = (
+        contact_of_same_organization(),
+        sa.Index("ix_contact_events_contact_id_id", "contact_id", "id"),
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import json_column, ts_column, utcnow, uuid7
+from crm.models.base import contact_of_same_organization, json_column, ts_column, utcnow, uuid7
 
 
 class SourceRecord(SQLModel, table=True):
@@ -22,8 +22,8 @@ class SourceRecord(SQLModel, table=True):
     __tablename__ = "source_records"
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
-    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
-    contact_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    organization_id: uuid.UUID
+    contact_id: uuid.UUID = Field(index=True)
     source_system: str = Field(max_length=64)
     source_id: str = Field(max_length=200)
     version: int = Field(default=1)
@@ -40,5 +40,6 @@ class SourceRecord(SQLModel, table=True):
     import_job_id: uuid.UUID | None = Field(default=None, foreign_key="import_jobs.id")
 
     __table_args__ = (
+        contact_of_same_organization(),
         sa.UniqueConstraint("organization_id", "source_system", "source_id", "version"),
     )
