@@ -1,11 +1,13 @@
-"""The per-request context: one database session, the caller, the loaders."""
+"""The per-request context: one database connection (and a session on it, made on first use),
+the caller, the loaders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 from strawberry.types import Info as StrawberryInfo
 
@@ -19,11 +21,21 @@ from graphql_schema.loaders import Loaders, build_loaders
 class Context:
     request: Any
     response: Any
-    session: Session
+    connection: Connection
     engine: Engine
     principal: Principal
     settings: Settings
     _loaders: Loaders | None = field(default=None, repr=False)
+
+    @cached_property
+    def session(self) -> Session:
+        """An ORM session on the request's connection. The hot lookups run Core statements on
+        the connection itself and never need one; closed with the request (``close``)."""
+        return Session(bind=self.connection, expire_on_commit=False)
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
 
     @property
     def organization(self) -> Organization:

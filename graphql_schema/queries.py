@@ -132,7 +132,7 @@ class Query:
         ctx = info.context
         try:
             row = queries.contact_by_identifier(
-                ctx.session,
+                ctx.connection,
                 organization_id=ctx.organization.id,
                 channel=channel.value,
                 value=value,

@@ -7,11 +7,10 @@ Needs the database ``run.py`` loaded (it reads ``bench/results/.lookup-state.jso
 
 Each line is the time of one step per call, called sequentially: the whole ASGI request of the
 app and of the floor, then the steps of the app's request one by one (auth, the identifier
-query, GraphQL parse/validate/execute, ...), then the candidate changes of ``variants.py`` as
-whole ASGI requests. Steps run in interleaved rounds; the best round counts (a shared machine's
-contention only ever adds). Wall time includes waiting for PostgreSQL; CPU time is this
-process's alone. One uvicorn worker serves requests one at a time while it runs Python, so
-1000 / (CPU ms of the whole request) bounds its throughput.
+query, GraphQL parse/validate/execute, ...). Steps run in interleaved rounds; the best round
+counts (a shared machine's contention only ever adds). Wall time includes waiting for
+PostgreSQL; CPU time is this process's alone. One uvicorn worker serves requests one at a
+time while it runs Python, so 1000 / (CPU ms of the whole request) bounds its throughput.
 """
 
 from __future__ import annotations
@@ -151,7 +150,6 @@ def main() -> int:
 
     import floor_app
     import phonenumbers  # noqa: F401
-    import variants
     from graphql import parse, validate
     from sqlalchemy import text
     from sqlmodel import Session
@@ -364,6 +362,7 @@ def main() -> int:
             "request": fake_request,
             "response": None,
             "session": session,
+            "connection": conn,
             "principal": principal,
             "settings": settings,
             "engine": engine,
@@ -380,29 +379,6 @@ def main() -> int:
         assert r.errors is None and r.data["contactByIdentifier"], r
 
     steps.add("schema.execute (parse+validate+resolve, open session)", execute)
-
-    cached = variants.cached_schema(settings)
-
-    def execute_cached(i: int) -> None:
-        ctx = make_context()
-        r = loop.run_until_complete(
-            cached.execute(
-                LOOKUP_QUERY, variable_values={"v": values[i % len(values)]}, context_value=ctx
-            )
-        )
-        assert r.errors is None and r.data["contactByIdentifier"], r
-
-    steps.add("schema.execute, ParserCache+ValidationCache (variants)", execute_cached)
-
-    steps.header("-- candidate changes, whole ASGI request (variants.py)")
-    for name in ("baseline", "cached", "noping", "cached_noping", "lean", "threaded", "best"):
-        call = asgi_caller(getattr(variants, f"create_{name}")(), headers)
-
-        def req(i: int, call=call) -> None:
-            out = call(bodies[i % len(bodies)])
-            assert expect in out and b'"errors"' not in out, out
-
-        steps.add(f"ASGI variants:{name}", req)
 
     results = steps.run(args.rounds, args.per_round)
     session.rollback()

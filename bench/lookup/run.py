@@ -467,8 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--app",
         default=APP,
-        help=f"uvicorn factory to measure (default {APP}; variants:create_NAME for the "
-        "candidate changes in bench/lookup/variants.py)",
+        help=f"uvicorn factory to measure (default {APP}); a module:factory of your own "
+        "measures a candidate change against the same floor",
     )
     parser.add_argument(
         "--reuse-db",

@@ -11,13 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
 from crm.identity import Channel, IdentityError, normalize_identifier
 from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
-from crm.models.base import parse_uuid
+from crm.models.base import as_loaded, parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.prepared import PreparedSelect
 from crm.search.query import search_contact_ids
 
 STATUSES = ("active", "merged", "erased")
@@ -126,7 +128,7 @@ def contacts_by_identifier(
 
 
 def contact_by_identifier(
-    session: Session,
+    db: Session | Connection,
     *,
     organization_id: uuid.UUID,
     channel: Channel | str,
@@ -134,20 +136,16 @@ def contact_by_identifier(
     region: str | None,
 ) -> Contact | None:
     """The primary holder of the identifier, or None (a detached row: this is the hot path of
-    messaging integrations, so it is one prepared Core statement, without the ORM)."""
+    messaging integrations, so it is one prepared statement on the connection, without the ORM).
+    """
     namespace, normalized = identifier_key(channel, value, region=region)
-    # on the session's connection: the ORM execution layer adds nothing to a Core select
-    row = (
-        session.connection()
-        .execute(
-            _PRIMARY_HOLDER,
-            {"org": organization_id, "namespace": namespace, "value": normalized},
-        )
-        .first()
+    connection = db if isinstance(db, Connection) else db.connection()
+    row = _PRIMARY_HOLDER.first(
+        connection, {"org": organization_id, "namespace": namespace, "value": normalized}
     )
     if row is None:
         return None
-    return Contact(**dict(zip(_CONTACT_ATTRIBUTES, row, strict=True)))
+    return as_loaded(Contact, dict(zip(_CONTACT_ATTRIBUTES, row, strict=True)))
 
 
 _CONTACTS_TABLE = Contact.__table__
@@ -156,7 +154,7 @@ _IDENTIFIERS_TABLE = ContactIdentifier.__table__
 _CONTACT_ATTRIBUTES = [
     Contact.__mapper__.get_property_by_column(c).key for c in _CONTACTS_TABLE.columns
 ]
-_PRIMARY_HOLDER = (
+_PRIMARY_HOLDER = PreparedSelect(
     select(*_CONTACTS_TABLE.columns)
     .join(_IDENTIFIERS_TABLE, _IDENTIFIERS_TABLE.c.contact_id == _CONTACTS_TABLE.c.id)
     .where(

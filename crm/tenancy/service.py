@@ -9,12 +9,15 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import IdentityError, normalize_region
 from crm.models import ApiKey, Organization, utcnow
+from crm.models.base import as_loaded
+from crm.prepared import PreparedSelect
 
 KEY_PREFIX = "crm_"
 
@@ -125,21 +128,27 @@ def revoke_api_key(session: Session, *, organization_id: uuid.UUID, key_id: uuid
 
 
 _ORGANIZATIONS = Organization.__table__
-_KEY_WITH_ORGANIZATION = (
+_ORGANIZATION_ATTRIBUTES = [
+    Organization.__mapper__.get_property_by_column(c).key for c in _ORGANIZATIONS.columns
+]
+_KEY_WITH_ORGANIZATION = PreparedSelect(
     select(ApiKey.id, ApiKey.role, *_ORGANIZATIONS.columns)
     .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == ApiKey.organization_id)
     .where(ApiKey.key_hash == bindparam("hash"), ApiKey.revoked_at.is_(None))
 )
 
 
-def authenticate(session: Session, *, key: str) -> Principal | None:
-    """The principal behind a plain API key, or None when it is unknown or revoked."""
+def authenticate(db: Session | Connection, *, key: str) -> Principal | None:
+    """The principal behind a plain API key, or None when it is unknown or revoked.
+
+    Runs on every request: one prepared statement on the connection (or the session's), no ORM.
+    """
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    # one prepared Core statement on every request, on the session's connection: no ORM
-    row = session.connection().execute(_KEY_WITH_ORGANIZATION, {"hash": hash_key(key)}).first()
+    connection = db if isinstance(db, Connection) else db.connection()
+    row = _KEY_WITH_ORGANIZATION.first(connection, {"hash": hash_key(key)})
     if row is None:
         return None
     key_id, role, *org_values = row
-    org = Organization(**dict(zip(_ORGANIZATIONS.columns.keys(), org_values, strict=True)))
+    org = as_loaded(Organization, dict(zip(_ORGANIZATION_ATTRIBUTES, org_values, strict=True)))
     return Principal(organization=org, role=Role[role.upper()], key_id=key_id)
