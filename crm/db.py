@@ -282,33 +282,67 @@ def _copy_datetime(value: Any) -> str:
     return text
 
 
+def _copy_kind(column: sa.Column) -> str:
+    column_type = column.type
+    if isinstance(column_type, sa.TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, sa.JSON):
+        return "json"
+    if isinstance(column_type, sa.Uuid):
+        return "uuid"
+    if isinstance(column_type, sa.Boolean):
+        return "bool"
+    if isinstance(column_type, sa.DateTime):
+        return "datetime"
+    if isinstance(column_type, sa.Date):
+        return "date"
+    return "text"
+
+
+_COPY_FORMATTERS = {
+    "json": _copy_json,
+    "uuid": _copy_uuid,
+    "bool": _copy_bool,
+    "datetime": _copy_datetime,
+    "date": _copy_date,
+    "text": _copy_text,
+}
+
+
 @lru_cache(maxsize=64)
 def _copy_formatters(table: sa.Table, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    formatters = []
-    for name in columns:
-        column_type = table.c[name].type
-        if isinstance(column_type, sa.TypeDecorator):
-            column_type = column_type.impl_instance
-        if isinstance(column_type, sa.JSON):
-            formatters.append(_copy_json)
-        elif isinstance(column_type, sa.Uuid):
-            formatters.append(_copy_uuid)
-        elif isinstance(column_type, sa.Boolean):
-            formatters.append(_copy_bool)
-        elif isinstance(column_type, sa.DateTime):
-            formatters.append(_copy_datetime)
-        elif isinstance(column_type, sa.Date):
-            formatters.append(_copy_date)
+    return tuple(_COPY_FORMATTERS[_copy_kind(table.c[name])] for name in columns)
+
+
+@lru_cache(maxsize=64)
+def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
+    """A function of one row that returns its COPY line, made once per table and columns:
+    one f-string with a formatter per column (a uuid that cannot be NULL inline)."""
+    cells = []
+    for index, name in enumerate(columns):
+        kind = _copy_kind(table.c[name])
+        if kind == "uuid" and not table.c[name].nullable:
+            cells.append(f"{{row[_c{index}].hex}}")
         else:
-            formatters.append(_copy_text)
-    return tuple(formatters)
+            cells.append(f"{{_f{index}(row[_c{index}])}}")
+    source = "def line(row):\n    return f" + repr("\t".join(cells) + "\n")
+    namespace: dict[str, Any] = {}
+    for index, name in enumerate(columns):
+        namespace[f"_c{index}"] = name
+        namespace[f"_f{index}"] = _COPY_FORMATTERS[_copy_kind(table.c[name])]
+    exec(compile(source, f"<copy {table.name}>", "exec"), namespace)
+    return namespace["line"]
 
 
 def copy_lines(table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
     """``rows`` as PostgreSQL ``COPY ... FROM STDIN`` text (every row has ``columns``)."""
-    formatters = _copy_formatters(table, columns)
-    pairs = list(zip(columns, formatters, strict=True))
-    return "".join("\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n" for row in rows)
+    line = _copy_line_function(table, columns)
+    try:
+        return "".join([line(row) for row in rows])
+    except AttributeError:  # an id that is not a uuid.UUID: the general formatters
+        formatters = _copy_formatters(table, columns)
+        pairs = list(zip(columns, formatters, strict=True))
+        return "".join("\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n" for row in rows)
 
 
 # sent in pieces, so that the server works on one while the next is built

@@ -4,10 +4,10 @@
 what a hand-typed number in a CSV never has (letters, extensions, RFC 3966, unicode digits,
 a second number). For text made only of ASCII digits, spaces, ``()-.`` and an optional
 leading ``+``, this module follows the library's own steps on the digits (country code,
-international and national prefixes, with the library's helpers) and decides validity with
-the region's metadata patterns compiled once, as ``is_valid_number`` does. Anything else,
-and any case it does not follow to the end (a leading zero kept, an international prefix, a
-non-geographic code), is ``None``: the caller asks the library. The identity tests compare
+international and national prefixes, possible lengths) and decides validity as
+``is_valid_number`` does, each with the region's metadata patterns compiled once. Anything
+else, and any case it does not follow to the end (an international prefix, a non-geographic
+code), is ``None``: the caller asks the library. The identity tests compare
 the two on generated input.
 """
 
@@ -22,9 +22,6 @@ from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     REGION_CODE_FOR_NON_GEO_ENTITY,
     _extract_country_code,
-    _match_national_number,
-    _maybe_strip_national_prefix_carrier_code,
-    _test_number_length,
     region_code_for_country_code,
 )
 
@@ -153,12 +150,102 @@ def is_valid(country_code: int, nsn: str) -> bool | None:
     return region.valid(nsn)
 
 
-def _national(number: str, metadata: PhoneMetadata) -> str:
-    """parse's national-prefix step: stripped only if what is left has a possible length."""
-    _, potential, _ = _maybe_strip_national_prefix_carrier_code(number, metadata)
-    if _test_number_length(potential, metadata) not in _KEEP_PREFIX:
-        return potential
-    return number
+@dataclass(frozen=True, slots=True)
+class _Parsing:
+    """What ``parse`` reads of one region's metadata, compiled: the national prefix
+    (``_maybe_strip_national_prefix_carrier_code``), the possible lengths
+    (``_test_number_length`` for an unknown type) and the international prefix."""
+
+    country_code: int
+    code_text: str
+    idd: re.Pattern[str] | None
+    prefix: re.Pattern[str] | None
+    groups: int
+    transform: str | None
+    general: re.Pattern[str] | None
+    lengths: tuple[int, ...]
+    local_lengths: frozenset[int]
+
+    def general_match(self, number: str) -> bool:
+        # _match_national_number: the pattern alone, no length check
+        return self.general is not None and self.general.fullmatch(number) is not None
+
+    def strip_prefix(self, number: str) -> str:
+        if not number or self.prefix is None:
+            return number
+        match = self.prefix.match(number)
+        if match is None:
+            return number
+        viable = self.general_match(number)
+        if self.transform is None or match.groups()[self.groups - 1] is None:
+            rest = number[match.end() :]
+        else:
+            rest = self.prefix.sub(self.transform, number, count=1)
+        if viable and not self.general_match(rest):
+            return number
+        return rest
+
+    def length_result(self, number: str) -> ValidationResult:
+        size = len(number)
+        if size in self.local_lengths:
+            return ValidationResult.IS_POSSIBLE_LOCAL_ONLY
+        lengths = self.lengths
+        if lengths[0] == size:
+            return ValidationResult.IS_POSSIBLE
+        if lengths[0] > size:
+            return ValidationResult.TOO_SHORT
+        if lengths[-1] < size:
+            return ValidationResult.TOO_LONG
+        return (
+            ValidationResult.IS_POSSIBLE if size in lengths[1:] else ValidationResult.INVALID_LENGTH
+        )
+
+    def national(self, number: str) -> str:
+        """parse's national-prefix step: stripped only if what is left has a possible length."""
+        potential = self.strip_prefix(number)
+        return potential if self.length_result(potential) not in _KEEP_PREFIX else number
+
+    def without_country_code(self, digits: str) -> str | None:
+        """_maybe_extract_country_code without a "+": the region's own country code written
+        without one is taken off when the rest is a better number (else None)."""
+        if digits.startswith(self.code_text):
+            potential = self.strip_prefix(digits[len(self.code_text) :])
+            if (
+                not self.general_match(digits) and self.general_match(potential)
+            ) or self.length_result(digits) == ValidationResult.TOO_LONG:
+                return potential
+        return None
+
+
+@lru_cache(maxsize=512)
+def _parsing(region: str) -> _Parsing | None:
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None or metadata.general_desc is None:
+        return None
+    general = metadata.general_desc
+    lengths = tuple(general.possible_length)
+    if not lengths:
+        return None  # the library would fail on it: let it
+    prefix = metadata.national_prefix_for_parsing or None
+    prefix_re = re.compile(prefix) if prefix else None
+    transform = metadata.national_prefix_transform_rule or None
+    groups = prefix_re.groups if prefix_re is not None else 0
+    if transform is not None and groups == 0:
+        return None  # the library would index an empty tuple: let it
+    idd = metadata.international_prefix
+    return _Parsing(
+        country_code=metadata.country_code,
+        code_text=str(metadata.country_code),
+        idd=re.compile(idd) if idd else None,
+        prefix=prefix_re,
+        groups=groups,
+        transform=transform,
+        general=re.compile(general.national_number_pattern)
+        if general.national_number_pattern
+        else None,
+        lengths=lengths,
+        local_lengths=frozenset(general.possible_length_local_only),
+    )
 
 
 def fast_e164(value: str, region: str | None) -> tuple[str, str | None] | None:
@@ -175,27 +262,25 @@ def fast_e164(value: str, region: str | None) -> tuple[str, str | None] | None:
         country_code, national = _extract_country_code(digits)
         if country_code == 0:
             return None
-        number_region = region_code_for_country_code(country_code)
-        metadata = PhoneMetadata.metadata_for_region(number_region, None)
+        parsing = _parsing(region_code_for_country_code(country_code))
     else:
         if region is None:
             return None
-        metadata = PhoneMetadata.metadata_for_region(region, None)
-        if metadata is None:
+        parsing = _parsing(region)
+        if parsing is None:
             return None
-        idd = metadata.international_prefix
-        if idd and re.match(idd, digits):
+        if parsing.idd is not None and parsing.idd.match(digits):
             return None  # an international prefix: the library's IDD rules
-        national = _without_country_code(digits, metadata)
-        country_code = metadata.country_code
+        country_code = parsing.country_code
+        national = parsing.without_country_code(digits)
         if national is None:
             national = digits
         elif (number_region := region_code_for_country_code(country_code)) != region:
             # parse reads a country code it found with that code's main region
-            metadata = PhoneMetadata.metadata_for_region(number_region, None)
-    if metadata is None or len(national) < _MIN_NSN:
+            parsing = _parsing(number_region)
+    if parsing is None or len(national) < _MIN_NSN:
         return None
-    national = _national(national, metadata)
+    national = parsing.national(national)
     if len(national) > _MAX_NSN:
         return None  # parse raises TOO_LONG
     # with "Italian" leading zeros kept (parse's _set_italian_leading_zeros_for_phone_number),
@@ -204,18 +289,3 @@ def fast_e164(value: str, region: str | None) -> tuple[str, str | None] | None:
     if valid is None:
         return None
     return (VALID, f"+{country_code}{national}") if valid else (INVALID, None)
-
-
-def _without_country_code(digits: str, metadata: PhoneMetadata) -> str | None:
-    """_maybe_extract_country_code without a "+": the region's own country code written
-    without one is taken off when the rest is a better number (else None)."""
-    code = str(metadata.country_code)
-    if digits.startswith(code):
-        general = metadata.general_desc
-        _, potential, _ = _maybe_strip_national_prefix_carrier_code(digits[len(code) :], metadata)
-        if (
-            not _match_national_number(digits, general, False)
-            and _match_national_number(potential, general, False)
-        ) or _test_number_length(digits, metadata) == ValidationResult.TOO_LONG:
-            return potential
-    return None
