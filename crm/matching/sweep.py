@@ -6,7 +6,8 @@ organization runs at a time (``runs``); a second started meanwhile returns ``ski
 
 Phases, none holding a transaction open for long: read the contacts in chunks (keyset
 paging), block and score in memory (``Matcher``), write the review candidates in batches, then
-merge each auto-merge group in its own transaction through ``crm.merging``. A failure on one
+merge the auto-merge groups in batches through ``crm.merging`` (set-based, a transaction
+per batch). A failure on one
 pair or one group is logged and counted and the sweep goes on.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from crm.db import insert, is_postgres, read_only, session_scope
+from crm.db import insert, read_only, session_scope
 from crm.errors import NotFound
 from crm.logging import get_logger
 from crm.matching import runs
@@ -40,9 +40,8 @@ MODES = (FULL, INCREMENTAL)
 _CANDIDATES = DuplicateCandidate.__table__
 _WRITE_BATCH = 500
 _HEARTBEAT_SECONDS = 60.0
-# auto-merge groups per transaction, and threads merging at once (PostgreSQL only)
-_MERGE_BATCH = 50
-_MERGE_THREADS = 3
+# auto-merge groups per transaction (a handful of statements a batch)
+_MERGE_BATCH = 500
 
 Pair = tuple[uuid.UUID, uuid.UUID]
 
@@ -312,9 +311,9 @@ class _Sweep:
     ) -> list[PairResult]:
         """Merge each group into its survivor; the pairs of the groups that failed.
 
-        Groups go in batches, one transaction per batch (``merge_contacts`` keeps each merge
-        in a savepoint, so a refused one leaves the others), and on PostgreSQL in a few
-        threads: a merge spends about half its time waiting for the database.
+        Groups go in batches, one transaction per batch, merged set-based
+        (``merge_contact_groups``: a refused group is reported and the others merge). One
+        batch at a time: threads bought little once a batch is a handful of statements.
         """
         by_group: dict[int, list[PairResult]] = {}
         first = {i: g[0] for g in groups for i in g}
@@ -338,52 +337,52 @@ class _Sweep:
                     members=members,
                 )
             )
-        batches = [jobs[i : i + _MERGE_BATCH] for i in range(0, len(jobs), _MERGE_BATCH)]
-        threads = _MERGE_THREADS if is_postgres(self.engine) and len(batches) > 1 else 1
         failed: list[PairResult] = []
-        with ThreadPoolExecutor(threads) as pool:
-            for merged, bad in pool.map(self._merge_batch, batches):
-                self.summary.auto_merged += merged
-                for job, exc in bad:
-                    self.item_failed("merge", job.survivor, job.merge_ids[0], exc)
-                    failed.extend(job.members)
-                self.beat()
+        for start in range(0, len(jobs), _MERGE_BATCH):
+            merged, bad = self._merge_batch(jobs[start : start + _MERGE_BATCH])
+            self.summary.auto_merged += merged
+            for job, exc in bad:
+                self.item_failed("merge", job.survivor, job.merge_ids[0], exc)
+                failed.extend(job.members)
+            self.beat()
         return failed
 
     def _merge_batch(self, jobs: list[_MergeJob]) -> tuple[int, list[tuple[_MergeJob, Exception]]]:
-        from crm.merging.service import merge_contacts
+        """Merge a batch of groups in one transaction (``merge_contact_groups``: a handful of
+        statements per batch); a batch that fails as a whole is split in two until the group
+        at fault is alone."""
+        from crm.merging import service
+        from crm.merging.merge import MergeGroup
 
-        merged = 0
-        bad: list[tuple[_MergeJob, Exception]] = []
+        groups = [
+            MergeGroup(
+                survivor_id=job.survivor,
+                merge_ids=job.merge_ids,
+                score=job.score,
+                candidate_id=job.candidate_id,
+            )
+            for job in jobs
+        ]
         try:
             with session_scope(self.engine) as session:
                 organization = session.merge(self.organization, load=False)
-                for job in jobs:
-                    try:
-                        merge_contacts(
-                            session,
-                            organization=organization,
-                            survivor_id=job.survivor,
-                            merge_ids=job.merge_ids,
-                            actor=self.actor,
-                            reason="sweep",
-                            score=job.score,
-                            candidate_id=job.candidate_id,
-                        )
-                    except Exception as exc:  # its savepoint is rolled back; the rest goes on
-                        bad.append((job, exc))
-                        continue
-                    merged += len(job.merge_ids)
+                outcome = service.merge_contact_groups(
+                    session,
+                    organization=organization,
+                    groups=groups,
+                    actor=self.actor,
+                    reason="sweep",
+                )
         except Exception as exc:
             if len(jobs) == 1:
                 return 0, [(jobs[0], exc)]
-            # the batch as a whole failed to commit: one transaction per group instead
-            merged, bad = 0, []
-            for job in jobs:
-                done, failed = self._merge_batch([job])
-                merged += done
-                bad.extend(failed)
-        return merged, bad
+            half = len(jobs) // 2
+            merged, bad = self._merge_batch(jobs[:half])
+            more, worse = self._merge_batch(jobs[half:])
+            return merged + more, bad + worse
+        job_of = {id(g): job for g, job in zip(groups, jobs, strict=True)}
+        merged = sum(len(ids) for _, ids in outcome.merged)
+        return merged, [(job_of[id(g)], exc) for g, exc in outcome.failed]
 
     # errors --------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -19,63 +20,74 @@ from sqlmodel import Session
 
 from crm.db import in_values
 from crm.identity import SHARED_NAMESPACES
-from crm.merging.rows import row_from_json, row_to_json
+from crm.merging.rows import as_dicts, row_from_json, row_to_json, update_rows
 from crm.models import ContactIdentifier
 
 IDENTIFIERS = ContactIdentifier.__table__
 Key = tuple[str, str]
 
 
-def move_identifiers(
-    session: Session, *, organization_id: uuid.UUID, survivor_id: uuid.UUID, merged_id: uuid.UUID
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Give the merged contact's identifiers to the survivor.
+@dataclass(slots=True)
+class IdentifierMoves:
+    """What a merge does to identifier rows: planned for many merges, written at once."""
 
-    Returns the merged contact's rows as they were (each with ``moved``: False when the
-    survivor already held the value and the row was dropped) and the survivor's ordinal
-    promotions (``{"id", "from", "to"}``).
-    """
+    moved: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # row id -> survivor
+    dropped: list[uuid.UUID] = field(default_factory=list)
+    promoted: dict[uuid.UUID, int] = field(default_factory=dict)  # row id -> ordinal
+
+    def plan(
+        self,
+        *,
+        survivor_id: uuid.UUID,
+        survivor_rows: list[dict[str, Any]],
+        merged_rows: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Give the merged contact's rows (in id order) to the survivor.
+
+        Returns the merged contact's rows as they were (each with ``moved``: False when the
+        survivor already held the value and the row is dropped) and the survivor's ordinal
+        promotions (``{"id", "from", "to"}``).
+        """
+        held: dict[Key, dict[str, Any]] = {(r["namespace"], r["value"]): r for r in survivor_rows}
+        entries: list[dict[str, Any]] = []
+        promotions: list[dict[str, Any]] = []
+        for row in merged_rows:
+            mine = held.get((row["namespace"], row["value"]))
+            entries.append({**row_to_json(IDENTIFIERS, row), "moved": mine is None})
+            if mine is None:
+                self.moved[row["id"]] = survivor_id
+                continue
+            self.dropped.append(row["id"])
+            if row["ordinal"] < mine["ordinal"]:
+                promotions.append(
+                    {"id": str(mine["id"]), "from": mine["ordinal"], "to": row["ordinal"]}
+                )
+                self.promoted[mine["id"]] = row["ordinal"]
+        return entries, promotions
+
+    def write(self, session: Session) -> None:
+        """Drop, move, then promote (the dropped rows freed the ordinals promoted into)."""
+        ci = IDENTIFIERS
+        if self.dropped:
+            session.execute(delete(ci).where(in_values(ci.c.id, self.dropped)))
+        update_rows(session, ci, [{"id": i, "contact_id": s} for i, s in self.moved.items()])
+        update_rows(session, ci, [{"id": i, "ordinal": o} for i, o in self.promoted.items()])
+
+
+def identifier_rows(
+    session: Session, *, organization_id: uuid.UUID, contact_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The identifier rows of these contacts, each contact's in id order."""
     ci = IDENTIFIERS
+    result: dict[uuid.UUID, list[dict[str, Any]]] = {cid: [] for cid in contact_ids}
     rows = session.execute(
         select(ci)
-        .where(
-            ci.c.organization_id == organization_id,
-            in_values(ci.c.contact_id, [survivor_id, merged_id]),
-        )
+        .where(ci.c.organization_id == organization_id, in_values(ci.c.contact_id, contact_ids))
         .order_by(ci.c.id)
-    ).mappings()
-    held: dict[Key, dict[str, Any]] = {}
-    merged_rows: list[dict[str, Any]] = []
-    for row in rows:
-        if row["contact_id"] == survivor_id:
-            held[(row["namespace"], row["value"])] = dict(row)
-        else:
-            merged_rows.append(dict(row))
-    entries: list[dict[str, Any]] = []
-    promotions: list[dict[str, Any]] = []
-    moved: list[uuid.UUID] = []
-    dropped: list[uuid.UUID] = []
-    for row in merged_rows:
-        mine = held.get((row["namespace"], row["value"]))
-        entries.append({**row_to_json(ci, row), "moved": mine is None})
-        if mine is None:
-            moved.append(row["id"])
-            continue
-        dropped.append(row["id"])
-        if row["ordinal"] < mine["ordinal"]:
-            promotions.append(
-                {"id": str(mine["id"]), "from": mine["ordinal"], "to": row["ordinal"]}
-            )
-    if dropped:
-        session.execute(delete(ci).where(in_values(ci.c.id, dropped)))
-    if moved:
-        session.execute(update(ci).where(in_values(ci.c.id, moved)).values(contact_id=survivor_id))
-    # the dropped rows freed these ordinals
-    for promotion in promotions:
-        session.execute(
-            update(ci).where(ci.c.id == uuid.UUID(promotion["id"])).values(ordinal=promotion["to"])
-        )
-    return entries, promotions
+    )
+    for row in as_dicts(rows):
+        result[row["contact_id"]].append(row)
+    return result
 
 
 def restore_identifiers(

@@ -13,6 +13,12 @@ the survivor's fields are recomputed by survivorship, the merged contact becomes
 ``current_source_records``   which of them were current
 ``survivor_source_records``  the survivor's current record ids before the merge
 ``candidates``               review-queue rows closed (``closed``) or moved (``moved``)
+
+One engine does every merge, set-based: ``merge`` (one survivor, a few contacts: the
+mutation) and ``merge_groups`` (thousands of groups: the dedup sweep) both plan in memory and
+write with a handful of statements per round, a round being the n-th merged contact of every
+group, so each merge sees the survivor as the previous one of its group left it, exactly as
+merging them one at a time would.
 """
 
 from __future__ import annotations
@@ -20,39 +26,69 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import field as dataclass_field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.db import in_values
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.ingest.recompute import recompute
-from crm.merging import candidates
-from crm.merging.identifiers import move_identifiers
+from crm.ingest.pipeline import ConcurrentUpdate
+from crm.ingest.recompute import contact_values, current_observations
+from crm.merging.candidates import CandidateBook
+from crm.merging.identifiers import IdentifierMoves, identifier_rows
 from crm.merging.queue import get_candidate
 from crm.merging.rows import (
     CONTACTS,
     event,
     field_events,
     insert_events,
+    insert_rows,
     lock_contacts,
     refresh_loaded,
     row_to_json,
-    write_contact,
+    update_rows,
 )
-from crm.models import Contact, DuplicateCandidate, Merge, Organization, SourceRecord, utcnow
+from crm.models import (
+    Contact,
+    DuplicateCandidate,
+    Merge,
+    Organization,
+    SourceRecord,
+    utcnow,
+    uuid7,
+)
 from crm.models.base import parse_uuid
 
 REASONS = ("manual", "sweep")
 MAX_MERGE = 50
 UNDO_FORMAT = 1
+MERGES = Merge.__table__
 
 
 @dataclass(slots=True)
 class MergeOutcome:
     survivor: Contact
     merges: list[Merge]
+
+
+@dataclass(slots=True)
+class MergeGroup:
+    """A survivor and the contacts to merge into it, for ``merge_groups``."""
+
+    survivor_id: Any
+    merge_ids: Sequence[Any]
+    score: float | None = None
+    candidate_id: Any = None
+
+
+@dataclass(slots=True)
+class GroupsOutcome:
+    """Per group: the ``merges`` row ids it made, or why it was refused (nothing changed)."""
+
+    merged: list[tuple[MergeGroup, list[uuid.UUID]]] = dataclass_field(default_factory=list)
+    failed: list[tuple[MergeGroup, ServiceError]] = dataclass_field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -76,42 +112,79 @@ def merge(
     candidate_id: Any = None,
 ) -> MergeOutcome:
     """Merge ``merge_ids`` into the survivor; one ``merges`` row each. Call in a savepoint."""
-    request = _validate(session, organization, survivor_id, merge_ids, reason, score, candidate_id)
+    request = _parse(survivor_id, merge_ids, reason, score)
+    if candidate_id is not None:
+        candidate = get_candidate(
+            session, organization_id=organization.id, candidate_id=candidate_id, lock=True
+        )
+        _check_candidate(candidate, request)
+        request.candidate = candidate
     group = {request.survivor_id, *request.merge_ids}
     rows = lock_contacts(session, organization_id=organization.id, ids=group)
     _check_contacts(rows, request)
-    now = utcnow()
-    overrides = (organization.settings or {}).get("source_priorities")
-    merges = []
-    survivor = rows[request.survivor_id]
-    for merged_id in request.merge_ids:
-        merge_row, survivor = _merge_one(
-            session,
-            organization_id=organization.id,
-            survivor=survivor,
-            merged=rows[merged_id],
-            group=group,
-            request=request,
-            overrides=overrides,
-            actor=actor,
-            now=now,
-        )
-        merges.append(merge_row)
+    [merge_ids_made] = _Engine(session, organization, rows, actor).run([request])
     session.flush()
     refresh_loaded(session, group)
+    merges = session.execute(
+        select(Merge).where(in_values(Merge.id, merge_ids_made)).order_by(Merge.id)
+    ).scalars()
     contact = session.get(Contact, request.survivor_id)
     assert contact is not None
-    return MergeOutcome(survivor=contact, merges=merges)
+    return MergeOutcome(survivor=contact, merges=list(merges))
 
 
-def _validate(
+def merge_groups(
     session: Session,
+    *,
     organization: Organization,
-    survivor_id: Any,
-    merge_ids: Sequence[Any],
-    reason: str,
-    score: float | None,
-    candidate_id: Any,
+    groups: Sequence[MergeGroup],
+    actor: str | None,
+    reason: str = "sweep",
+) -> GroupsOutcome:
+    """Merge many disjoint groups at once; a group refused (not found, not active, in two
+    groups, a closed candidate) is reported and the others merge. Call in a savepoint."""
+    outcome = GroupsOutcome()
+    named = {parse_uuid(g.candidate_id) for g in groups if g.candidate_id is not None}
+    found = _candidates(session, organization.id, named - {None})
+    accepted: list[tuple[MergeGroup, _Request]] = []
+    seen: set[uuid.UUID] = set()
+    for group in groups:
+        try:
+            request = _parse(group.survivor_id, group.merge_ids, reason, group.score)
+            if group.candidate_id is not None:
+                candidate = found.get(parse_uuid(group.candidate_id))  # type: ignore[arg-type]
+                if candidate is None:
+                    raise NotFound("duplicate candidate", field="candidate_id")
+                _check_candidate(candidate, request)
+                request.candidate = candidate
+            members = {request.survivor_id, *request.merge_ids}
+            if members & seen:
+                raise ServiceError(
+                    ErrorCode.MERGE_CONFLICT, "a contact is in two groups", field="merge_ids"
+                )
+            seen |= members
+        except ServiceError as exc:
+            outcome.failed.append((group, exc))
+            continue
+        accepted.append((group, request))
+    rows = lock_contacts(session, organization_id=organization.id, ids=seen)
+    runnable: list[tuple[MergeGroup, _Request]] = []
+    for group, request in accepted:
+        try:
+            _check_contacts(rows, request)
+        except ServiceError as exc:
+            outcome.failed.append((group, exc))
+            continue
+        runnable.append((group, request))
+    made = _Engine(session, organization, rows, actor).run([r for _, r in runnable])
+    outcome.merged = [(group, ids) for (group, _), ids in zip(runnable, made, strict=True)]
+    session.flush()
+    refresh_loaded(session, seen)
+    return outcome
+
+
+def _parse(
+    survivor_id: Any, merge_ids: Sequence[Any], reason: str, score: float | None
 ) -> _Request:
     survivor = parse_uuid(survivor_id)
     if survivor is None:
@@ -137,24 +210,40 @@ def _validate(
         )
     if reason not in REASONS:
         raise ServiceError(ErrorCode.INVALID_INPUT, "reason is manual or sweep", field="reason")
-    candidate = None
-    if candidate_id is not None:
-        candidate = get_candidate(
-            session, organization_id=organization.id, candidate_id=candidate_id, lock=True
+    return _Request(survivor, parsed, reason, score, None)
+
+
+def _candidates(
+    session: Session, organization_id: uuid.UUID, ids: set[Any]
+) -> dict[uuid.UUID, DuplicateCandidate]:
+    if not ids:
+        return {}
+    dc = DuplicateCandidate
+    rows = session.execute(
+        select(dc)
+        .where(dc.organization_id == organization_id, in_values(dc.id, ids))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars()
+    return {row.id: row for row in rows}
+
+
+def _check_candidate(candidate: DuplicateCandidate, request: _Request) -> None:
+    if candidate.status != "pending":
+        raise ServiceError(
+            ErrorCode.CANDIDATE_CLOSED,
+            f"this candidate is already {candidate.status}",
+            field="candidate_id",
         )
-        if candidate.status != "pending":
-            raise ServiceError(
-                ErrorCode.CANDIDATE_CLOSED,
-                f"this candidate is already {candidate.status}",
-                field="candidate_id",
-            )
-        if not {candidate.contact_a_id, candidate.contact_b_id} <= {survivor, *parsed}:
-            raise ServiceError(
-                ErrorCode.MERGE_CONFLICT,
-                "the candidate's contacts are not the ones being merged",
-                field="candidate_id",
-            )
-    return _Request(survivor, parsed, reason, score, candidate)
+    if not {candidate.contact_a_id, candidate.contact_b_id} <= {
+        request.survivor_id,
+        *request.merge_ids,
+    }:
+        raise ServiceError(
+            ErrorCode.MERGE_CONFLICT,
+            "the candidate's contacts are not the ones being merged",
+            field="candidate_id",
+        )
 
 
 def _check_contacts(rows: dict[uuid.UUID, dict[str, Any]], request: _Request) -> None:
@@ -171,126 +260,200 @@ def _check_contacts(rows: dict[uuid.UUID, dict[str, Any]], request: _Request) ->
             )
 
 
-def _merge_one(
-    session: Session,
-    *,
-    organization_id: uuid.UUID,
-    survivor: dict[str, Any],
-    merged: dict[str, Any],
-    group: set[uuid.UUID],
-    request: _Request,
-    overrides: Any,
-    actor: str | None,
-    now: datetime,
-) -> tuple[Merge, dict[str, Any]]:
-    survivor_id, merged_id = survivor["id"], merged["id"]
-    sr = SourceRecord
-    records = session.execute(
-        select(sr.id, sr.contact_id, sr.is_current).where(
-            sr.organization_id == organization_id,
-            sr.contact_id.in_([survivor_id, merged_id]),
+class _Engine:
+    """Merges locked, checked groups: a round per position in the groups' merge lists."""
+
+    def __init__(
+        self,
+        session: Session,
+        organization: Organization,
+        rows: dict[uuid.UUID, dict[str, Any]],
+        actor: str | None,
+    ) -> None:
+        self.session = session
+        self.org_id = organization.id
+        self.overrides = (organization.settings or {}).get("source_priorities")
+        self.rows = rows
+        self.actor = actor
+        self.now = utcnow()
+
+    def run(self, requests: list[_Request]) -> list[list[uuid.UUID]]:
+        """The ``merges`` row ids each request made, in request order."""
+        made: list[list[uuid.UUID]] = [[] for _ in requests]
+        survivors = {r.survivor_id: self.rows[r.survivor_id] for r in requests}
+        rounds = max((len(r.merge_ids) for r in requests), default=0)
+        for position in range(rounds):
+            this = [(i, r) for i, r in enumerate(requests) if position < len(r.merge_ids)]
+            pairs = [
+                (r, survivors[r.survivor_id], self.rows[r.merge_ids[position]]) for _, r in this
+            ]
+            after = self._round(pairs)
+            for (i, request), (merge_id, survivor) in zip(this, after, strict=True):
+                made[i].append(merge_id)
+                survivors[request.survivor_id] = survivor
+        return made
+
+    def _round(
+        self, pairs: list[tuple[_Request, dict[str, Any], dict[str, Any]]]
+    ) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+        """Merge each merged contact into its survivor, all pairs at once (disjoint)."""
+        session, org_id, now, actor = self.session, self.org_id, self.now, self.actor
+        survivor_ids = [s["id"] for _, s, _ in pairs]
+        merged_ids = [m["id"] for _, _, m in pairs]
+        everyone = [*survivor_ids, *merged_ids]
+        sr = SourceRecord
+        records: dict[uuid.UUID, list[tuple[uuid.UUID, bool]]] = {cid: [] for cid in everyone}
+        for rid, contact_id, current in session.execute(
+            select(sr.id, sr.contact_id, sr.is_current).where(
+                sr.organization_id == org_id, in_values(sr.contact_id, everyone)
+            )
+        ):
+            records[contact_id].append((rid, current))
+        held = identifier_rows(session, organization_id=org_id, contact_ids=everyone)
+        book = CandidateBook(session, organization_id=org_id, contact_ids=everyone)
+        moves = IdentifierMoves()
+        planned = []
+        for request, survivor, merged in pairs:
+            survivor_id, merged_id = survivor["id"], merged["id"]
+            identifiers, promoted = moves.plan(
+                survivor_id=survivor_id,
+                survivor_rows=held[survivor_id],
+                merged_rows=held[merged_id],
+            )
+            changed = book.on_merge(
+                survivor_id=survivor_id,
+                merged_id=merged_id,
+                group={request.survivor_id, *request.merge_ids},
+                actor=actor,
+                now=now,
+            )
+            planned.append((identifiers, promoted, changed))
+        moves.write(session)
+        update_rows(
+            session,
+            sr.__table__,
+            [
+                {"id": rid, "contact_id": s["id"]}
+                for _, s, m in pairs
+                for rid, _ in records[m["id"]]
+            ],
         )
-    ).all()
-    identifiers, promoted = move_identifiers(
-        session, organization_id=organization_id, survivor_id=survivor_id, merged_id=merged_id
-    )
-    session.execute(
-        update(sr)
-        .where(sr.organization_id == organization_id, sr.contact_id == merged_id)
-        .values(contact_id=survivor_id)
-    )
-    changed_candidates = candidates.on_merge(
-        session,
-        organization_id=organization_id,
-        survivor_id=survivor_id,
-        merged_id=merged_id,
-        group=group,
-        actor=actor,
-        now=now,
-    )
-    values = recompute(
-        session, organization_id=organization_id, contact_ids=[survivor_id], overrides=overrides
-    )[survivor_id]
-    changes = {k: v for k, v in values.items() if survivor[k] != v}
-    write_contact(session, row=survivor, values=changes, now=now)
-    write_contact(
-        session, row=merged, values={"status": "merged", "merged_into_id": survivor_id}, now=now
-    )
-    candidate_id, score = _decided_candidate(
-        session, survivor_id, merged_id, changed_candidates, request
-    )
-    undo = {
-        "format": UNDO_FORMAT,
-        "merged": row_to_json(CONTACTS, merged),
-        "survivor": row_to_json(CONTACTS, survivor),
-        "identifiers": identifiers,
-        "promoted": promoted,
-        "source_records": sorted(str(r.id) for r in records if r.contact_id == merged_id),
-        "current_source_records": sorted(
-            str(r.id) for r in records if r.contact_id == merged_id and r.is_current
-        ),
-        "survivor_source_records": sorted(
-            str(r.id) for r in records if r.contact_id == survivor_id and r.is_current
-        ),
-        "candidates": changed_candidates,
-    }
-    merge_row = Merge(
-        organization_id=organization_id,
-        survivor_id=survivor_id,
-        merged_id=merged_id,
-        reason=request.reason,
-        score=score,
-        candidate_id=candidate_id,
-        undo=undo,
-        actor=actor,
-        created_at=now,
-    )
-    session.add(merge_row)
-    data = {
-        "merge_id": str(merge_row.id),
-        "survivor_id": str(survivor_id),
-        "merged_id": str(merged_id),
-        "reason": request.reason,
-        "score": merge_row.score,
-        "candidate_id": str(merge_row.candidate_id) if merge_row.candidate_id else None,
-        "identifiers": len(identifiers),
-        "source_records": len(undo["source_records"]),
-    }
-    insert_events(
-        session,
-        [
-            event(
-                organization_id=organization_id,
-                contact_id=survivor_id,
-                kind="merged",
-                actor=actor,
-                now=now,
-                data={**data, "role": "survivor"},
-            ),
-            event(
-                organization_id=organization_id,
-                contact_id=merged_id,
-                kind="merged",
-                actor=actor,
-                now=now,
-                data={**data, "role": "merged"},
-            ),
-            *field_events(
-                before=survivor,
-                after=values,
-                organization_id=organization_id,
-                contact_id=survivor_id,
-                actor=actor,
-                data={"merge_id": str(merge_row.id)},
-                now=now,
-            ),
-        ],
-    )
-    return merge_row, {**survivor, **changes, "version": survivor["version"] + 1, "updated_at": now}
+        book.write(session)
+        found = current_observations(session, organization_id=org_id, contact_ids=survivor_ids)
+        computed = {
+            sid: contact_values(found.get(sid, []), overrides=self.overrides)[0]
+            for sid in survivor_ids
+        }
+        self._write_contacts(pairs, computed)
+
+        merge_rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        after: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        for (request, survivor, merged), (identifiers, promoted, changed) in zip(
+            pairs, planned, strict=True
+        ):
+            survivor_id, merged_id = survivor["id"], merged["id"]
+            values = computed[survivor_id]
+            candidate_id, score = _decided_candidate(book, survivor_id, merged_id, changed, request)
+            held_records = records[merged_id]
+            undo = {
+                "format": UNDO_FORMAT,
+                "merged": row_to_json(CONTACTS, merged),
+                "survivor": row_to_json(CONTACTS, survivor),
+                "identifiers": identifiers,
+                "promoted": promoted,
+                "source_records": sorted(str(rid) for rid, _ in held_records),
+                "current_source_records": sorted(str(rid) for rid, cur in held_records if cur),
+                "survivor_source_records": sorted(
+                    str(rid) for rid, cur in records[survivor_id] if cur
+                ),
+                "candidates": changed,
+            }
+            merge_id = uuid7()
+            merge_rows.append(
+                {
+                    "id": merge_id,
+                    "organization_id": org_id,
+                    "survivor_id": survivor_id,
+                    "merged_id": merged_id,
+                    "reason": request.reason,
+                    "score": score,
+                    "candidate_id": candidate_id,
+                    "undo": undo,
+                    "actor": actor,
+                    "created_at": now,
+                    "undone_at": None,
+                }
+            )
+            data = {
+                "merge_id": str(merge_id),
+                "survivor_id": str(survivor_id),
+                "merged_id": str(merged_id),
+                "reason": request.reason,
+                "score": score,
+                "candidate_id": str(candidate_id) if candidate_id else None,
+                "identifiers": len(identifiers),
+                "source_records": len(undo["source_records"]),
+            }
+            common = {"organization_id": org_id, "kind": "merged", "actor": actor, "now": now}
+            events.append(
+                event(contact_id=survivor_id, data={**data, "role": "survivor"}, **common)
+            )
+            events.append(event(contact_id=merged_id, data={**data, "role": "merged"}, **common))
+            events.extend(
+                field_events(
+                    before=survivor,
+                    after=values,
+                    organization_id=org_id,
+                    contact_id=survivor_id,
+                    actor=actor,
+                    data={"merge_id": str(merge_id)},
+                    now=now,
+                )
+            )
+            changes = {k: v for k, v in values.items() if survivor[k] != v}
+            after.append(
+                (
+                    merge_id,
+                    {**survivor, **changes, "version": survivor["version"] + 1, "updated_at": now},
+                )
+            )
+        insert_rows(session, MERGES, merge_rows)
+        insert_events(session, events)
+        return after
+
+    def _write_contacts(
+        self,
+        pairs: list[tuple[_Request, dict[str, Any], dict[str, Any]]],
+        computed: dict[uuid.UUID, dict[str, Any]],
+    ) -> None:
+        """Survivors take their recomputed fields, merged contacts become tombstones; both
+        versions move on (from the locked ones: a mismatch is a concurrent writer)."""
+        now = self.now
+        survivors = [
+            {"id": s["id"], "version": s["version"], **computed[s["id"]], "updated_at": now}
+            for _, s, _ in pairs
+        ]
+        tombstones = [
+            {
+                "id": m["id"],
+                "version": m["version"],
+                "status": "merged",
+                "merged_into_id": s["id"],
+                "updated_at": now,
+            }
+            for _, s, m in pairs
+        ]
+        for rows in (survivors, tombstones):
+            written = update_rows(
+                self.session, CONTACTS, rows, keys=("id", "version"), bump_version=True
+            )
+            if written != len(rows):
+                raise ConcurrentUpdate(f"{len(rows) - written} contacts changed meanwhile")
 
 
 def _decided_candidate(
-    session: Session,
+    book: CandidateBook,
     survivor_id: uuid.UUID,
     merged_id: uuid.UUID,
     changed_candidates: list[dict[str, Any]],
@@ -309,7 +472,5 @@ def _decided_candidate(
         candidate_id = named.id
     score = request.score
     if candidate_id is not None and score is None:
-        score = session.execute(
-            select(DuplicateCandidate.score).where(DuplicateCandidate.id == candidate_id)
-        ).scalar_one()
+        score = book.score(candidate_id)
     return candidate_id, score

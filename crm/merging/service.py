@@ -18,7 +18,7 @@ from sqlmodel import Session
 from crm.db import is_retryable
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.merging import queue
-from crm.merging.merge import MergeOutcome, merge
+from crm.merging.merge import GroupsOutcome, MergeGroup, MergeOutcome, merge, merge_groups
 from crm.merging.unmerge import UnmergeOutcome, unmerge
 from crm.models import Contact, DuplicateCandidate, Organization
 
@@ -75,6 +75,24 @@ def merge_contacts_with_history(
             reason=reason,
             score=score,
             candidate_id=candidate_id,
+        ),
+    )
+
+
+def merge_contact_groups(
+    session: Session,
+    *,
+    organization: Organization,
+    groups: Sequence[MergeGroup],
+    actor: str | None,
+    reason: str = "sweep",
+) -> GroupsOutcome:
+    """Merge many disjoint groups in one go (the dedup sweep); refused groups are reported."""
+    return _retrying(
+        session,
+        "merge_groups",
+        lambda: merge_groups(
+            session, organization=organization, groups=groups, actor=actor, reason=reason
         ),
     )
 

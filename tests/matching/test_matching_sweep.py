@@ -301,28 +301,28 @@ class TestErrors:
         self, engine, session, org, person, candidates, monkeypatch
     ):
         # given: two sure pairs; merging the first one fails
-        person(**WILLIAM)
+        william = person(**WILLIAM)
         person(**WILLIAM | {"first_name": "Bill"})
         person(first_name="Katherine", last_name="Ng", date_of_birth="1970-02-03", city="Manly")
         person(first_name="Kate", last_name="Ng", date_of_birth="1970-02-03", city="Manly")
         import crm.merging.service as service
 
-        real = service.merge_contacts
+        real = service.merge_contact_groups
         calls = []
 
         def flaky(session, **kwargs):
-            calls.append(kwargs["survivor_id"])
-            if len(calls) == 1:
+            calls.append(len(kwargs["groups"]))
+            if any(g.survivor_id == william.id for g in kwargs["groups"]):
                 raise RuntimeError("boom")
             return real(session, **kwargs)
 
-        monkeypatch.setattr(service, "merge_contacts", flaky)
+        monkeypatch.setattr(service, "merge_contact_groups", flaky)
 
         # when
         summary = sweep(engine, org)
 
-        # then
-        assert len(calls) == 2
+        # then: the batch of both failed, then each alone
+        assert calls == [2, 1, 1]
         assert summary.errors == 1
         assert summary.auto_merged == 1
         assert summary.candidates == 1

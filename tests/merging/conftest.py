@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.contacts.commands import update_contact
 from crm.ingest import build_observation, ingest
 from crm.merging import merge_contacts, unmerge_contact
 from crm.models import (
@@ -123,6 +124,94 @@ def candidate(session: Session, org: Organization) -> Callable[..., DuplicateCan
         return row
 
     return _candidate
+
+
+@pytest.fixture
+def family(session, org, add) -> dict[str, Contact]:
+    """Ann and Annie (one person, two contacts) and Harry, who shares an email with both.
+
+    Ann: a CSV row in two versions, a manual edit, the household email second after Harry,
+    a work email second after Annie. Annie: a Cliniko patient, a WhatsApp record, the household
+    email third, the work email first.
+    """
+    harry = add(external_id="h-1", first_name="Harry", last_name="Lee", email="lees@example.com")
+    ann = add(
+        external_id="row-1",
+        observed_at=at(0),
+        first_name="Ann",
+        last_name="Lee",
+        email="ann@example.com",
+    )
+    ann = add(
+        external_id="row-1",
+        observed_at=at(2),
+        first_name="Ann",
+        last_name="Lee",
+        email="ann@example.com",
+        city="Bondi",
+    )
+    annie = add(
+        source="cliniko",
+        external_id="p-9",
+        observed_at=at(1),
+        first_name="Annabel",
+        last_name="Lee",
+        phone="0412 345 678",
+        date_of_birth="1990-04-01",
+        cliniko_id="p-9",
+    )
+    add(source="whatsapp", external_id="wa-1", observed_at=at(3), contact=annie, city="Coogee")
+    add(
+        source="webform",
+        external_id="w-1",
+        observed_at=at(1),
+        contact=ann,
+        email="lees@example.com",
+    )
+    add(
+        source="webform",
+        external_id="w-2",
+        observed_at=at(1),
+        contact=annie,
+        email="lees@example.com",
+    )
+    add(
+        source="webform",
+        external_id="w-3",
+        observed_at=at(1),
+        contact=annie,
+        email="work@example.com",
+    )
+    add(
+        source="webform",
+        external_id="w-4",
+        observed_at=at(1),
+        contact=ann,
+        email="work@example.com",
+    )
+    update_contact(
+        session,
+        organization=org,
+        contact_id=ann.id,
+        version=None,
+        data={"last_name": "Lee-Smith"},
+        actor="test",
+    )
+    session.commit()
+    return {"harry": harry, "ann": ann, "annie": annie}
+
+
+@pytest.fixture
+def carol(add) -> Contact:
+    return add(
+        source="halaxy",
+        external_id="x-3",
+        observed_at=at(4),
+        first_name="Carol",
+        last_name="Lee",
+        email="ann@example.com",
+        halaxy_id="x-3",
+    )
 
 
 class Stored:
