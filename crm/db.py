@@ -314,22 +314,67 @@ def _copy_formatters(table: sa.Table, columns: tuple[str, ...]) -> tuple[Any, ..
     return tuple(_COPY_FORMATTERS[_copy_kind(table.c[name])] for name in columns)
 
 
+# stands for NULL while a line is built; counted, so a value that holds one is never taken
+# for a NULL (such a line goes through the general formatters)
+_NULL_MARK = "\x00"
+
+
 @lru_cache(maxsize=64)
 def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
-    """A function of one row that returns its COPY line, made once per table and columns:
-    one f-string with a formatter per column (a uuid that cannot be NULL inline)."""
-    cells = []
+    """A function of one row that returns its COPY line, made once per table and columns.
+
+    The line is one f-string of the values as they are; a line in which escaping would
+    change anything (a backslash, tab, newline or carriage return in a value, or a NUL) is
+    built again by the general formatters, cell by cell.
+    """
+    loads, cells, nullable = [], [], []
     for index, name in enumerate(columns):
-        kind = _copy_kind(table.c[name])
-        if kind == "uuid" and not table.c[name].nullable:
-            cells.append(f"{{row[_c{index}].hex}}")
-        else:
-            cells.append(f"{{_f{index}(row[_c{index}])}}")
-    source = "def line(row):\n    return f" + repr("\t".join(cells) + "\n")
-    namespace: dict[str, Any] = {}
-    for index, name in enumerate(columns):
-        namespace[f"_c{index}"] = name
-        namespace[f"_f{index}"] = _COPY_FORMATTERS[_copy_kind(table.c[name])]
+        column = table.c[name]
+        kind = _copy_kind(column)
+        value = f"c{index}"
+        loads.append(f"    {value} = row[{name!r}]")
+        if kind == "uuid":
+            text = f"{value}.hex"
+        elif kind == "json":
+            text = f"_json({value})"
+        elif kind == "datetime":
+            text = f"_datetime({value})"
+        elif kind == "bool":
+            text = f"('t' if {value} else 'f')"
+        else:  # text, numbers, dates: their str()
+            text = value
+        if column.nullable or kind != "uuid":
+            nullable.append(f"({value} is None)")
+            text = f"_NULL if {value} is None else {text}"
+        cells.append("{" + text + "}")
+    nulls = " + ".join(nullable) or "0"
+    source = "\n".join(
+        [
+            "def line(row):",
+            *loads,
+            f"    nulls = {nulls}",
+            "    text = f" + repr("\t".join(cells)),
+            "    if (",
+            f"        text.count('\\t') != {len(columns) - 1}",
+            "        or text.count(_NULL) != nulls",
+            "        or '\\\\' in text or '\\n' in text or '\\r' in text",
+            "    ):",
+            "        return _general(row)",
+            "    return (text.replace(_NULL, '\\\\N') if nulls else text) + '\\n'",
+        ]
+    )
+    formatters = _copy_formatters(table, columns)
+    pairs = list(zip(columns, formatters, strict=True))
+
+    def general(row: dict[str, Any]) -> str:
+        return "\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n"
+
+    namespace: dict[str, Any] = {
+        "_NULL": _NULL_MARK,
+        "_json": json_dumps,
+        "_datetime": _copy_datetime,
+        "_general": general,
+    }
     exec(compile(source, f"<copy {table.name}>", "exec"), namespace)
     return namespace["line"]
 
