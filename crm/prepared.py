@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from psycopg import AsyncConnection
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
@@ -46,6 +47,22 @@ class PreparedSelect:
         entry = (compiled.string, fixed, binds, results)
         self._compiled[id(dialect)] = entry
         return entry
+
+    async def first_async(
+        self, connection: AsyncConnection, dialect: Dialect, params: Mapping[str, Any]
+    ) -> tuple | None:
+        """:meth:`first` on an asynchronous psycopg connection (``dialect``: the engine's)."""
+        sql, fixed, binds, results = self._compiled.get(id(dialect)) or self._compile(dialect)
+        params = {k: binds[k](v) if k in binds else v for k, v in params.items()}
+        params.update(fixed)
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, params, prepare=True)
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return tuple(
+            v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True)
+        )
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple | None:
         """The first row as a tuple, or None."""

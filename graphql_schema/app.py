@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -10,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from crm.db import get_engine
+from crm.db_async import make_async_pool
 from crm.settings import Settings, get_settings
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
@@ -21,10 +25,12 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     engine = engine or get_engine()
     # the key that encrypts PMS tokens exists from the first start (generated if not configured)
     settings.resolved_secret_key()
+    async_pool = make_async_pool(engine)
     view = CRMGraphQL(
         build_schema(settings),
         engine=engine,
         settings=settings,
+        async_pool=async_pool,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=True,
     )
@@ -37,9 +43,21 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "up"})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if async_pool is None:
+            yield
+            return
+        await async_pool.open()
+        try:
+            yield
+        finally:
+            await async_pool.close()
+
     return Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )

@@ -17,8 +17,10 @@ from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Connection, Engine
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -30,7 +32,7 @@ from strawberry.types.graphql import OperationType
 
 from crm.db import read_only
 from crm.settings import Settings
-from crm.tenancy.service import Principal, authenticate
+from crm.tenancy.service import Principal, authenticate, authenticate_async
 from graphql_schema.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -132,10 +134,20 @@ def error_response(
 class CRMGraphQL(GraphQL):
     """Strawberry's ASGI view with API-key auth, a session per request and spec status codes."""
 
-    def __init__(self, schema: Any, *, engine: Engine, settings: Settings, **kwargs: Any):
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        engine: Engine,
+        settings: Settings,
+        async_pool: AsyncConnectionPool | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(schema, **kwargs)
         self.engine = engine
         self.settings = settings
+        # opened and closed by the app's lifespan; used only while open
+        self.async_pool = async_pool
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -144,19 +156,21 @@ class CRMGraphQL(GraphQL):
             and "text/html" in request.headers.get("accept", "")
         )
 
-    def _principal(self, connection: Connection, request: Request) -> Principal | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return None
-        return authenticate(connection, key=key.strip())
+    @staticmethod
+    def _bearer_key(request: Request) -> str | None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        key = key.strip()
+        return key if scheme.lower() == "bearer" and key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        response = await self._respond(request)
+        try:
+            response = await self._respond(request)
+        except ClientDisconnect:
+            return  # the client went away before its request was read: no one to answer
         response.headers.add_vary_header("Accept")
         await response(scope, receive, send)
 
@@ -172,41 +186,67 @@ class CRMGraphQL(GraphQL):
             supported = f"{GRAPHQL_RESPONSE_JSON} or {JSON}"
             return error_response(406, f"no acceptable media type: accept {supported}")
         request.state.media_type = media_type
-        # the request's one pooled connection: autocommit reads (no BEGIN/ROLLBACK round trips
-        # on PostgreSQL); an ORM session is made on it only when a resolver asks for one
+        key = self._bearer_key(request)
+        if request.method == "POST" and request.headers.get("content-type", "").startswith(JSON):
+            # read a JSON body before taking a database connection: a slow client holds none
+            await request.body()
+        pool = self.async_pool
+        if pool is not None and not pool.closed:
+            # PostgreSQL: the hot statements on an asynchronous connection, so the loop serves
+            # other requests while this one waits for the database
+            async with pool.connection() as aconnection:
+                principal = key and await authenticate_async(
+                    aconnection, self.engine.dialect, key=key
+                )
+                return await self._serve(request, principal or None, aconnection=aconnection)
+        # one pooled synchronous connection: autocommit reads (no BEGIN/ROLLBACK round trips)
         connection = read_only(self.engine).connect()
         try:
-            principal = self._principal(connection, request)
-            if principal is None:
-                return error_response(
-                    401,
-                    "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                    media_type=media_type,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            request.state.connection = connection
-            request.state.principal = principal
-            try:
-                return await self.run(request)
-            except HTTPException as exc:
-                headers = exc.headers if isinstance(exc, RequestRejected) else None
-                return error_response(
-                    exc.status_code, exc.reason, media_type=media_type, headers=headers
-                )
+            principal = key and authenticate(connection, key=key)
+            return await self._serve(request, principal or None, connection=connection)
+        finally:
+            connection.close()
+
+    async def _serve(
+        self,
+        request: Request,
+        principal: Principal | None,
+        *,
+        aconnection: AsyncConnection | None = None,
+        connection: Connection | None = None,
+    ) -> Response:
+        media_type = request.state.media_type
+        if principal is None:
+            return error_response(
+                401,
+                "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                media_type=media_type,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        request.state.principal = principal
+        request.state.aconnection = aconnection
+        request.state.connection = connection
+        try:
+            return await self.run(request)
+        except HTTPException as exc:
+            headers = exc.headers if isinstance(exc, RequestRejected) else None
+            return error_response(
+                exc.status_code, exc.reason, media_type=media_type, headers=headers
+            )
         finally:
             context = getattr(request.state, "context", None)
             if context is not None:
                 context.close()
-            connection.close()
 
     async def get_context(self, request: Any, response: Any) -> Context:
         context = Context(
             request=request,
             response=response,
-            connection=request.state.connection,
             engine=self.engine,
             principal=request.state.principal,
             settings=self.settings,
+            aconnection=request.state.aconnection,
+            given_connection=request.state.connection,
         )
         request.state.context = context
         return context

@@ -123,21 +123,32 @@ class Query:
         "it), or null. The value may be in any human format.",
         permission_classes=[IsReader],
     )
-    def contact_by_identifier(
+    async def contact_by_identifier(
         self,
         info: Info,
         channel: Channel,  # type: ignore[valid-type]
         value: str,
     ) -> Contact | None:
         ctx = info.context
+        org = ctx.organization
         try:
-            row = queries.contact_by_identifier(
-                ctx.connection,
-                organization_id=ctx.organization.id,
-                channel=channel.value,
-                value=value,
-                region=ctx.organization.default_region,
-            )
+            if ctx.aconnection is not None:  # the messaging integrations' hot path
+                row = await queries.contact_by_identifier_async(
+                    ctx.aconnection,
+                    ctx.engine.dialect,
+                    organization_id=org.id,
+                    channel=channel.value,
+                    value=value,
+                    region=org.default_region,
+                )
+            else:
+                row = queries.contact_by_identifier(
+                    ctx.connection,
+                    organization_id=org.id,
+                    channel=channel.value,
+                    value=value,
+                    region=org.default_region,
+                )
         except ServiceError as exc:
             raise bad_input(exc) from None
         return contact_or_none(row)

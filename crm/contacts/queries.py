@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
@@ -143,6 +144,27 @@ def contact_by_identifier(
     row = _PRIMARY_HOLDER.first(
         connection, {"org": organization_id, "namespace": namespace, "value": normalized}
     )
+    return _loaded_contact(row)
+
+
+async def contact_by_identifier_async(
+    connection: AsyncConnection,
+    dialect: Dialect,
+    *,
+    organization_id: uuid.UUID,
+    channel: Channel | str,
+    value: str,
+    region: str | None,
+) -> Contact | None:
+    """:func:`contact_by_identifier` on an asynchronous psycopg connection (the API's)."""
+    namespace, normalized = identifier_key(channel, value, region=region)
+    row = await _PRIMARY_HOLDER.first_async(
+        connection, dialect, {"org": organization_id, "namespace": namespace, "value": normalized}
+    )
+    return _loaded_contact(row)
+
+
+def _loaded_contact(row: tuple | None) -> Contact | None:
     if row is None:
         return None
     return as_loaded(Contact, dict(zip(_CONTACT_ATTRIBUTES, row, strict=True)))

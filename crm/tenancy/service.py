@@ -8,8 +8,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+from psycopg import AsyncConnection
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -143,10 +144,27 @@ def authenticate(db: Session | Connection, *, key: str) -> Principal | None:
 
     Runs on every request: one prepared statement on the connection (or the session's), no ORM.
     """
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+    if not _well_formed(key):
         return None
     connection = db if isinstance(db, Connection) else db.connection()
-    row = _KEY_WITH_ORGANIZATION.first(connection, {"hash": hash_key(key)})
+    return _principal(_KEY_WITH_ORGANIZATION.first(connection, {"hash": hash_key(key)}))
+
+
+async def authenticate_async(
+    connection: AsyncConnection, dialect: Dialect, *, key: str
+) -> Principal | None:
+    """:func:`authenticate` on an asynchronous psycopg connection (the request path's)."""
+    if not _well_formed(key):
+        return None
+    row = await _KEY_WITH_ORGANIZATION.first_async(connection, dialect, {"hash": hash_key(key)})
+    return _principal(row)
+
+
+def _well_formed(key: str) -> bool:
+    return key.startswith(KEY_PREFIX) and len(key) <= 200
+
+
+def _principal(row: tuple | None) -> Principal | None:
     if row is None:
         return None
     key_id, role, *org_values = row
