@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,50 +142,64 @@ class Matcher:
         *,
         excluded: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
     ) -> list[list[int]]:
-        """Groups of record indexes to merge, the survivor (lowest id) first.
-
-        Auto-merge pairs join their groups strongest first, and only when every pair across
-        the two groups would be queued at least and none is a household or an ``excluded``
-        (dismissed) pair: A~B and B~C never drag a household member C into A's contact.
-        """
-        excluded = excluded or set()
-        records = self.records
-        parent: dict[int, int] = {}
-        members: dict[int, list[int]] = {}
-
-        def root(i: int) -> int:
-            while parent.get(i, i) != i:
-                i = parent[i]
-            return i
-
-        auto = sorted(
-            (p for p in pairs if p.decision == AUTO_MERGE),
-            key=lambda p: (-p.scored.score, p.a, p.b),
+        """Groups of record indexes to merge, the survivor (lowest id) first."""
+        return merge_groups(
+            pairs,
+            records=self.records,
+            scorer=self.scorer,
+            thresholds=self.thresholds,
+            excluded=excluded,
         )
-        for pair in auto:
-            ra, rb = root(pair.a), root(pair.b)
-            if ra == rb:
-                continue
-            group_a, group_b = members.get(ra, [ra]), members.get(rb, [rb])
-            if not all(
-                self._may_join(records[x], records[y], excluded) for x in group_a for y in group_b
-            ):
-                continue
-            parent[rb] = ra
-            members[ra] = group_a + group_b
-            members.pop(rb, None)
-        groups = []
-        for group in members.values():
-            group.sort(key=lambda i: records[i].id)
-            groups.append(group)
-        groups.sort(key=lambda g: records[g[0]].id)
-        return groups
 
-    def _may_join(
-        self, x: MatchRecord, y: MatchRecord, excluded: set[tuple[uuid.UUID, uuid.UUID]]
-    ) -> bool:
+
+def merge_groups(
+    pairs: Iterable[PairResult],
+    *,
+    records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
+    scorer: Scorer,
+    thresholds: Thresholds,
+    excluded: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
+) -> list[list[int]]:
+    """Groups of record indexes to merge, the survivor (lowest id) first.
+
+    Auto-merge pairs join their groups strongest first, and only when every pair across
+    the two groups would be queued at least and none is a household or an ``excluded``
+    (dismissed) pair: A~B and B~C never drag a household member C into A's contact.
+    ``records`` needs only the records of the auto-merge pairs.
+    """
+    excluded = excluded or set()
+    parent: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+
+    def root(i: int) -> int:
+        while parent.get(i, i) != i:
+            i = parent[i]
+        return i
+
+    def may_join(x: MatchRecord, y: MatchRecord) -> bool:
         pair = (x.id, y.id) if x.id < y.id else (y.id, x.id)
         if pair in excluded:
             return False
-        scored = self.scorer.compare(x, y)
-        return classify(scored, self.thresholds) != NO_MATCH and not scored.household
+        scored = scorer.compare(x, y)
+        return classify(scored, thresholds) != NO_MATCH and not scored.household
+
+    auto = sorted(
+        (p for p in pairs if p.decision == AUTO_MERGE),
+        key=lambda p: (-p.scored.score, p.a, p.b),
+    )
+    for pair in auto:
+        ra, rb = root(pair.a), root(pair.b)
+        if ra == rb:
+            continue
+        group_a, group_b = members.get(ra, [ra]), members.get(rb, [rb])
+        if not all(may_join(records[x], records[y]) for x in group_a for y in group_b):
+            continue
+        parent[rb] = ra
+        members[ra] = group_a + group_b
+        members.pop(rb, None)
+    groups = []
+    for group in members.values():
+        group.sort(key=lambda i: records[i].id)
+        groups.append(group)
+    groups.sort(key=lambda g: records[g[0]].id)
+    return groups

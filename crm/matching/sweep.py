@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,14 +23,23 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from crm.db import insert, read_only, session_scope
+from crm.db import insert, is_postgres, read_only, session_scope
 from crm.errors import NotFound
 from crm.logging import get_logger
 from crm.matching import runs
-from crm.matching.blocking import KeyIndex
-from crm.matching.matcher import Matcher, PairResult
+from crm.matching.blocking import DEFAULT_MAX_BLOCK, KeyIndex
+from crm.matching.matcher import Matcher, PairResult, merge_groups
 from crm.matching.records import MatchRecord, iter_record_chunks
-from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Thresholds, queued_score
+from crm.matching.scoring import (
+    AUTO_MERGE,
+    NameFrequencies,
+    Scored,
+    Scorer,
+    Thresholds,
+    queued_score,
+)
+from crm.matching.stream import BlockScorer, iter_blocks, score_stream
+from crm.matching.worktables import WorkTables
 from crm.models import DuplicateCandidate, Organization, utcnow, uuid7
 
 log = get_logger(__name__)
@@ -42,6 +52,7 @@ _WRITE_BATCH = 500
 _HEARTBEAT_SECONDS = 60.0
 # auto-merge groups per transaction (a handful of statements a batch)
 _MERGE_BATCH = 500
+_FORK_FROM = 20_000
 
 Pair = tuple[uuid.UUID, uuid.UUID]
 
@@ -162,6 +173,9 @@ class _Sweep:
 
     def run(self, *, since: Any) -> None:
         self.clock = time.perf_counter()
+        if is_postgres(self.engine):
+            self.run_streamed(since=since)
+            return
         records, index, frequencies = self.load(since)
         self.lap("load")
         matcher = Matcher(records, thresholds=self.thresholds, index=index, frequencies=frequencies)
@@ -195,6 +209,86 @@ class _Sweep:
             # what could not merge waits for a person instead
             summary.candidates += self.write_candidates(records, failed, existing)
         self.lap("merge")
+
+    def run_streamed(self, *, since: Any) -> None:
+        """The same sweep with the records and key entries in the database (``stream``):
+        memory stays flat however large the organization."""
+        summary = self.summary
+        tables = WorkTables(self.engine, max_block=DEFAULT_MAX_BLOCK)
+        try:
+            frequencies = NameFrequencies()
+            with Session(read_only(self.engine)) as session:
+                for chunk in iter_record_chunks(
+                    session, organization_id=self.org_id, changed_since=since
+                ):
+                    session.rollback()  # no read transaction stays open between chunks
+                    for record in chunk:
+                        frequencies.add(record)
+                        summary.contacts += 1
+                        summary.changed += record.changed
+                    tables.add(chunk)
+                    self.beat()
+            frequencies.finish()
+            oversized, summary.blocks = tables.blocks()
+            self.lap("load")
+            scorer = Scorer(frequencies=frequencies)
+            blocks = BlockScorer(
+                scorer=scorer,
+                thresholds=self.thresholds,
+                oversized=oversized,
+                only_changed=since is not None,
+            )
+            summary.pairs_scored, errors = score_stream(
+                blocks,
+                iter_blocks(tables.stream()),
+                # forking pays for itself on large organizations only
+                workers=self.workers if summary.contacts >= _FORK_FROM else 1,
+                on_result=tables.add_pairs,
+                beat=self.beat,
+            )
+            tables.end_stream()
+            summary.errors += errors
+            self.lap("match")
+            dismissed = self.dismissed_pairs()
+            auto = tables.auto_pairs()
+            records = tables.records({i for a, b, _ in auto for i in (a, b)})
+            pairs = [
+                PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
+                for a, b, score in auto
+                if _pair(records, PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE))
+                not in dismissed
+            ]
+            groups = merge_groups(
+                pairs,
+                records=records,
+                scorer=scorer,
+                thresholds=self.thresholds,
+                excluded=dismissed,
+            )
+            tables.set_groups(groups)
+            summary.candidates += tables.queue(organization_id=self.org_id, now=utcnow())
+            self.beat()
+            self.lap("queue")
+            failed = self.merge(records, groups, pairs, {})
+            if failed:
+                # what could not merge waits for a person instead
+                tables.ungroup({i for p in failed for i in (p.a, p.b)})
+                summary.candidates += tables.queue(
+                    organization_id=self.org_id, now=utcnow(), refresh=False
+                )
+            self.lap("merge")
+        finally:
+            tables.close()
+
+    def dismissed_pairs(self) -> set[Pair]:
+        dc = DuplicateCandidate
+        with Session(read_only(self.engine)) as session:
+            rows = session.execute(
+                select(dc.contact_a_id, dc.contact_b_id).where(
+                    dc.organization_id == self.org_id, dc.status == "dismissed"
+                )
+            )
+            return {(a, b) for a, b in rows}
 
     # phases --------------------------------------------------------------------------------
 
@@ -304,7 +398,7 @@ class _Sweep:
 
     def merge(
         self,
-        records: list[MatchRecord],
+        records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
         groups: list[list[int]],
         pairs: list[PairResult],
         existing: dict[Pair, tuple[uuid.UUID, str]],
@@ -416,6 +510,6 @@ class _MergeJob:
     members: list[PairResult]
 
 
-def _pair(records: list[MatchRecord], p: PairResult) -> Pair:
+def _pair(records: Sequence[MatchRecord] | Mapping[int, MatchRecord], p: PairResult) -> Pair:
     a, b = records[p.a].id, records[p.b].id
     return (a, b) if a < b else (b, a)

@@ -1,0 +1,246 @@
+"""Streamed blocking and scoring on PostgreSQL: memory that does not grow with the organization.
+
+The in-memory ``Matcher`` keeps a record of every contact and every key entry; at a million
+contacts that is gigabytes. Here the database holds them instead, in temporary tables of the
+sweep's own connection:
+
+1. ``load``: each contact's match record is written once (``dedup_records``: index, id, sort
+   fields and the record encoded as text) and each of its blocking keys once
+   (``dedup_keys``: key hash, index), both by COPY, chunk by chunk.
+2. blocks of two or more are counted (``dedup_blocks``); the oversized ones (windowed) are a
+   small set kept in memory.
+3. the key entries of those blocks are read back ``ORDER BY key`` and name order through a
+   server-side cursor, so each block arrives whole and in the order the in-memory matcher
+   windows it. Batches of blocks go to the scoring processes; the pairs worth keeping (at or
+   above the review threshold) come back and are COPYed into ``dedup_pairs``.
+
+No set of the pairs seen is needed to score each pair once: a pair is scored only in the
+first block key the two records share (keys in a fixed order: blocks compared all-against-all
+before oversized ones, then by hash), which each record can tell from its own keys. A pair
+sharing only oversized blocks is scored in each of them that windows it (it may not be a
+neighbour in the first): it can come twice, and storing it is idempotent.
+
+The review queue is then written with two set-based statements from ``dedup_pairs``, and only
+the auto-merge pairs (and their records) come back into memory to be grouped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from crm.matching.blocking import DEFAULT_MAX_BLOCK, DEFAULT_WINDOW, BlockStats, blocking_keys
+from crm.matching.records import MatchRecord
+from crm.matching.scoring import AUTO_MERGE, Scorer, Thresholds, classify, queued_score
+from crm.models import uuid7
+
+_FIELD, _ITEM, _PART = "\x1f", "\x1e", "\x1d"
+# rows a batch of blocks sent to a scoring process holds, and batches in flight at once
+_BATCH_ROWS = 20_000
+_IN_FLIGHT = 4
+
+Block = list[tuple[int, str]]  # (record index, encoded record), in name order
+
+
+def key_hashes(record: MatchRecord) -> list[int]:
+    """The record's distinct blocking keys as 64-bit hashes (stable within one process tree)."""
+    return list(dict.fromkeys(hash(key) for key in blocking_keys(record)))
+
+
+def encode(record: MatchRecord) -> str:
+    """The record as one line of text (``decode`` gives it back)."""
+    return _FIELD.join(
+        (
+            record.id.hex,
+            record.first,
+            record.fkey,
+            record.lkey,
+            str(record.dob.toordinal()) if record.dob else "",
+            _ITEM.join(record.emails),
+            _ITEM.join(record.phones),
+            _ITEM.join(f"{ns}{_PART}{value}" for ns, value in record.ids),
+            record.postcode,
+            record.city,
+            record.street,
+            "1" if record.changed else "",
+        )
+    )
+
+
+def decode(idx: int, text: str) -> MatchRecord:
+    (rid, first, fkey, lkey, dob, emails, phones, ids, postcode, city, street, changed) = (
+        text.split(_FIELD)
+    )
+    return MatchRecord(
+        idx=idx,
+        id=uuid.UUID(hex=rid),
+        first=first,
+        fkey=fkey,
+        lkey=lkey,
+        dob=date.fromordinal(int(dob)) if dob else None,
+        emails=tuple(emails.split(_ITEM)) if emails else (),
+        phones=tuple(phones.split(_ITEM)) if phones else (),
+        ids=tuple(tuple(i.split(_PART, 1)) for i in ids.split(_ITEM)) if ids else (),  # type: ignore[misc]
+        postcode=postcode,
+        city=city,
+        street=street,
+        changed=bool(changed),
+    )
+
+
+def sort_fields(record: MatchRecord) -> tuple[str, str, int]:
+    """Name order within a block, as ``blocking.sort_ranks`` has it (then the index)."""
+    return record.lkey, record.fkey, record.dob.toordinal() if record.dob else 0
+
+
+@dataclass(slots=True)
+class BlockScorer:
+    """Scores the pairs of whole blocks; what the scoring processes run."""
+
+    scorer: Scorer
+    thresholds: Thresholds
+    oversized: frozenset[int]
+    only_changed: bool = False
+    max_block: int = DEFAULT_MAX_BLOCK
+    window: int = DEFAULT_WINDOW
+
+    def score_blocks(self, blocks: list[tuple[int, Block]]) -> tuple[list[tuple], int, int]:
+        """``(kept rows for dedup_pairs, pairs scored, errors)`` for these blocks."""
+        kept: list[tuple] = []
+        scored = errors = 0
+        compare, thresholds, review = self.scorer.compare, self.thresholds, self.thresholds.review
+        for key, block in blocks:
+            records = [decode(idx, text) for idx, text in block]
+            keys = [self._order(record) for record in records]
+            mine = self._rank(key)
+            n = len(records)
+            span = n if n <= self.max_block else self.window + 1
+            for i in range(n):
+                a, keys_a = records[i], keys[i]
+                for j in range(i + 1, min(n, i + span)):
+                    b = records[j]
+                    if self.only_changed and not (a.changed or b.changed):
+                        continue
+                    first = min(keys_a.intersection(keys[j]))
+                    if first != mine and not (mine[0] and first[0]):
+                        continue  # scored in an earlier block the two share
+                    # in index order, as the in-memory matcher compares (not all of the
+                    # comparisons are symmetric to the last bit)
+                    low, high = (a, b) if a.idx < b.idx else (b, a)
+                    try:
+                        result = compare(low, high)
+                    except Exception:  # one bad record never stops the run
+                        errors += 1
+                        continue
+                    scored += 1
+                    if result.score >= review:
+                        kept.append(
+                            (
+                                uuid7(),
+                                low.idx,
+                                high.idx,
+                                result.score,
+                                queued_score(result, thresholds),
+                                result.household,
+                                classify(result, thresholds),
+                                result.reasons_json(),
+                            )
+                        )
+        return kept, scored, errors
+
+    def _rank(self, key: int) -> tuple[bool, int]:
+        return (key in self.oversized, key)
+
+    def _order(self, record: MatchRecord) -> set[tuple[bool, int]]:
+        return {self._rank(k) for k in key_hashes(record)}
+
+
+_state: dict[str, BlockScorer] = {}
+
+
+def _score_in_child(blocks: list[tuple[int, Block]]) -> tuple[list[tuple], int, int]:
+    return _state["scorer"].score_blocks(blocks)
+
+
+def iter_blocks(rows: Iterator[tuple[int, int, str]]) -> Iterator[list[tuple[int, Block]]]:
+    """Rows ``(key, index, record)`` in key order as batches of whole blocks."""
+    batch: list[tuple[int, Block]] = []
+    size = 0
+    current: int | None = None
+    block: Block = []
+    for key, idx, text in rows:
+        if key != current:
+            if block:
+                batch.append((current, block))  # type: ignore[arg-type]
+                size += len(block)
+                if size >= _BATCH_ROWS:
+                    yield batch
+                    batch, size = [], 0
+            current, block = key, []
+        block.append((idx, text))
+    if block:
+        batch.append((current, block))  # type: ignore[arg-type]
+    if batch:
+        yield batch
+
+
+def score_stream(
+    scorer: BlockScorer,
+    batches: Iterator[list[tuple[int, Block]]],
+    *,
+    workers: int,
+    on_result: Callable[[list[tuple]], None],
+    beat: Callable[[], None],
+) -> tuple[int, int]:
+    """Score every batch (in ``workers`` forked processes when more than one), handing the
+    kept rows to ``on_result`` as they come; ``(pairs scored, errors)``."""
+    scored = errors = 0
+    if workers <= 1 or not hasattr(os, "fork"):
+        for batch in batches:
+            kept, n, failed = scorer.score_blocks(batch)
+            on_result(kept)
+            scored, errors = scored + n, errors + failed
+            beat()
+        return scored, errors
+    _state["scorer"] = scorer
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending: list[Any] = []
+            for batch in batches:
+                pending.append(pool.apply_async(_score_in_child, (batch,)))
+                while len(pending) >= _IN_FLIGHT * workers or (pending and pending[0].ready()):
+                    kept, n, failed = pending.pop(0).get()
+                    on_result(kept)
+                    scored, errors = scored + n, errors + failed
+                    beat()
+            for result in pending:
+                kept, n, failed = result.get()
+                on_result(kept)
+                scored, errors = scored + n, errors + failed
+        return scored, errors
+    finally:
+        _state.clear()
+
+
+def block_stats(keys: int, blocks: int, windowed: int, largest: int, pairs: int) -> BlockStats:
+    return BlockStats(
+        keys=keys, blocks=blocks, windowed_blocks=windowed, largest_block=largest, pairs=pairs
+    )
+
+
+__all__ = [
+    "AUTO_MERGE",
+    "BlockScorer",
+    "block_stats",
+    "decode",
+    "encode",
+    "iter_blocks",
+    "key_hashes",
+    "score_stream",
+    "sort_fields",
+]
