@@ -9,6 +9,7 @@ import strawberry
 
 from crm.contacts import queries
 from crm.errors import ServiceError
+from crm.pagination import check_first
 from graphql_schema.context import Info
 from graphql_schema.permissions import IsReader
 from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
@@ -155,7 +156,8 @@ class Query:
 
     @strawberry.field(
         description="Every holder of a channel identifier, primary first (households share "
-        "emails and phones).",
+        "emails and phones), at most `first` (100 at most; a clinic's own email typed in for "
+        "hundreds of clients is held by all of them).",
         permission_classes=[IsReader],
     )
     def contacts_by_identifier(
@@ -163,6 +165,7 @@ class Query:
         info: Info,
         channel: Channel,  # type: ignore[valid-type]
         value: str,
+        first: int = 100,
     ) -> list[Contact]:
         ctx = info.context
         try:
@@ -172,6 +175,7 @@ class Query:
                 channel=channel.value,
                 value=value,
                 region=ctx.organization.default_region,
+                limit=check_first(first, maximum=100),
             )
         except ServiceError as exc:
             raise bad_input(exc) from None

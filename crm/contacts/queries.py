@@ -111,8 +111,10 @@ def contacts_by_identifier(
     channel: Channel | str,
     value: str,
     region: str | None,
+    limit: int | None = None,
 ) -> list[Contact]:
-    """Every holder of the identifier, primary holder first (households share email and phone)."""
+    """Every holder of the identifier, primary holder first (households share email and phone),
+    the first ``limit`` of them when given."""
     namespace, normalized = identifier_key(channel, value, region=region)
     ci = ContactIdentifier
     rows = session.exec(
@@ -124,6 +126,7 @@ def contacts_by_identifier(
             ci.value == normalized,
         )
         .order_by(ci.ordinal)
+        .limit(limit)
     ).scalars()
     return list(rows)
 

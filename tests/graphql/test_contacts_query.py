@@ -397,6 +397,32 @@ class TestIdentifierLookups:
         assert data["contactByIdentifier"]["id"] == str(kid.id)
         assert [h["id"] for h in data["contactsByIdentifier"]] == [str(kid.id)]
 
+    def test_first_limits_the_holders_primary_first(self, api, reader_key, household):
+        # when
+        data = api.data(
+            """query($v: String!) { contactsByIdentifier(channel: EMAIL, value: $v, first: 1) {
+                 id } }""",
+            key=reader_key,
+            variables={"v": "nguyens@example.com"},
+        )
+
+        # then
+        assert data["contactsByIdentifier"] == [{"id": str(household["dad"].id)}]
+
+    @pytest.mark.parametrize("first", [-1, 101])
+    def test_first_out_of_range_is_a_user_error(self, api, reader_key, household, first):
+        # when
+        body = api.execute(
+            """query($v: String!, $n: Int!) {
+                 contactsByIdentifier(channel: EMAIL, value: $v, first: $n) { id } }""",
+            key=reader_key,
+            variables={"v": "nguyens@example.com", "n": first},
+        )
+
+        # then
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "INVALID_INPUT", "field": "first"}
+
     def test_nobody_holds_an_unknown_identifier(self, api, reader_key, household):
         # when
         data = api.data(
