@@ -38,7 +38,23 @@ class Row:
     line: int
     values: dict[str, str]
     metadata: dict[str, str]
-    original: dict[str, str]
+    # the cells as read, and their column names: ``original`` is built from them only for
+    # the rows that need it (the reject report), not for every row
+    cells: list[str] | None = None
+    names: list[str] | None = None
+    skipped: frozenset[int] | set[int] = frozenset()
+
+    @property
+    def original(self) -> dict[str, str]:
+        """The row as it was in the file, by header (extra cells as ``extra_N``)."""
+        if self.cells is None or self.names is None:
+            return {}
+        names, width = self.names, len(self.names)
+        return {
+            (names[i] if i < width else f"extra_{i - width + 1}"): v
+            for i, v in enumerate(self.cells)
+            if i not in self.skipped
+        }
 
 
 class _CountingReader(io.RawIOBase):
@@ -134,11 +150,6 @@ class CsvSource:
                 if not any(v.strip() for v in record):
                     continue
                 record = [storable(v) for v in record]
-                original = {
-                    (headers[i] if i < width else f"extra_{i - width + 1}"): v
-                    for i, v in enumerate(record)
-                    if i not in plan.skipped
-                }
                 values: dict[str, str] = {}
                 metadata: dict[str, str] = {}
                 for i, raw in enumerate(record):
@@ -152,7 +163,7 @@ class CsvSource:
                     else:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"
                         metadata[label] = value
-                yield Row(line=line, values=values, metadata=metadata, original=original)
+                yield Row(line, values, metadata, record, headers, plan.skipped)
         except UnicodeDecodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {self.encoding} near line {previous_end + 1}: "

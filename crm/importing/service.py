@@ -347,7 +347,7 @@ class _Importer:
         source = CsvSource(
             stream, column_map=self.options.column_map, encoding=self.options.encoding
         )
-        header_row = Row(line=1, values={}, metadata={}, original={})
+        header_row = Row(line=1, values={}, metadata={})
         notes = [
             self._error(
                 header_row,

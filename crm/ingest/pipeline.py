@@ -139,6 +139,7 @@ class _Batch:
         self.observations = observations
         self.actor = actor
         self.import_job_id = import_job_id
+        self.import_job_text = _str(import_job_id)
         self.now = utcnow()
         # (namespace, value) -> [(ordinal, contact_id)], the batch's keys only
         self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
@@ -232,8 +233,8 @@ class _Batch:
         self, index: int, obs: Observation, owner: uuid.UUID, created: bool, issues: list
     ) -> None:
         for key in obs.keys:
-            held = self.holders[key.identity]
-            if any(cid == owner for _, cid in held):
+            held = self.holders[(key.namespace, key.value)]
+            if held and owner in [cid for _, cid in held]:
                 continue
             if held and key.namespace not in SHARED_NAMESPACES:
                 issues.append(
@@ -407,7 +408,7 @@ class _Batch:
                     contact_id,
                     "created",
                     source=first.source,
-                    data={"fields": result.fields, "import_job_id": _str(self.import_job_id)},
+                    data={"fields": result.fields, "import_job_id": self.import_job_text},
                 )
                 continue
             before = self.contacts[contact_id]
@@ -429,6 +430,8 @@ class _Batch:
         return inserts, updates
 
     def _conflict_events(self, contact_id: uuid.UUID, conflicts: list) -> None:
+        if not conflicts:
+            return
         incoming = {
             (name, obs.source, _jsonable(value))
             for obs in self.batch_obs[contact_id]
