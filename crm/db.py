@@ -334,7 +334,8 @@ def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
         value = f"c{index}"
         loads.append(f"    {value} = row[{name!r}]")
         if kind == "uuid":
-            text = f"{value}.hex"
+            # 32 hex digits (PostgreSQL reads a uuid without its dashes), from the int in C
+            text = f"{value}.int:032x" if not column.nullable else f"_hex({value}.int)"
         elif kind == "json":
             text = f"_json({value})"
         elif kind == "datetime":
@@ -373,6 +374,7 @@ def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
         "_NULL": _NULL_MARK,
         "_json": json_dumps,
         "_datetime": _copy_datetime,
+        "_hex": "{:032x}".format,
         "_general": general,
     }
     exec(compile(source, f"<copy {table.name}>", "exec"), namespace)
