@@ -127,10 +127,11 @@ def storable(value: str) -> str:
 
 
 def _text(raw: dict[str, Any], name: str) -> str | None:
+    # (build_observation has made every text value of ``raw`` storable already)
     value = raw.get(name)
     if value is None:
         return None
-    value = storable(value if type(value) is str else str(value)).strip()
+    value = (value if type(value) is str else storable(str(value))).strip()
     return value or None
 
 
@@ -265,7 +266,7 @@ def build_observation(
         except IdentityError as exc:
             issues.append(FieldIssue(exc.code.value, "date_of_birth", exc.message))
     for name in ADDRESS_FIELDS:
-        if value := _text(raw, name):
+        if name in raw and (value := _text(raw, name)):
             fields[name] = " ".join(value.split())[: _ADDRESS_LENGTHS[name]]
 
     metadata: dict[str, Any] = {
