@@ -115,7 +115,7 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        "graphql_schema.app:create_app",
+        "graphql_schema.app:serve_app",
         factory=True,
         host=host,
         port=port,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
@@ -61,3 +62,20 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         ],
         lifespan=lifespan,
     )
+
+
+# objects allocated (net) between young-generation collections in a serving process
+SERVING_GC_THRESHOLD = 20_000
+
+
+def serve_app() -> Starlette:
+    """The factory uvicorn runs (``crm serve``): :func:`create_app` in a process that serves.
+
+    A request allocates thousands of short-lived containers, so with the default threshold
+    (700) the cycle collector ran every few requests: about 6% of a lookup's CPU. A serving
+    process raises the young generation's threshold; cycles are still collected, in larger
+    batches. Set here and not in ``create_app``, which tests and tools call in-process.
+    """
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(SERVING_GC_THRESHOLD, older, oldest)
+    return create_app()

@@ -45,7 +45,7 @@ from generate import Person, human_phone, people  # noqa: E402
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crm_bench_lookup"
-APP = "graphql_schema.app:create_app"
+APP = "graphql_schema.app:serve_app"
 LOOKUP_QUERY = (
     "query($v: String!){ contactByIdentifier(channel: PHONE, value: $v)"
     "{ id firstName lastName email phone } }"

@@ -20,7 +20,7 @@ class TestServe:
         # then
         assert result.exit_code == 0, result.output
         [(target, kwargs)] = calls
-        assert target == "graphql_schema.app:create_app"
+        assert target == "graphql_schema.app:serve_app"
         assert kwargs["factory"] is True
         assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("0.0.0.0", 9000, 3)
 
