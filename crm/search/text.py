@@ -9,6 +9,8 @@ from typing import Any
 
 def fold(value: str) -> str:
     """Lower-case and strip accents, so "José" is found by "jose"."""
+    if value.isascii():  # most names and emails: NFKD changes nothing, casefold is lower
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
