@@ -4,11 +4,14 @@ Full: every active contact against every other (through the blocks). Incremental
 contacts changed since the last successful sweep started, against everyone. One sweep per
 organization runs at a time (``runs``); a second started meanwhile returns ``skipped``.
 
-Phases, none holding a transaction open for long: read the contacts in chunks (keyset
-paging), block and score in memory (``Matcher``), write the review candidates in batches, then
-merge the auto-merge groups in batches through ``crm.merging`` (set-based, a transaction
-per batch). A failure on one
-pair or one group is logged and counted and the sweep goes on.
+Phases: read the contacts in chunks (keyset paging), block and score, write the review
+candidates, then merge the auto-merge groups in batches through ``crm.merging`` (set-based, a
+transaction per batch). On PostgreSQL the records and key entries go to temporary tables and
+come back block by block (``stream``, ``worktables``: memory flat however large the
+organization; the scoring stream is one read transaction on those tables); on SQLite (the
+embedded, small case) they are blocked and scored in memory (``Matcher``), chunked writes, no
+transaction open for long. Both compare the same pairs. A failure on one pair or one group
+is logged and counted and the sweep goes on.
 """
 
 from __future__ import annotations
