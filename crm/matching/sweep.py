@@ -56,6 +56,8 @@ _HEARTBEAT_SECONDS = 60.0
 # auto-merge groups per transaction (a handful of statements a batch)
 _MERGE_BATCH = 500
 _FORK_FROM = 20_000
+# records in memory at once while grouping the streamed sweep's auto-merge pairs
+_GROUPING_SLICE = 50_000
 
 Pair = tuple[uuid.UUID, uuid.UUID]
 
@@ -252,27 +254,11 @@ class _Sweep:
             tables.end_stream()
             summary.errors += errors
             self.lap("match")
-            dismissed = self.dismissed_pairs()
-            auto = tables.auto_pairs()
-            records = tables.records({i for a, b, _ in auto for i in (a, b)})
-            pairs = [
-                PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
-                for a, b, score in auto
-                if _pair(records, PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE))
-                not in dismissed
-            ]
-            groups = merge_groups(
-                pairs,
-                records=records,
-                scorer=scorer,
-                thresholds=self.thresholds,
-                excluded=dismissed,
-            )
-            tables.set_groups(groups)
+            jobs = self.group_streamed(tables, scorer)
             summary.candidates += tables.queue(organization_id=self.org_id, now=utcnow())
             self.beat()
             self.lap("queue")
-            failed = self.merge(records, groups, pairs, {})
+            failed = self.run_merges(jobs)
             if failed:
                 # what could not merge waits for a person instead
                 tables.ungroup({i for p in failed for i in (p.a, p.b)})
@@ -282,6 +268,59 @@ class _Sweep:
             self.lap("merge")
         finally:
             tables.close()
+
+    def group_streamed(self, tables: WorkTables, scorer: Scorer) -> list[_MergeJob]:
+        """The auto-merge groups, as merge jobs, written to ``dedup_groups`` too.
+
+        The auto-merge pairs' connected components are grouped a slice at a time, each
+        slice's records read then dropped: memory holds the pairs, not their records.
+        """
+        dismissed = self.dismissed_pairs()
+        auto = tables.auto_pairs()
+        parent: dict[int, int] = {}
+
+        def root(i: int) -> int:
+            while parent.get(i, i) != i:
+                parent[i] = parent.get(parent[i], parent[i])
+                i = parent[i]
+            return i
+
+        for a, b, _ in auto:
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        by_component: dict[int, list[tuple[int, int, float]]] = {}
+        for pair in auto:
+            by_component.setdefault(root(pair[0]), []).append(pair)
+        parent.clear()
+        del auto
+        jobs: list[_MergeJob] = []
+        tables.set_groups([])
+        components = list(by_component.values())
+        start = 0
+        while start < len(components):
+            chunk, members = [], 0
+            while start < len(components) and members < _GROUPING_SLICE:
+                chunk.extend(components[start])
+                members += len(components[start]) + 1
+                start += 1
+            records = tables.records({i for a, b, _ in chunk for i in (a, b)})
+            pairs = [
+                PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
+                for a, b, score in chunk
+                if _ordered(records[a].id, records[b].id) not in dismissed
+            ]
+            groups = merge_groups(
+                pairs,
+                records=records,
+                scorer=scorer,
+                thresholds=self.thresholds,
+                excluded=dismissed,
+            )
+            tables.add_groups(groups)
+            jobs.extend(self.merge_jobs(records, groups, pairs, {}))
+            self.beat()
+        return jobs
 
     def dismissed_pairs(self) -> set[Pair]:
         dc = DuplicateCandidate
@@ -406,12 +445,16 @@ class _Sweep:
         pairs: list[PairResult],
         existing: dict[Pair, tuple[uuid.UUID, str]],
     ) -> list[PairResult]:
-        """Merge each group into its survivor; the pairs of the groups that failed.
+        """Merge each group into its survivor; the pairs of the groups that failed."""
+        return self.run_merges(self.merge_jobs(records, groups, pairs, existing))
 
-        Groups go in batches, one transaction per batch, merged set-based
-        (``merge_contact_groups``: a refused group is reported and the others merge). One
-        batch at a time: threads bought little once a batch is a handful of statements.
-        """
+    def merge_jobs(
+        self,
+        records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
+        groups: list[list[int]],
+        pairs: list[PairResult],
+        existing: dict[Pair, tuple[uuid.UUID, str]],
+    ) -> list[_MergeJob]:
         by_group: dict[int, list[PairResult]] = {}
         first = {i: g[0] for g in groups for i in g}
         for p in pairs:
@@ -434,6 +477,15 @@ class _Sweep:
                     members=members,
                 )
             )
+        return jobs
+
+    def run_merges(self, jobs: list[_MergeJob]) -> list[PairResult]:
+        """Merge the jobs; the pairs of the groups that failed.
+
+        Groups go in batches, one transaction per batch, merged set-based
+        (``merge_contact_groups``: a refused group is reported and the others merge). One
+        batch at a time: threads bought little once a batch is a handful of statements.
+        """
         failed: list[PairResult] = []
         for start in range(0, len(jobs), _MERGE_BATCH):
             merged, bad = self._merge_batch(jobs[start : start + _MERGE_BATCH])
@@ -511,6 +563,10 @@ class _MergeJob:
     score: float | None
     candidate_id: uuid.UUID | None
     members: list[PairResult]
+
+
+def _ordered(a: uuid.UUID, b: uuid.UUID) -> Pair:
+    return (a, b) if a < b else (b, a)
 
 
 def _pair(records: Sequence[MatchRecord] | Mapping[int, MatchRecord], p: PairResult) -> Pair:

@@ -148,10 +148,16 @@ class WorkTables:
         """The auto-merge groups: pairs inside one are merged, not queued."""
         with self.conn.cursor() as cur:
             cur.execute("DELETE FROM dedup_groups")
-            with cur.copy("COPY dedup_groups (idx, root) FROM STDIN") as copy:
-                for group in groups:
-                    for idx in group:
-                        copy.write_row((idx, group[0]))
+        self.add_groups(groups)
+
+    def add_groups(self, groups: list[list[int]]) -> None:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy("COPY dedup_groups (idx, root) FROM STDIN") as copy,
+        ):
+            for group in groups:
+                for idx in group:
+                    copy.write_row((idx, group[0]))
         self.conn.commit()
 
     def ungroup(self, indexes: Iterable[int]) -> None:
