@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -173,7 +174,17 @@ def jsonable(value: Any) -> Any:
 
 def row_to_json(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
     """Every column of ``row`` as JSON values (uuids, dates and instants as strings)."""
-    return {column.name: jsonable(row[column.name]) for column in table.columns}
+    return {
+        name: (jsonable(row[name]) if convert else row[name]) for name, convert in _json_plan(table)
+    }
+
+
+@lru_cache(maxsize=32)
+def _json_plan(table: sa.Table) -> tuple[tuple[str, bool], ...]:
+    """Each column and whether its values need ``jsonable`` (ids, dates, instants): a merge
+    snapshots thousands of rows, and most columns are text already."""
+    typed = (sa.Uuid, sa.Date, sa.DateTime, UTCDateTime)
+    return tuple((c.name, isinstance(c.type, typed)) for c in table.columns)
 
 
 def row_from_json(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
