@@ -12,6 +12,7 @@ return. Other dialects run the statement through SQLAlchemy as usual.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -22,47 +23,70 @@ from sqlalchemy.sql import Select
 Processor = Callable[[Any], Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The statement for one dialect: its SQL, and what to do to parameters and results."""
+
+    sql: str
+    fixed: dict[str, Any]  # values fixed in the statement (a LIMIT), already bind-processed
+    binds: dict[str, Callable[[Any], Any]]  # bind processors of the caller's parameters
+    results: list[Processor]  # one result processor (or None) per selected column
+
+    def parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        binds = self.binds
+        out = {k: binds[k](v) if k in binds else v for k, v in params.items()}
+        out.update(self.fixed)
+        return out
+
+    def row(self, row: tuple | None) -> tuple | None:
+        if row is None:
+            return None
+        return tuple(
+            v if p is None or v is None else p(v) for p, v in zip(self.results, row, strict=True)
+        )
+
+
 class PreparedSelect:
     """One Core ``select`` with named bind parameters, run for its first row."""
 
     def __init__(self, statement: Select) -> None:
         self.statement = statement
-        self._compiled: dict[int, tuple] = {}
+        self._compiled: dict[int, _Compiled] = {}
 
-    def _compile(self, dialect: Dialect) -> tuple[str, dict[str, Any], list[Processor]]:
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(id(dialect))
+        if found is not None:
+            return found
         compiled = self.statement.compile(dialect=dialect)
-        # values fixed in the statement itself (a LIMIT, a literal), already bind-processed
+        processors = compiled._bind_processors
         fixed = {
             compiled.bind_names[bind]: bind.effective_value
             for bind in compiled.binds.values()
             if not bind.required
         }
-        processors = compiled._bind_processors
-        fixed = {k: processors[k](v) if k in processors else v for k, v in fixed.items()}
-        binds = {k: p for k, p in processors.items() if k not in fixed}
-        results = [
-            column.type._cached_result_processor(dialect, None)
-            for column in self.statement.selected_columns
-        ]
-        entry = (compiled.string, fixed, binds, results)
+        entry = _Compiled(
+            sql=compiled.string,
+            fixed={k: processors[k](v) if k in processors else v for k, v in fixed.items()},
+            binds={k: p for k, p in processors.items() if k not in fixed},
+            results=[
+                column.type._cached_result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ],
+        )
         self._compiled[id(dialect)] = entry
         return entry
 
     async def first_async(
         self, connection: AsyncConnection, dialect: Dialect, params: Mapping[str, Any]
     ) -> tuple | None:
-        """:meth:`first` on an asynchronous psycopg connection (``dialect``: the engine's)."""
-        sql, fixed, binds, results = self._compiled.get(id(dialect)) or self._compile(dialect)
-        params = {k: binds[k](v) if k in binds else v for k, v in params.items()}
-        params.update(fixed)
+        """:meth:`first` on an asynchronous psycopg connection (``dialect``: the engine's).
+
+        A lost connection raises psycopg's error; ``psycopg_pool`` drops it from the pool.
+        """
+        compiled = self._for(dialect)
         async with connection.cursor() as cursor:
-            await cursor.execute(sql, params, prepare=True)
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return tuple(
-            v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True)
-        )
+            await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
+            return compiled.row(await cursor.fetchone())
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple | None:
         """The first row as a tuple, or None."""
@@ -70,14 +94,12 @@ class PreparedSelect:
         if dialect.name != "postgresql":
             row = connection.execute(self.statement, dict(params)).first()
             return tuple(row) if row is not None else None
-        entry = self._compiled.get(id(dialect)) or self._compile(dialect)
-        sql, fixed, binds, results = entry
-        params = {k: binds[k](v) if k in binds else v for k, v in params.items()}
-        params.update(fixed)
+        compiled = self._for(dialect)
+        values = compiled.parameters(params)
         dbapi_connection = connection.connection.dbapi_connection
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(compiled.sql, values, prepare=True)
             row = cursor.fetchone()
         except dialect.loaded_dbapi.Error as exc:
             # as SQLAlchemy's own execution does: a lost connection leaves the pool
@@ -85,8 +107,8 @@ class PreparedSelect:
             if invalidated:
                 connection.invalidate(exc)
             raise DBAPIError.instance(
-                sql,
-                params,
+                compiled.sql,
+                values,
                 exc,
                 dialect.loaded_dbapi.Error,
                 connection_invalidated=invalidated,
@@ -94,8 +116,4 @@ class PreparedSelect:
             ) from exc
         finally:
             cursor.close()
-        if row is None:
-            return None
-        return tuple(
-            v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True)
-        )
+        return compiled.row(row)

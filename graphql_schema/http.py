@@ -195,15 +195,15 @@ class CRMGraphQL(GraphQL):
             # PostgreSQL: the hot statements on an asynchronous connection, so the loop serves
             # other requests while this one waits for the database
             async with pool.connection() as aconnection:
-                principal = key and await authenticate_async(
-                    aconnection, self.engine.dialect, key=key
-                )
-                return await self._serve(request, principal or None, aconnection=aconnection)
+                principal = None
+                if key is not None:
+                    principal = await authenticate_async(aconnection, self.engine.dialect, key=key)
+                return await self._serve(request, principal, aconnection=aconnection)
         # one pooled synchronous connection: autocommit reads (no BEGIN/ROLLBACK round trips)
         connection = read_only(self.engine).connect()
         try:
-            principal = key and authenticate(connection, key=key)
-            return await self._serve(request, principal or None, connection=connection)
+            principal = authenticate(connection, key=key) if key is not None else None
+            return await self._serve(request, principal, connection=connection)
         finally:
             connection.close()
 
