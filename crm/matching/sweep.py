@@ -16,9 +16,12 @@ is logged and counted and the sweep goes on.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.util
+import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +29,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from crm.db import insert, is_postgres, read_only, session_scope
+from crm.db import insert, is_postgres, make_engine, read_only, session_scope
 from crm.errors import NotFound
 from crm.logging import get_logger
 from crm.matching import runs
@@ -483,18 +486,48 @@ class _Sweep:
         """Merge the jobs; the pairs of the groups that failed.
 
         Groups go in batches, one transaction per batch, merged set-based
-        (``merge_contact_groups``: a refused group is reported and the others merge). One
-        batch at a time: threads bought little once a batch is a handful of statements.
+        (``merge_contact_groups``: a refused group is reported and the others merge); on
+        PostgreSQL ``workers`` forked processes take the batches (``_merge_batches``).
         """
         failed: list[PairResult] = []
-        for start in range(0, len(jobs), _MERGE_BATCH):
-            merged, bad = self._merge_batch(jobs[start : start + _MERGE_BATCH])
+        batches = [
+            jobs[start : start + _MERGE_BATCH] for start in range(0, len(jobs), _MERGE_BATCH)
+        ]
+        for batch, (merged, bad) in zip(batches, self._merge_batches(batches), strict=True):
             self.summary.auto_merged += merged
-            for job, exc in bad:
+            for position, exc in bad:
+                job = batch[position]
                 self.item_failed("merge", job.survivor, job.merge_ids[0], exc)
                 failed.extend(job.members)
             self.beat()
         return failed
+
+    def _merge_batches(
+        self, batches: list[list[_MergeJob]]
+    ) -> Iterator[tuple[int, list[tuple[int, Exception]]]]:
+        """Each batch's merged count and failed jobs (by position), in batch order.
+
+        On PostgreSQL with many batches, ``workers`` forked processes merge them, each batch
+        in its own transaction as in one process: the groups are disjoint, so the batches
+        only meet on review-queue rows between their contacts (row-locked, a deadlock is
+        retried), and one process's Python (snapshots, survivorship, events) runs while
+        another's statements do.
+        """
+        workers = min(self.workers, len(batches), os.cpu_count() or 1)
+        if workers <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
+            for batch in batches:
+                merged, bad = self._merge_batch(batch)
+                yield merged, [(batch.index(job), exc) for job, exc in bad]
+            return
+        _merging.update(sweep=self, batches=batches)
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers, initializer=_merge_child_start) as pool:
+                yield from pool.imap(_merge_in_child, range(len(batches)))
+                pool.close()  # the processes exit on their own, closing their connections
+                pool.join()
+        finally:
+            _merging.clear()
 
     def _merge_batch(self, jobs: list[_MergeJob]) -> tuple[int, list[tuple[_MergeJob, Exception]]]:
         """Merge a batch of groups in one transaction (``merge_contact_groups``: a handful of
@@ -551,9 +584,43 @@ class _Sweep:
             organization_id=str(self.org_id),
             contact_a=str(a),
             contact_b=str(b),
-            error=type(exc).__name__,
+            error=exc.name if isinstance(exc, _MergeFailure) else type(exc).__name__,
             detail=getattr(exc, "code", None) and str(getattr(exc, "code", "")),
         )
+
+
+# the forked merge processes' inherited state (``_Sweep._merge_batches``)
+_merging: dict[str, Any] = {}
+
+
+def _merge_child_start() -> None:
+    """A forked merge process gets an engine of its own; the inherited one (its pooled
+    connections are the parent's) stays referenced and untouched until the process exits."""
+    sweep: _Sweep = _merging["sweep"]
+    _merging["inherited"] = sweep.engine
+    sweep.engine = make_engine(sweep.engine.url.render_as_string(hide_password=False))
+    multiprocessing.util.Finalize(None, sweep.engine.dispose, exitpriority=10)
+
+
+def _merge_in_child(index: int) -> tuple[int, list[tuple[int, Exception]]]:
+    sweep: _Sweep = _merging["sweep"]
+    batch: list[_MergeJob] = _merging["batches"][index]
+    merged, bad = sweep._merge_batch(batch)
+    return merged, [(batch.index(job), _MergeFailure.of(exc)) for job, exc in bad]
+
+
+class _MergeFailure(Exception):
+    """A merge error as a forked merge process reports it (its type's name and code)."""
+
+    def __init__(self, name: str, code: str | None) -> None:
+        super().__init__(name, code)
+        self.name = name
+        self.code = code
+
+    @classmethod
+    def of(cls, exc: Exception) -> _MergeFailure:
+        code = getattr(exc, "code", None)
+        return cls(type(exc).__name__, str(code) if code else None)
 
 
 @dataclass(slots=True)

@@ -329,6 +329,68 @@ class TestErrors:
         assert [c.status for c in candidates()] == ["pending"]
 
 
+class TestMergeProcesses:
+    """On PostgreSQL, batches of groups merge in forked processes (one batch a group here)."""
+
+    @pytest.fixture
+    def small_batches(self, monkeypatch):
+        monkeypatch.setattr(sweep_module, "_MERGE_BATCH", 1)
+
+    def couples(self, person) -> list[tuple[Contact, Contact]]:
+        made = []
+        for i, (first, nickname) in enumerate(
+            [("William", "Bill"), ("Katherine", "Kate"), ("Robert", "Bob"), ("Elizabeth", "Liz")]
+        ):
+            fields = WILLIAM | {
+                "first_name": first,
+                "last_name": ["Papadopoulos", "Ng", "Okafor", "Lindqvist"][i],
+                "date_of_birth": f"19{70 + i}-0{i + 1}-1{i}",
+                "address_line1": f"{i + 3} Banksia Road",
+            }
+            made.append((person(**fields), person(**fields | {"first_name": nickname})))
+        return made
+
+    def test_every_group_merges_as_in_one_process(
+        self, engine, session, org, person, small_batches
+    ):
+        # given: four sure pairs, four batches
+        pairs = self.couples(person)
+
+        # when
+        summary = sweep(engine, org, workers=2)
+
+        # then
+        assert (summary.auto_merged, summary.errors) == (4, 0)
+        for survivor, merged in pairs:
+            assert status_of(session, merged) == ("merged", survivor.id)
+            assert status_of(session, survivor)[0] == "active"
+
+    def test_a_group_failing_in_a_merge_process_is_counted_and_queued(
+        self, engine, session, org, person, candidates, small_batches, monkeypatch
+    ):
+        # given: merging the first pair fails (in whichever process merges it)
+        pairs = self.couples(person)
+        import crm.merging.service as service
+
+        real = service.merge_contact_groups
+
+        def flaky(session, **kwargs):
+            if any(g.survivor_id == pairs[0][0].id for g in kwargs["groups"]):
+                raise RuntimeError("boom")
+            return real(session, **kwargs)
+
+        monkeypatch.setattr(service, "merge_contact_groups", flaky)
+
+        # when
+        summary = sweep(engine, org, workers=2)
+
+        # then
+        assert (summary.auto_merged, summary.errors, summary.candidates) == (3, 1, 1)
+        [candidate] = candidates()
+        assert {candidate.contact_a_id, candidate.contact_b_id} == {c.id for c in pairs[0]}
+        assert status_of(session, pairs[0][1]) == ("active", None)
+
+
 class TestCommand:
     def test_json_summary(self, engine, org, person):
         # given
