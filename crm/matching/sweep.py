@@ -46,6 +46,7 @@ from crm.matching.scoring import (
 )
 from crm.matching.stream import BlockScorer, iter_blocks, score_stream
 from crm.matching.worktables import WorkTables
+from crm.merging.rows import json_value
 from crm.models import DuplicateCandidate, Organization, utcnow, uuid7
 
 log = get_logger(__name__)
@@ -493,7 +494,7 @@ class _Sweep:
         batches = [
             jobs[start : start + _MERGE_BATCH] for start in range(0, len(jobs), _MERGE_BATCH)
         ]
-        for batch, (merged, bad) in zip(batches, self._merge_batches(batches), strict=True):
+        for batch, (merged, bad) in self._merge_batches(batches):
             self.summary.auto_merged += merged
             for position, exc in bad:
                 job = batch[position]
@@ -504,26 +505,30 @@ class _Sweep:
 
     def _merge_batches(
         self, batches: list[list[_MergeJob]]
-    ) -> Iterator[tuple[int, list[tuple[int, Exception]]]]:
-        """Each batch's merged count and failed jobs (by position), in batch order.
+    ) -> Iterator[tuple[list[_MergeJob], tuple[int, list[tuple[int, Exception]]]]]:
+        """Each batch with its merged count and failed jobs (by position), as they finish.
 
         On PostgreSQL with many batches, ``workers`` forked processes merge them, each batch
         in its own transaction as in one process: the groups are disjoint, so the batches
         only meet on review-queue rows between their contacts (row-locked, a deadlock is
         retried), and one process's Python (snapshots, survivorship, events) runs while
-        another's statements do.
+        another's statements do. The processes start at evenly spaced batches (neighbours in
+        the job order share more review-queue rows, so they would wait on each other's locks).
         """
         workers = min(self.workers, len(batches), os.cpu_count() or 1)
         if workers <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
             for batch in batches:
                 merged, bad = self._merge_batch(batch)
-                yield merged, [(batch.index(job), exc) for job, exc in bad]
+                yield batch, (merged, [(batch.index(job), exc) for job, exc in bad])
             return
+        stride = -(-len(batches) // workers)
+        order = [i for start in range(stride) for i in range(start, len(batches), stride)]
         _merging.update(sweep=self, batches=batches)
         try:
             context = multiprocessing.get_context("fork")
             with context.Pool(workers, initializer=_merge_child_start) as pool:
-                yield from pool.imap(_merge_in_child, range(len(batches)))
+                for index, result in zip(order, pool.imap(_merge_in_child, order), strict=True):
+                    yield batches[index], result
                 pool.close()  # the processes exit on their own, closing their connections
                 pool.join()
         finally:
@@ -598,7 +603,9 @@ def _merge_child_start() -> None:
     connections are the parent's) stays referenced and untouched until the process exits."""
     sweep: _Sweep = _merging["sweep"]
     _merging["inherited"] = sweep.engine
-    sweep.engine = make_engine(sweep.engine.url.render_as_string(hide_password=False))
+    sweep.engine = make_engine(
+        sweep.engine.url.render_as_string(hide_password=False), json_deserializer=json_value
+    )
     multiprocessing.util.Finalize(None, sweep.engine.dispose, exitpriority=10)
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -216,17 +217,12 @@ def insert_rows(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
         return
     columns = list(rows[0])
     json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    dumps = json.dumps
+    dumps = json_text
     raw = session.connection().connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    dumps(row[c], default=_json_default) if c in json_columns else row[c]
-                    for c in columns
-                ]
-            )
+            copy.write_row([dumps(row[c]) if c in json_columns else row[c] for c in columns])
 
 
 def update_rows(
@@ -278,8 +274,26 @@ def _update_rows_postgres(
         f'UPDATE "{table.name}" AS t SET {", ".join(sets)} '
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({record}) WHERE {match}"
     )
-    payload = json.dumps([{n: row[n] for n in names} for row in rows], default=_json_default)
+    payload = json_text([{n: row[n] for n in names} for row in rows])
     return session.execute(sa.text(sql), {"rows": payload}).rowcount
+
+
+def json_text(value: Any) -> str:
+    """JSON text with uuids, dates and instants as ``jsonable`` writes them (orjson encodes
+    them so, natively: several times cheaper than ``json.dumps``); ``json.dumps`` for what
+    orjson refuses (non-string keys, integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=_json_default).decode()
+    except TypeError:
+        return json.dumps(value, default=_json_default)
+
+
+def json_value(text: str | bytes) -> Any:
+    """``json.loads``, through orjson where it can (the merge processes read many rows)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _json_default(value: Any) -> Any:
