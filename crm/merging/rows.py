@@ -46,7 +46,8 @@ def lock_contacts(
 def as_dicts(result: sa.Result[Any]) -> list[dict[str, Any]]:
     """A result's rows as dicts (cheaper than ``dict(mapping)`` row by row)."""
     keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    # fetchall: one call for every row (iterating fetches them one by one)
+    return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
 
 
 def refresh_loaded(session: Session, contact_ids: Iterable[uuid.UUID]) -> None:
