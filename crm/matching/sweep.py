@@ -6,12 +6,13 @@ organization runs at a time (``runs``); a second started meanwhile returns ``ski
 
 Phases: read the contacts in chunks (keyset paging), block and score, write the review
 candidates, then merge the auto-merge groups in batches through ``crm.merging`` (set-based, a
-transaction per batch). On PostgreSQL the records and key entries go to temporary tables and
-come back block by block (``stream``, ``worktables``: memory flat however large the
-organization; the scoring stream is one read transaction on those tables); on SQLite (the
-embedded, small case) they are blocked and scored in memory (``Matcher``), chunked writes, no
-transaction open for long. Both compare the same pairs. A failure on one pair or one group
-is logged and counted and the sweep goes on.
+transaction per batch; on PostgreSQL in forked processes, ``_merge_batches``). On PostgreSQL
+the records and key entries go to temporary tables and come back block by block
+(``stream``, ``worktables``: memory flat however large the organization; the scoring
+stream is one read transaction on those tables); on SQLite (the embedded, small case) they
+are blocked and scored in memory (``Matcher``), chunked writes, no transaction open for
+long. Both compare the same pairs. A failure on one pair or one group is logged and counted
+and the sweep goes on.
 """
 
 from __future__ import annotations
