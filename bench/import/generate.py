@@ -44,6 +44,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
+# bench/australia.py: data both generators use
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from australia import SUBURBS
+
 # bump when the output for a given seed and rows changes (run.py caches files by it)
 VERSION = 1
 HUBSPOT_ROW_LIMIT = 1_048_576
@@ -112,55 +116,6 @@ LAST_NAMES = [n for n in LAST_NAMES if n not in ("de", "van", "der")] + [
     "St. John",
 ]
 
-# (suburb, state, postcode)
-SUBURBS = [
-    ("Bondi", "NSW", "2026"),
-    ("Parramatta", "NSW", "2150"),
-    ("Chatswood", "NSW", "2067"),
-    ("Newtown", "NSW", "2042"),
-    ("Manly", "NSW", "2095"),
-    ("Penrith", "NSW", "2750"),
-    ("Liverpool", "NSW", "2170"),
-    ("Hornsby", "NSW", "2077"),
-    ("Cronulla", "NSW", "2230"),
-    ("Blacktown", "NSW", "2148"),
-    ("Newcastle", "NSW", "2300"),
-    ("Wollongong", "NSW", "2500"),
-    ("Richmond", "VIC", "3121"),
-    ("St Kilda", "VIC", "3182"),
-    ("Fitzroy", "VIC", "3065"),
-    ("Brunswick", "VIC", "3056"),
-    ("Box Hill", "VIC", "3128"),
-    ("Frankston", "VIC", "3199"),
-    ("Footscray", "VIC", "3011"),
-    ("Geelong", "VIC", "3220"),
-    ("Ballarat", "VIC", "3350"),
-    ("Dandenong", "VIC", "3175"),
-    ("Fortitude Valley", "QLD", "4006"),
-    ("Southport", "QLD", "4215"),
-    ("Toowong", "QLD", "4066"),
-    ("Chermside", "QLD", "4032"),
-    ("Cairns City", "QLD", "4870"),
-    ("Townsville City", "QLD", "4810"),
-    ("Noosa Heads", "QLD", "4567"),
-    ("Ipswich", "QLD", "4305"),
-    ("Fremantle", "WA", "6160"),
-    ("Subiaco", "WA", "6008"),
-    ("Joondalup", "WA", "6027"),
-    ("Scarborough", "WA", "6019"),
-    ("Rockingham", "WA", "6168"),
-    ("Glenelg", "SA", "5045"),
-    ("Norwood", "SA", "5067"),
-    ("Prospect", "SA", "5082"),
-    ("Mount Barker", "SA", "5251"),
-    ("Sandy Bay", "TAS", "7005"),
-    ("Launceston", "TAS", "7250"),
-    ("Braddon", "ACT", "2612"),
-    ("Belconnen", "ACT", "2617"),
-    ("Tuggeranong", "ACT", "2900"),
-    ("Darwin City", "NT", "0800"),
-    ("Alice Springs", "NT", "0870"),
-]
 STREETS = """
 George Pitt King Queen Elizabeth Victoria Albert Church High Station Railway Park Bridge Main
 Smith Hill Ocean Beach River Forest Wattle Banksia Acacia Jacaranda Waratah Eucalyptus Boronia
