@@ -9,8 +9,9 @@ corruption) normalised by ``build_observation`` and bulk-loaded straight into co
 contact_identifiers and source_records (``crm.db.bulk_insert``, COPY): the ingestion pipeline
 would link some duplicates on the way in and take far longer to load a million rows, and the
 sweep is what is measured. Then ``run_sweep`` (full) in a child process, whose wall time and
-peak RSS (``VmHWM`` of the sweep process and of each scoring process it forks) are reported
-with the sweep's own summary: contacts, pairs scored, auto-merged, candidates.
+peak RSS (``VmHWM`` of the sweep process, overall and per phase, and of each process it forks
+to score or merge) are reported with the sweep's own summary: contacts, pairs scored,
+auto-merged, candidates.
 Targets: 100,000 contacts <= 60 s, 1,000,000 <= 10 minutes.
 
 End to end (``--e2e``): the records go through the real ingestion pipeline (``ingest``, in
@@ -238,10 +239,31 @@ def _watch_children(peaks: dict[int, int], stop: threading.Event) -> None:
                 peaks[int(entry)] = max(peaks.get(int(entry), 0), _high_water_mb(entry))
 
 
+def _reset_high_water() -> bool:
+    """Start this process's ``VmHWM`` again from its current RSS (Linux ``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     from crm.db import make_engine
-    from crm.matching.sweep import run_sweep
+    from crm.matching.sweep import _Sweep, run_sweep
 
+    # the sweep's peak RSS per phase: its high-water mark read at the end of each phase, then
+    # reset (where the kernel cannot reset it, each figure is the peak so far)
+    phase_peaks: dict[str, int] = {}
+    lap = _Sweep.lap
+
+    def lap_and_measure(self, phase: str) -> None:
+        lap(self, phase)
+        phase_peaks[phase] = _high_water_mb("self")
+        _reset_high_water()
+
+    _Sweep.lap = lap_and_measure
     # ru_maxrss would count the benchmark process this one was forked from (exec keeps the
     # high-water mark): the sweep's own peaks come from /proc instead
     peaks: dict[int, int] = {}
@@ -253,7 +275,8 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     stop.set()
     watcher.join()
     result = summary.as_dict()
-    result["peak_rss_mb_sweep"] = _high_water_mb("self")
+    result["peak_rss_mb_phases"] = phase_peaks
+    result["peak_rss_mb_sweep"] = max([_high_water_mb("self"), *phase_peaks.values()])
     result["peak_rss_mb_scoring"] = max(peaks.values(), default=0)
     print(json.dumps(result))
 
@@ -279,7 +302,14 @@ def speed(
             f"  sweep: {summary['seconds']:.1f}s, {summary['pairs_scored']:,} pairs, "
             f"{summary['auto_merged']:,} merged, {summary['candidates']:,} queued, "
             f"peak RSS {summary['peak_rss_mb_sweep']} MB (sweep), "
-            f"{summary['peak_rss_mb_scoring']} MB (each scoring process)"
+            f"{summary['peak_rss_mb_scoring']} MB (each forked process)"
+        )
+        log(
+            "  phases: "
+            + ", ".join(
+                f"{phase} {seconds:.1f}s {summary['peak_rss_mb_phases'].get(phase, '?')} MB"
+                for phase, seconds in summary["timings"].items()
+            )
         )
         results.append(summary)
     return results

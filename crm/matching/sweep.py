@@ -9,7 +9,9 @@ candidates, then merge the auto-merge groups in batches through ``crm.merging`` 
 transaction per batch; on PostgreSQL in forked processes, ``_merge_batches``). On PostgreSQL
 the records and key entries go to temporary tables and come back block by block
 (``stream``, ``worktables``: memory flat however large the organization; the scoring
-stream is one read transaction on those tables); on SQLite (the embedded, small case) they
+stream is one read transaction on those tables), and the auto-merge groups are written to
+one and merged from it a slice at a time (``group_streamed``: memory flat however many
+merges); on SQLite (the embedded, small case) they
 are blocked and scored in memory (``Matcher``), chunked writes, no transaction open for
 long. Both compare the same pairs. A failure on one pair or one group is logged and counted
 and the sweep goes on.
@@ -22,7 +24,9 @@ import multiprocessing.util
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from array import array
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -259,14 +263,16 @@ class _Sweep:
             tables.end_stream()
             summary.errors += errors
             self.lap("match")
-            jobs = self.group_streamed(tables, scorer)
+            parts, groups = self.group_streamed(tables, scorer)
             summary.candidates += tables.queue(organization_id=self.org_id, now=utcnow())
             self.beat()
             self.lap("queue")
-            failed = self.run_merges(jobs)
+            failed = self.run_merges(
+                (self.streamed_jobs(tables, part) for part in range(parts)), groups=groups
+            )
             if failed:
                 # what could not merge waits for a person instead
-                tables.ungroup({i for p in failed for i in (p.a, p.b)})
+                tables.ungroup(failed)
                 summary.candidates += tables.queue(
                     organization_id=self.org_id, now=utcnow(), refresh=False
                 )
@@ -274,57 +280,64 @@ class _Sweep:
         finally:
             tables.close()
 
-    def group_streamed(self, tables: WorkTables, scorer: Scorer) -> list[_MergeJob]:
-        """The auto-merge groups, as merge jobs, written to ``dedup_groups`` too.
+    def group_streamed(self, tables: WorkTables, scorer: Scorer) -> tuple[int, int]:
+        """Write the auto-merge groups to ``dedup_groups``, a slice at a time: the number of
+        slices and of groups.
 
-        The auto-merge pairs' connected components are grouped a slice at a time, each
-        slice's records read then dropped: memory holds the pairs, not their records.
+        The auto-merge pairs' connected components come from a union-find over an array of
+        the record indexes (8 bytes a record, the pairs streamed past it); then each slice of
+        components has its pairs and records read, is grouped (``merge_groups``) and written,
+        and is dropped: memory holds a slice, however many merges the sweep makes.
         """
         dismissed = self.dismissed_pairs()
-        auto = tables.auto_pairs()
-        parent: dict[int, int] = {}
-
-        def root(i: int) -> int:
-            while parent.get(i, i) != i:
-                parent[i] = parent.get(parent[i], parent[i])
-                i = parent[i]
-            return i
-
-        for a, b, _ in auto:
-            ra, rb = root(a), root(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        by_component: dict[int, list[tuple[int, int, float]]] = {}
-        for pair in auto:
-            by_component.setdefault(root(pair[0]), []).append(pair)
-        parent.clear()
-        del auto
-        jobs: list[_MergeJob] = []
-        tables.set_groups([])
-        components = list(by_component.values())
-        start = 0
-        while start < len(components):
-            chunk, members = [], 0
-            while start < len(components) and members < _GROUPING_SLICE:
-                chunk.extend(components[start])
-                members += len(components[start]) + 1
-                start += 1
-            records = tables.records({i for a, b, _ in chunk for i in (a, b)})
+        components = _components(tables.auto_links(), size=self.summary.contacts)
+        tables.set_components((i, c) for i, c in enumerate(components) if c >= 0)
+        del components
+        # slices of whole components, _GROUPING_SLICE records or so each: (first, last)
+        slices: list[tuple[int, int]] = []
+        first = last = None
+        held = 0
+        for last, size in tables.component_sizes():
+            first = last if first is None else first
+            held += size
+            if held >= _GROUPING_SLICE:
+                slices.append((first, last))
+                first, held = None, 0
+        if first is not None and last is not None:
+            slices.append((first, last))
+        tables.clear_groups()
+        groups = 0
+        for part, (first, last) in enumerate(slices):
+            auto = tables.auto_pairs(first, last)
+            records = tables.records({i for a, b, _ in auto for i in (a, b)})
             pairs = [
                 PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
-                for a, b, score in chunk
+                for a, b, score in auto
                 if _ordered(records[a].id, records[b].id) not in dismissed
             ]
-            groups = merge_groups(
+            del auto
+            found = merge_groups(
                 pairs,
                 records=records,
                 scorer=scorer,
                 thresholds=self.thresholds,
                 excluded=dismissed,
             )
-            tables.add_groups(groups)
-            jobs.extend(self.merge_jobs(records, groups, pairs, {}))
+            by_group = _group_pairs(found, pairs)
+            scores = [_weakest(by_group.get(group[0], [])) for group in found]
+            tables.add_groups(found, scores=scores, part=part)
+            groups += len(found)
             self.beat()
+        return len(slices), groups
+
+    def streamed_jobs(self, tables: WorkTables, part: int) -> list[_MergeJob]:
+        """A slice's groups, written by ``group_streamed``, as merge jobs (by survivor)."""
+        jobs: list[_MergeJob] = []
+        for root, contact_id, score in tables.groups(part):
+            if jobs and jobs[-1].root == root:
+                jobs[-1].merge_ids.append(contact_id)
+            else:
+                jobs.append(_MergeJob(contact_id, [], score, None, root))
         return jobs
 
     def dismissed_pairs(self) -> set[Pair]:
@@ -445,27 +458,13 @@ class _Sweep:
 
     def merge(
         self,
-        records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
+        records: Sequence[MatchRecord],
         groups: list[list[int]],
         pairs: list[PairResult],
         existing: dict[Pair, tuple[uuid.UUID, str]],
     ) -> list[PairResult]:
         """Merge each group into its survivor; the pairs of the groups that failed."""
-        return self.run_merges(self.merge_jobs(records, groups, pairs, existing))
-
-    def merge_jobs(
-        self,
-        records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
-        groups: list[list[int]],
-        pairs: list[PairResult],
-        existing: dict[Pair, tuple[uuid.UUID, str]],
-    ) -> list[_MergeJob]:
-        by_group: dict[int, list[PairResult]] = {}
-        first = {i: g[0] for g in groups for i in g}
-        for p in pairs:
-            group = first.get(p.a)
-            if p.decision == AUTO_MERGE and group is not None and group == first.get(p.b):
-                by_group.setdefault(group, []).append(p)
+        by_group = _group_pairs(groups, pairs)
         jobs: list[_MergeJob] = []
         for group in groups:
             members = by_group.get(group[0], [])
@@ -477,35 +476,35 @@ class _Sweep:
                 _MergeJob(
                     survivor=records[group[0]].id,
                     merge_ids=[records[i].id for i in group[1:]],
-                    score=min((p.scored.score for p in members), default=None),
+                    score=_weakest(members),
                     candidate_id=candidate_id,
-                    members=members,
+                    root=group[0],
                 )
             )
-        return jobs
+        failed = self.run_merges([jobs], groups=len(jobs))
+        return [p for root in failed for p in by_group.get(root, [])]
 
-    def run_merges(self, jobs: list[_MergeJob]) -> list[PairResult]:
-        """Merge the jobs; the pairs of the groups that failed.
+    def run_merges(self, slices: Iterable[list[_MergeJob]], *, groups: int) -> list[int]:
+        """Merge the jobs, slice after slice (``groups`` of them in all); the survivor
+        indexes (``root``) of the groups that failed.
 
         Groups go in batches, one transaction per batch, merged set-based
         (``merge_contact_groups``: a refused group is reported and the others merge); on
-        PostgreSQL ``workers`` forked processes take the batches (``_merge_batches``).
+        PostgreSQL ``workers`` forked processes take the batches (``_merge_batches``). A slice
+        is read only when the merges reach it.
         """
-        failed: list[PairResult] = []
-        batches = [
-            jobs[start : start + _MERGE_BATCH] for start in range(0, len(jobs), _MERGE_BATCH)
-        ]
-        for batch, (merged, bad) in self._merge_batches(batches):
+        failed: list[int] = []
+        for batch, (merged, bad) in self._merge_batches(slices, groups=groups):
             self.summary.auto_merged += merged
             for position, exc in bad:
                 job = batch[position]
                 self.item_failed("merge", job.survivor, job.merge_ids[0], exc)
-                failed.extend(job.members)
+                failed.append(job.root)
             self.beat()
         return failed
 
     def _merge_batches(
-        self, batches: list[list[_MergeJob]]
+        self, slices: Iterable[list[_MergeJob]], *, groups: int
     ) -> Iterator[tuple[list[_MergeJob], tuple[int, list[tuple[int, Exception]]]]]:
         """Each batch with its merged count and failed jobs (by position), as they finish.
 
@@ -513,23 +512,31 @@ class _Sweep:
         in its own transaction as in one process: the groups are disjoint, so the batches
         only meet on review-queue rows between their contacts (row-locked, a deadlock is
         retried), and one process's Python (snapshots, survivorship, events) runs while
-        another's statements do. The processes start at evenly spaced batches (neighbours in
-        the job order share more review-queue rows, so they would wait on each other's locks).
+        another's statements do. The processes start at evenly spaced batches of each slice
+        (neighbours in the job order share more review-queue rows, so they would wait on each
+        other's locks). A batch goes to them pickled (ids and a score a group), and only a
+        few are in flight: memory holds a slice's jobs, not the sweep's.
         """
-        workers = min(self.workers, len(batches), os.cpu_count() or 1)
+        batches_in_all = -(-groups // _MERGE_BATCH)
+        workers = min(self.workers, batches_in_all, os.cpu_count() or 1)
         if workers <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
-            for batch in batches:
+            for batch in _batches(slices, workers=1):
                 merged, bad = self._merge_batch(batch)
                 yield batch, (merged, [(batch.index(job), exc) for job, exc in bad])
             return
-        stride = -(-len(batches) // workers)
-        order = [i for start in range(stride) for i in range(start, len(batches), stride)]
-        _merging.update(sweep=self, batches=batches)
+        _merging.update(sweep=self)
         try:
             context = multiprocessing.get_context("fork")
             with context.Pool(workers, initializer=_merge_child_start) as pool:
-                for index, result in zip(order, pool.imap(_merge_in_child, order), strict=True):
-                    yield batches[index], result
+                in_flight: deque[tuple[list[_MergeJob], Any]] = deque()
+                for batch in _batches(slices, workers=workers):
+                    in_flight.append((batch, pool.apply_async(_merge_in_child, (batch,))))
+                    if len(in_flight) > 2 * workers:
+                        done, result = in_flight.popleft()
+                        yield done, result.get()
+                while in_flight:
+                    done, result = in_flight.popleft()
+                    yield done, result.get()
                 pool.close()  # the processes exit on their own, closing their connections
                 pool.join()
         finally:
@@ -610,9 +617,8 @@ def _merge_child_start() -> None:
     multiprocessing.util.Finalize(None, sweep.engine.dispose, exitpriority=10)
 
 
-def _merge_in_child(index: int) -> tuple[int, list[tuple[int, Exception]]]:
+def _merge_in_child(batch: list[_MergeJob]) -> tuple[int, list[tuple[int, Exception]]]:
     sweep: _Sweep = _merging["sweep"]
-    batch: list[_MergeJob] = _merging["batches"][index]
     merged, bad = sweep._merge_batch(batch)
     return merged, [(batch.index(job), _MergeFailure.of(exc)) for job, exc in bad]
 
@@ -637,7 +643,57 @@ class _MergeJob:
     merge_ids: list[uuid.UUID]
     score: float | None
     candidate_id: uuid.UUID | None
-    members: list[PairResult]
+    root: int  # the survivor's record index: how a failed group is known
+
+
+def _batches(slices: Iterable[list[_MergeJob]], *, workers: int) -> Iterator[list[_MergeJob]]:
+    """Each slice's jobs in batches, in an order that starts ``workers`` processes at evenly
+    spaced batches of the slice."""
+    for jobs in slices:
+        batches = [
+            jobs[start : start + _MERGE_BATCH] for start in range(0, len(jobs), _MERGE_BATCH)
+        ]
+        stride = -(-len(batches) // workers)
+        for start in range(stride):
+            yield from batches[start::stride]
+
+
+def _components(links: Iterable[tuple[int, int]], *, size: int) -> array[int]:
+    """Each record's connected component through ``links`` (its lowest index), -1 for a
+    record in no link: a union-find over an array of the record indexes, 8 bytes a record."""
+    parent = array("l", range(size))
+    linked = bytearray(size)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in links:
+        linked[a] = linked[b] = 1
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    # a parent is always a lower index: in index order, each parent already holds its root
+    for i in range(size):
+        parent[i] = parent[parent[i]] if linked[i] else -1
+    return parent
+
+
+def _group_pairs(groups: list[list[int]], pairs: list[PairResult]) -> dict[int, list[PairResult]]:
+    """The auto-merge pairs inside each group, by the group's survivor index."""
+    by_group: dict[int, list[PairResult]] = {}
+    first = {i: g[0] for g in groups for i in g}
+    for p in pairs:
+        group = first.get(p.a)
+        if p.decision == AUTO_MERGE and group is not None and group == first.get(p.b):
+            by_group.setdefault(group, []).append(p)
+    return by_group
+
+
+def _weakest(pairs: list[PairResult]) -> float | None:
+    return min((p.scored.score for p in pairs), default=None)
 
 
 def _ordered(a: uuid.UUID, b: uuid.UUID) -> Pair:

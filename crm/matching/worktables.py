@@ -19,7 +19,10 @@ from crm.matching.records import MatchRecord
 from crm.matching.stream import decode, encode, key_hashes, sort_fields
 
 _STREAM_ROWS = 20_000
-_DROP = "DROP TABLE IF EXISTS dedup_records, dedup_keys, dedup_blocks, dedup_pairs, dedup_groups"
+_DROP = (
+    "DROP TABLE IF EXISTS dedup_records, dedup_keys, dedup_blocks, dedup_pairs,"
+    " dedup_components, dedup_groups"
+)
 
 
 class WorkTables:
@@ -44,7 +47,10 @@ class WorkTables:
                 " queued double precision NOT NULL, household text NOT NULL,"
                 " decision text NOT NULL, reasons jsonb NOT NULL)"
             )
-            cur.execute("CREATE TEMP TABLE dedup_groups (idx integer PRIMARY KEY, root integer)")
+            cur.execute(
+                "CREATE TEMP TABLE dedup_groups (idx integer PRIMARY KEY, root integer NOT NULL,"
+                " score double precision, part integer NOT NULL)"
+            )
         self.conn.commit()
 
     def close(self) -> None:
@@ -127,11 +133,49 @@ class WorkTables:
 
     # after scoring ----------------------------------------------------------------------------
 
-    def auto_pairs(self) -> list[tuple[int, int, float]]:
-        """The auto-merge pairs: ``(a, b, score)`` by record index."""
+    def auto_links(self) -> Iterator[tuple[int, int]]:
+        """The auto-merge pairs ``(a, b)`` by record index, streamed (server-side cursor)."""
+        with self.conn.cursor(name="dedup_auto") as cur:
+            cur.itersize = _STREAM_ROWS
+            cur.execute("SELECT a, b FROM dedup_pairs WHERE decision = 'auto_merge'")
+            yield from cur
+        self.conn.commit()
+
+    def set_components(self, rows: Iterable[tuple[int, int]]) -> None:
+        """The auto-merge pairs' connected components: ``(idx, component)`` per record."""
+        with self.conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS dedup_components")
+            cur.execute(
+                "CREATE TEMP TABLE dedup_components (idx integer PRIMARY KEY,"
+                " component integer NOT NULL)"
+            )
+            with cur.copy("COPY dedup_components (idx, component) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute("CREATE INDEX ON dedup_components (component)")
+            cur.execute("ANALYZE dedup_components")
+        self.conn.commit()
+
+    def component_sizes(self) -> Iterator[tuple[int, int]]:
+        """``(component, records)`` in component order, streamed."""
+        with self.conn.cursor(name="dedup_component_sizes") as cur:
+            cur.itersize = _STREAM_ROWS
+            cur.execute(
+                "SELECT component, count(*) FROM dedup_components"
+                " GROUP BY component ORDER BY component"
+            )
+            yield from cur
+        self.conn.commit()
+
+    def auto_pairs(self, first: int, last: int) -> list[tuple[int, int, float]]:
+        """The auto-merge pairs ``(a, b, score)`` of the components ``first`` to ``last``."""
         with self.conn.cursor() as cur:
             cur.execute(
-                "SELECT DISTINCT a, b, score FROM dedup_pairs WHERE decision = 'auto_merge'"
+                "SELECT DISTINCT p.a, p.b, p.score FROM dedup_pairs p"
+                " JOIN dedup_components c ON c.idx = p.a"
+                " WHERE p.decision = 'auto_merge' AND c.component BETWEEN %s AND %s"
+                " ORDER BY p.a, p.b, p.score",
+                (first, last),
             )
             rows = cur.fetchall()
         self.conn.commit()
@@ -144,26 +188,41 @@ class WorkTables:
         self.conn.commit()
         return found
 
-    def set_groups(self, groups: list[list[int]]) -> None:
-        """The auto-merge groups: pairs inside one are merged, not queued."""
+    def clear_groups(self) -> None:
         with self.conn.cursor() as cur:
             cur.execute("DELETE FROM dedup_groups")
-        self.add_groups(groups)
-
-    def add_groups(self, groups: list[list[int]]) -> None:
-        with (
-            self.conn.cursor() as cur,
-            cur.copy("COPY dedup_groups (idx, root) FROM STDIN") as copy,
-        ):
-            for group in groups:
-                for idx in group:
-                    copy.write_row((idx, group[0]))
         self.conn.commit()
 
-    def ungroup(self, indexes: Iterable[int]) -> None:
-        """Groups that failed to merge: their pairs are queued instead."""
+    def add_groups(self, groups: list[list[int]], *, scores: list[float | None], part: int) -> None:
+        """Auto-merge groups, the survivor first (pairs inside one are merged, not queued),
+        each with its weakest pair's score; ``part`` is the slice they are merged in."""
+        with (
+            self.conn.cursor() as cur,
+            cur.copy("COPY dedup_groups (idx, root, score, part) FROM STDIN") as copy,
+        ):
+            for group, score in zip(groups, scores, strict=True):
+                for idx in group:
+                    copy.write_row((idx, group[0], score, part))
+        self.conn.commit()
+
+    def groups(self, part: int) -> list[tuple[int, uuid.UUID, float | None]]:
+        """A slice's groups: ``(root, contact id, score)`` per member, group by group (by
+        survivor), the survivor first in each."""
         with self.conn.cursor() as cur:
-            cur.execute("DELETE FROM dedup_groups WHERE idx = ANY(%s)", (list(indexes),))
+            cur.execute(
+                "SELECT g.root, r.id, g.score FROM dedup_groups g"
+                " JOIN dedup_records r ON r.idx = g.idx"
+                " WHERE g.part = %s ORDER BY g.root, r.id",
+                (part,),
+            )
+            rows = cur.fetchall()
+        self.conn.commit()
+        return rows
+
+    def ungroup(self, roots: Iterable[int]) -> None:
+        """Groups (by survivor index) that failed to merge: their pairs are queued instead."""
+        with self.conn.cursor() as cur:
+            cur.execute("DELETE FROM dedup_groups WHERE root = ANY(%s)", (list(roots),))
         self.conn.commit()
 
     def queue(self, *, organization_id: uuid.UUID, now: datetime, refresh: bool = True) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -389,6 +390,162 @@ class TestMergeProcesses:
         [candidate] = candidates()
         assert {candidate.contact_a_id, candidate.contact_b_id} == {c.id for c in pairs[0]}
         assert status_of(session, pairs[0][1]) == ("active", None)
+
+
+SLICED = [
+    # four sure pairs, a group of three and a likely duplicate of it to queue
+    *(
+        WILLIAM
+        | {
+            "first_name": first,
+            "last_name": last,
+            "date_of_birth": f"19{70 + i}-0{i + 1}-1{i}",
+            "address_line1": f"{i + 3} Banksia Road",
+        }
+        for i, (names, last) in enumerate(
+            [
+                (("William", "Bill"), "Papadopoulos"),
+                (("Katherine", "Kate"), "Ng"),
+                (("Robert", "Bob"), "Okafor"),
+                (("Elizabeth", "Liz"), "Lindqvist"),
+            ]
+        )
+        for first in names
+    ),
+    *(
+        WILLIAM | {"first_name": first, "last_name": "Fraser", "date_of_birth": "1966-05-04"}
+        for first in ("Margaret", "Maggie", "Margaret")
+    ),
+    {k: v for k, v in WILLIAM.items() if k != "date_of_birth"}
+    | {"first_name": "Margaret", "last_name": "Fraser"},
+]
+
+
+def ingest_people(session, organization, people: list[dict]) -> None:
+    from crm.ingest import build_observation, ingest
+
+    for n, fields in enumerate(people):
+        observation = build_observation(
+            fields,
+            source=f"src{n}",
+            region=organization.default_region,
+            external_id=f"{organization.id}-{n}",
+        )
+        ingest(session, organization=organization, observations=[observation], actor="test")
+        session.commit()
+
+
+def end_state(session, organization) -> dict:
+    """What a sweep leaves, by each contact's place in the ingest order (ids differ by org)."""
+    from crm.models import ContactEvent, Merge
+
+    session.expire_all()
+    contacts = session.execute(
+        select(Contact).where(Contact.organization_id == organization.id).order_by(Contact.id)
+    ).scalars()
+    place = {c.id: n for n, c in enumerate(contacts)}
+    contacts = [session.get(Contact, contact_id) for contact_id in place]
+    merges = session.execute(select(Merge).where(Merge.organization_id == organization.id))
+    queued = session.execute(
+        select(DuplicateCandidate).where(DuplicateCandidate.organization_id == organization.id)
+    )
+    events = session.execute(
+        select(ContactEvent.contact_id, ContactEvent.kind).where(
+            ContactEvent.organization_id == organization.id
+        )
+    )
+    state = {
+        "contacts": [(c.status, place.get(c.merged_into_id)) for c in contacts],
+        "merges": sorted(
+            (place[m.survivor_id], place[m.merged_id], m.score, m.reason) for m in merges.scalars()
+        ),
+        "queued": sorted(
+            (place[c.contact_a_id], place[c.contact_b_id], c.status, c.score)
+            for c in queued.scalars()
+        ),
+        "events": sorted((place[contact_id], kind) for contact_id, kind in events),
+    }
+    session.commit()
+    return state
+
+
+@pytest.fixture
+def slice_finely(engine, monkeypatch) -> Callable[[], list[int]]:
+    """From the call on, the merges read a group at a time (each component its own slice,
+    each group its own batch); the list of the slices read, in order."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only the streamed (PostgreSQL) sweep merges slice by slice")
+
+    def apply() -> list[int]:
+        parts: list[int] = []
+        real = sweep_module._Sweep.streamed_jobs
+
+        def streamed_jobs(self, tables, part):
+            parts.append(part)
+            return real(self, tables, part)
+
+        monkeypatch.setattr(sweep_module._Sweep, "streamed_jobs", streamed_jobs)
+        monkeypatch.setattr(sweep_module, "_GROUPING_SLICE", 1)
+        monkeypatch.setattr(sweep_module, "_MERGE_BATCH", 1)
+        return parts
+
+    return apply
+
+
+class TestMergeSlices:
+    """On PostgreSQL the groups are written, then read back and merged a slice at a time."""
+
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_slice_by_slice_ends_as_one_slice(self, engine, session, org, slice_finely, workers):
+        # given: the same people in two organizations
+        from crm.tenancy.service import create_organization
+
+        twin = create_organization(session, name="Bondi Physio Two", region="AU")
+        session.commit()
+        ingest_people(session, org, SLICED)
+        ingest_people(session, twin, SLICED)
+
+        # when: one swept in one slice, the other a group at a time
+        whole = sweep(engine, org, workers=workers)
+        parts = slice_finely()
+        sliced = sweep(engine, twin, workers=workers)
+
+        # then
+        assert parts == list(range(5))
+        assert (whole.auto_merged, whole.candidates, whole.errors) == (6, 3, 0)
+        counts = ("auto_merged", "candidates", "errors", "pairs_scored")
+        assert [getattr(sliced, k) for k in counts] == [getattr(whole, k) for k in counts]
+        assert end_state(session, twin) == end_state(session, org)
+
+    def test_a_group_failing_in_a_later_slice_is_queued(
+        self, engine, session, org, candidates, slice_finely, monkeypatch
+    ):
+        # given: four sure pairs, each its own slice; merging the last one fails
+        ingest_people(session, org, SLICED[:8])
+        contacts = select(Contact).where(Contact.organization_id == org.id).order_by(Contact.id)
+        last = session.execute(contacts).scalars().all()[-2:]
+        session.commit()
+        import crm.merging.service as service
+
+        real = service.merge_contact_groups
+
+        def flaky(session, **kwargs):
+            if any(g.survivor_id == last[0].id for g in kwargs["groups"]):
+                raise RuntimeError("boom")
+            return real(session, **kwargs)
+
+        monkeypatch.setattr(service, "merge_contact_groups", flaky)
+        parts = slice_finely()
+
+        # when
+        summary = sweep(engine, org, workers=2)
+
+        # then
+        assert parts == [0, 1, 2, 3]
+        assert (summary.auto_merged, summary.errors, summary.candidates) == (3, 1, 1)
+        [candidate] = candidates()
+        assert (candidate.contact_a_id, candidate.contact_b_id) == (last[0].id, last[1].id)
+        assert [status_of(session, c) for c in last] == [("active", None)] * 2
 
 
 class TestCommand:
