@@ -15,6 +15,10 @@ rows) a messy CSV with ``generate.py``, then per backend:
   a new file), migrated, one organization, then ``run_import`` in a child process
   (``import_once.py``) so that the child's peak RSS is measured on its own (``os.wait4``);
 * re-import: the same file again, in another child: every row should be unchanged or rejected.
+* schema floor (PostgreSQL): the rows the first import wrote (contacts, identifiers, source
+  records, events) COPYed in one transaction into a fresh copy of the migrated schema, with
+  all its indexes and keys: what storing these contacts costs the database alone, the least
+  any importer could take (``pg_schema_floor``).
 
 Checks (a failure exits 1): the first import's counters add up to the file's rows and its
 rejected count equals the generator's bad rows; the contacts table holds ``created`` contacts;
@@ -140,6 +144,88 @@ def pg_copy(url: str, path: Path, columns: int) -> dict:
         "rows": count,
         "cpu_seconds": client[0] - client_before[0],
         "client_run_wait_seconds": client[1] - client_before[1],
+        "server_cpu_seconds": server[0] - server_before[0],
+        "server_run_wait_seconds": server[1] - server_before[1],
+    }
+
+
+# what the first import wrote, in the order the migrations' foreign keys need
+FLOOR_TABLES = ("contacts", "contact_identifiers", "source_records", "contact_events")
+
+
+def pg_schema_floor(url: str, org_id: str, workdir: Path) -> dict:
+    """The rows the first import wrote, COPYed into a fresh copy of the real schema.
+
+    Same tables, indexes, foreign keys and checks, one transaction, the rows in the order the
+    import wrote them (their ``uuid7`` ids): the least time any importer could take to store
+    this file's contacts in this schema, whatever it does in Python. What separates the first
+    import from it is the importer's own work (reading, normalising, planning, lookups); what
+    separates it from the bare ``COPY`` baseline is the schema (see bench/README.md).
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from crm.db import make_engine
+    from crm.migrate import upgrade
+
+    src = pg_plain(url)
+    parsed = make_url(src)
+    dst = parsed.set(database=f"{parsed.database}_floor").render_as_string(hide_password=False)
+    pg_recreate(dst)
+    engine = make_engine(dst)
+    upgrade(engine=engine)
+    engine.dispose()
+    files: dict[str, Path] = {}
+    with psycopg.connect(src) as conn, psycopg.connect(dst, autocommit=True) as out:
+        # the rows the import's foreign keys point at, outside the timing
+        for table, where in (("organizations", "id"), ("import_jobs", "organization_id")):
+            query = f"COPY (SELECT * FROM {table} WHERE {where} = %s) TO STDOUT"
+            with (
+                conn.cursor() as cur,
+                cur.copy(query, (org_id,)) as source,
+                out.cursor() as wcur,
+                wcur.copy(f"COPY {table} FROM STDIN") as sink,
+            ):
+                for chunk in source:
+                    sink.write(chunk)
+        for table in FLOOR_TABLES:
+            files[table] = workdir / f"floor-{table}.copy"
+            query = f"COPY (SELECT * FROM {table} WHERE organization_id = %s ORDER BY id) TO STDOUT"
+            with (
+                conn.cursor() as cur,
+                cur.copy(query, (org_id,)) as source,
+                files[table].open("wb") as fh,
+            ):
+                for chunk in source:
+                    fh.write(chunk)
+    per_table: dict[str, float] = {}
+    try:
+        with psycopg.connect(dst) as out:
+            backend = out.info.backend_pid
+            server_before = schedstat(backend)
+            started = time.perf_counter()
+            for table in FLOOR_TABLES:
+                begun = time.perf_counter()
+                with (
+                    out.cursor() as cur,
+                    files[table].open("rb") as fh,
+                    cur.copy(f"COPY {table} FROM STDIN") as sink,
+                ):
+                    while chunk := fh.read(1 << 20):
+                        sink.write(chunk)
+                per_table[table] = time.perf_counter() - begun
+            out.commit()
+            seconds = time.perf_counter() - started
+            server = schedstat(backend)
+    finally:
+        for path in files.values():
+            path.unlink(missing_ok=True)
+        admin, name = pg_admin_url(dst)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {
+        "seconds": seconds,
+        "tables": per_table,
         "server_cpu_seconds": server[0] - server_before[0],
         "server_run_wait_seconds": server[1] - server_before[1],
     }
@@ -456,6 +542,16 @@ def run_backend(backend: str, rows: int, path: Path, meta: dict, args: argparse.
     log(describe("re-import", again))
     contacts = table_count(url, "contacts")
     result["contacts"] = contacts
+    if backend == "postgres":
+        log("  schema floor (the first import's rows COPYed into a fresh copy of the schema)...")
+        result["floor"] = floor = pg_schema_floor(url, org_id, Path(args.data_dir))
+        floor["rows_per_s"] = rows / floor["seconds"]
+        result["floor_ratio"] = ratio(first["seconds"], floor["seconds"])
+        log(
+            f"  schema floor {floor['seconds']:.1f} s ({floor['rows_per_s']:,.0f} rows/s; "
+            + ", ".join(f"{t} {s:.1f} s" for t, s in floor["tables"].items())
+            + f"; server CPU {floor['server_cpu_seconds']:.1f} s)"
+        )
     result["identifiers"] = table_count(url, "contact_identifiers")
     result["source_records"] = table_count(url, "source_records")
     result["speedup"] = ratio(first["seconds"], again["seconds"])
@@ -554,10 +650,11 @@ def mark(ok: bool | None) -> str:
 def table(results: list[dict]) -> str:
     head = (
         "| backend | rows | first import s | rows/s | peak RSS MB | re-import s | speedup "
-        "| baseline s | first/baseline | targets (as measured) "
+        "| baseline s | first/baseline | schema floor s (rows/s) | first/floor "
+        "| targets (as measured) "
         "| per CPU-second (importer+workers+server): rows/s, speedup, first/baseline |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         f, a, b = r["first"], r["reimport"], r["baseline"]
         if "targets" in r:
@@ -571,11 +668,16 @@ def table(results: list[dict]) -> str:
         if r["problems"]:
             verdict += "; CHECKS FAILED"
         rss = max(peak_memory(f), peak_memory(a))
+        floor = floor_ratio = "-"
+        if "floor" in r:
+            floor = f"{r['floor']['seconds']:.1f} ({r['floor']['rows_per_s']:,.0f})"
+            floor_ratio = f"{r['floor_ratio']:.1f}x"
         kind = "COPY" if r["backend"] == "postgres" else "executemany"
         lines.append(
             f"| {r['backend']} | {r['rows']:,} | {f['seconds']:.1f} | {f['rows_per_s']:,.0f} "
             f"| {rss:.0f} | {a['seconds']:.1f} | {r['speedup']:.2f}x "
-            f"| {b['seconds']:.2f} ({kind}) | {r['ratio']:.0f}x | {verdict} "
+            f"| {b['seconds']:.2f} ({kind}) | {r['ratio']:.0f}x | {floor} | {floor_ratio} "
+            f"| {verdict} "
             f"| {f['cpu_bound_rows_per_s']:,.0f}, {r['cpu_bound_speedup']:.2f}x, "
             f"{r['cpu_bound_ratio']:.0f}x |"
         )
@@ -600,6 +702,13 @@ def counts_table(results: list[dict]) -> str:
             f"| {best['cpu_seconds']:.1f} | {best['client_run_wait_seconds']:.1f} "
             f"| {opt(best['server_cpu_seconds'])} | {opt(best['server_run_wait_seconds'])} |"
         )
+        if "floor" in r:
+            fl = r["floor"]
+            lines.append(
+                f"| {r['backend']} | {r['rows']:,} | schema floor (COPY into the real tables) "
+                f"| | | | | | - | - | {fl['server_cpu_seconds']:.1f} "
+                f"| {fl['server_run_wait_seconds']:.1f} |"
+            )
         for label, key in (("first import", "first"), ("re-import", "reimport")):
             x = r[key]
             lines.append(
