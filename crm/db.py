@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC
 from enum import Enum
 from functools import lru_cache
@@ -409,7 +410,32 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
         return
     columns = tuple(rows[0])
     raw = session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    with raw.cursor() as cursor, cursor.copy(copy_statement(table, columns)) as copy:
         for start in range(0, len(rows), COPY_CHUNK_ROWS):
             copy.write(copy_lines(table, columns, rows[start : start + COPY_CHUNK_ROWS]))
+
+
+def copy_statement(table: sa.Table, columns: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'COPY "{table.name}" ({names}) FROM STDIN'
+
+
+@dataclass(slots=True)
+class RenderedCopy:
+    """A ``COPY ... FROM STDIN`` built ahead of sending it (``render_copy``)."""
+
+    statement: str
+    text: str
+
+    def send(self, session: Session) -> None:
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(self.statement) as copy:
+            copy.write(self.text)
+
+
+def render_copy(table: sa.Table, rows: list[dict[str, Any]]) -> RenderedCopy:
+    """The PostgreSQL ``COPY`` of ``rows`` (all with the same keys), ready to send: the
+    Python work of ``bulk_insert`` without the database's, so that another thread can send
+    it while this one goes on."""
+    columns = tuple(rows[0])
+    return RenderedCopy(copy_statement(table, columns), copy_lines(table, columns, rows))

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     import_workers: int = Field(default=0, ge=0, le=8)
     # files from this size on use the workers (starting one costs about a second)
     import_parallel_min_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    # PostgreSQL: store each batch on a second thread while the next one is read and
+    # normalised (the database's COPY work overlaps the importer's Python); off = one
+    # batch at a time, as on SQLite and in dry runs
+    import_overlap: bool = True
 
     # the weekly dedup sweep of every organization (arq cron, the worker's local time)
     dedup_cron_enabled: bool = True

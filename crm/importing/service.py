@@ -14,9 +14,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from multiprocessing import get_context
 from typing import IO, Any
@@ -27,7 +28,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from crm.contacts.queries import identifiers_for
-from crm.db import analyze, estimated_rows, in_values, insert, session_scope
+from crm.db import (
+    analyze,
+    estimated_rows,
+    in_values,
+    insert,
+    is_postgres,
+    is_retryable,
+    session_scope,
+)
 from crm.errors import NotFound
 from crm.identity import IdentityError, normalize_external_id
 from crm.importing.export import export_values
@@ -38,11 +47,14 @@ from crm.ingest import (
     UNCHANGED,
     FieldIssue,
     Observation,
+    PlannedWrites,
     Rejected,
     build_observation,
     ingest,
+    plan_batch,
 )
 from crm.ingest.observation import content_hash_of, source_id_for
+from crm.ingest.pipeline import ConcurrentUpdate
 from crm.models import (
     Contact,
     ContactIdentifier,
@@ -114,6 +126,19 @@ class _Prepared:
     todo: list[Row]
     work: Future | None
     hashed: dict[int, tuple[dict[str, Any], str]]
+    # the normalised rows, once computed: kept until the batch is stored, to plan it again
+    results: list[Normalised] | None = None
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch planned and handed to the writer thread, not yet known to be stored."""
+
+    prepared: _Prepared
+    # the importer's counters before the batch: put back if it has to be stored again
+    before: tuple[dict[str, int], int, int]
+    progress: dict[str, Any]
+    future: Future
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -272,31 +297,45 @@ class _Importer:
             hashed = {}
         return _Prepared(batch, seen, todo, work, hashed)
 
-    def _batch(self, session: Session, prepared: _Prepared) -> None:
+    def _normalised(self, prepared: _Prepared) -> list[Normalised]:
+        if prepared.results is None:
+            if prepared.work is not None:
+                prepared.results = prepared.work.result()
+                prepared.work = None
+            else:
+                prepared.results = normalise_rows(
+                    prepared.todo,
+                    source=self.options.source,
+                    region=self.region,
+                    hashed=prepared.hashed,
+                )
+        return prepared.results
+
+    def _batch(
+        self, session: Session, prepared: _Prepared, *, deferred: bool = False
+    ) -> Callable[[], None] | None:
+        """Store one batch on ``session``; ``deferred``: plan it and return its writes (the
+        source records, contacts, identifiers, events, row errors) as a callable that sends
+        them, on PostgreSQL."""
         self.rows += len(prepared.batch)
         self.counts[UNCHANGED] += len(prepared.seen)
-        if prepared.work is not None:
-            results = prepared.work.result()
-        else:
-            results = normalise_rows(
-                prepared.todo,
-                source=self.options.source,
-                region=self.region,
-                hashed=prepared.hashed,
-            )
+        results = self._normalised(prepared)
         observations, errors, targets = self._observe(results)
         by_line = {row.line: row for row in prepared.todo}
         skip = self._exported_unchanged(session, observations, targets, by_line)
         self.counts[UNCHANGED] += len(skip)
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
+        writes: PlannedWrites | None = None
         if todo:
-            outcomes = ingest(
+            store = plan_batch if deferred else ingest
+            planned = store(
                 session,
                 organization=self.org,
                 observations=todo,
                 actor=self.job.actor,
                 import_job_id=self.job.id,
             )
+            outcomes, writes = planned if deferred else (planned, None)
             for outcome, obs in zip(outcomes, todo, strict=True):
                 self.counts[outcome.outcome] += 1
                 for issue in outcome.issues[len(obs.issues) :]:
@@ -310,8 +349,11 @@ class _Importer:
                             rejected=False,
                         )
                     )
+        if deferred:
+            return partial(_send_writes, session, writes, errors)
         if errors:
             session.execute(insert(session, ImportRowError.__table__), errors)
+        return None
 
     def _keep_statistics(self, session: Session) -> None:
         # Analyse whenever this import has about doubled the tables since they were last
@@ -325,9 +367,11 @@ class _Importer:
             analyze(session, _LOOKUP_TABLES)
             self.analysed_at = (written, estimated_rows(session, SourceRecord.__table__))
 
+    def _progress_values(self, source: CsvSource) -> dict[str, Any]:
+        return {**self.counts, "rows": self.rows, "processed_bytes": source.bytes_read}
+
     def _progress(self, session: Session, source: CsvSource, *, final: bool = False) -> None:
-        values: dict[str, Any] = {**self.counts, "rows": self.rows}
-        values["processed_bytes"] = source.bytes_read
+        values = self._progress_values(source)
         if final:
             values["finished_at"] = utcnow()
         session.execute(update(ImportJob).where(ImportJob.id == self.job.id).values(**values))
@@ -376,7 +420,10 @@ class _Importer:
         with session_scope(self.engine) as s:
             if notes:
                 s.execute(insert(s, ImportRowError.__table__), notes)
-        self._all_batches(None, source, progress, commit=True)
+        if get_settings().import_overlap and is_postgres(self.engine):
+            self._overlapped_batches(source, progress)
+        else:
+            self._all_batches(None, source, progress, commit=True)
         with session_scope(self.engine) as s:
             self._progress(s, source, final=True)
 
@@ -398,6 +445,105 @@ class _Importer:
                 self._store(session, current, source, progress, commit=commit)
         if ahead is not None:
             self._store(session, ahead, source, progress, commit=commit)
+
+    def _overlapped_batches(
+        self, source: CsvSource, progress: Callable[[ImportJob], None] | None
+    ) -> None:
+        """Store the batches on a second thread, one at a time and in order, each committed
+        as in ``_all_batches``, while this thread reads, checks and normalises the next.
+
+        The writer thread only sends: the COPY text is built here and the database's work
+        is what it waits for (without the GIL), so the importer's Python and PostgreSQL's
+        storing overlap. A batch is planned (its owners looked up) only once the batch
+        before it has committed, so it sees everything before it as ``_all_batches`` does.
+        A batch whose writes meet a conflict (a concurrent import, ``is_retryable``) is
+        stored again one at a time, with ``ingest``'s retries.
+        """
+        in_flight: _InFlight | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="crm-import-writer") as writer:
+            try:
+                for batch in _batches(source.rows(), self.options.batch_size):
+                    prepared = self._prepare_in(None, batch)
+                    self._normalised(prepared)
+                    if in_flight is not None:
+                        self._settle(in_flight, source, progress)
+                        in_flight = None
+                    in_flight = self._launch(writer, prepared, source, progress)
+                if in_flight is not None:
+                    self._settle(in_flight, source, progress)
+                    in_flight = None
+            finally:
+                if in_flight is not None:  # failing: let the writer finish and close its session
+                    wait([in_flight.future])
+
+    def _launch(
+        self,
+        writer: ThreadPoolExecutor,
+        prepared: _Prepared,
+        source: CsvSource,
+        progress: Callable[[ImportJob], None] | None,
+    ) -> _InFlight | None:
+        before = (dict(self.counts), self.rows, self.warnings)
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            self._keep_statistics(session)
+            send = self._batch(session, prepared, deferred=True)
+        except Exception as exc:
+            session.rollback()
+            session.close()
+            if not _conflict(exc):
+                raise
+            self._again(prepared, before, source, progress, exc)
+            return None
+        assert send is not None
+        values = self._progress_values(source)
+        job_id = self.job.id
+
+        def store() -> None:
+            try:
+                send()
+                session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+        return _InFlight(prepared, before, values, writer.submit(store))
+
+    def _settle(
+        self,
+        in_flight: _InFlight,
+        source: CsvSource,
+        progress: Callable[[ImportJob], None] | None,
+    ) -> None:
+        """Wait for the writer to commit ``in_flight``; store it again if it lost a race."""
+        try:
+            in_flight.future.result()
+        except Exception as exc:
+            if not _conflict(exc):
+                raise
+            self._again(in_flight.prepared, in_flight.before, source, progress, exc)
+            return
+        for key, value in in_flight.progress.items():
+            setattr(self.job, key, value)
+        gc.collect(1)  # as in ``_store``
+        if progress:
+            progress(self.job)
+
+    def _again(
+        self,
+        prepared: _Prepared,
+        before: tuple[dict[str, int], int, int],
+        source: CsvSource,
+        progress: Callable[[ImportJob], None] | None,
+        exc: Exception,
+    ) -> None:
+        log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
+        counts, self.rows, self.warnings = before
+        self.counts = dict(counts)
+        self._store(None, prepared, source, progress, commit=True)
 
     def _prepare_in(self, session: Session | None, batch: list[Row]) -> _Prepared:
         if session is not None:
@@ -517,6 +663,20 @@ def fewer_gc_passes() -> Iterator[None]:
             if _gc_users == 0 and _gc_saved is not None:
                 gc.set_threshold(*_gc_saved)
                 _gc_saved = None
+
+
+def _send_writes(
+    session: Session, writes: PlannedWrites | None, errors: list[dict[str, Any]]
+) -> None:
+    if writes is not None:
+        writes.send()
+    if errors:
+        session.execute(insert(session, ImportRowError.__table__), errors)
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A batch that met another transaction's writes: planned again, it goes through."""
+    return is_retryable(exc) or isinstance(exc, ConcurrentUpdate)
 
 
 def _finish(engine: Engine, job: ImportJob, *, status: str, error: str | None) -> None:

@@ -1,7 +1,17 @@
 """The one ingestion pipeline (see ``pipeline``) and its inputs (see ``observation``)."""
 
 from crm.ingest.observation import FieldIssue, Observation, Rejected, build_observation
-from crm.ingest.pipeline import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Outcome, ingest
+from crm.ingest.pipeline import (
+    CREATED,
+    LINKED,
+    REJECTED,
+    UNCHANGED,
+    UPDATED,
+    Outcome,
+    PlannedWrites,
+    ingest,
+    plan_batch,
+)
 
 __all__ = [
     "CREATED",
@@ -12,7 +22,9 @@ __all__ = [
     "FieldIssue",
     "Observation",
     "Outcome",
+    "PlannedWrites",
     "Rejected",
     "build_observation",
     "ingest",
+    "plan_batch",
 ]

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from crm.db import bulk_insert, in_values, is_retryable
+from crm.db import RenderedCopy, bulk_insert, in_values, is_retryable, render_copy
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.recompute import contact_values, current_observations, observed
@@ -458,27 +458,35 @@ class _Batch:
         session = self.session
         if inserts:
             bulk_insert(session, _CONTACTS, inserts)
+        self._update(updates)
+        if self.new_identifiers:
+            bulk_insert(session, _IDENTIFIERS, self._identifier_rows())
+        self._supersede()
+        if self.new_records:
+            bulk_insert(session, _RECORDS, self.new_records)
+        if self.events:
+            bulk_insert(session, _EVENTS, self.events)
+
+    def _identifier_rows(self) -> list[dict[str, Any]]:
+        return sorted(self.new_identifiers, key=lambda r: (r["namespace"], r["value"]))
+
+    def _update(self, updates: list[tuple[dict[str, Any], int]]) -> None:
         for values, expected in updates:
-            result = session.execute(
+            result = self.session.execute(
                 update(_CONTACTS)
                 .where(_CONTACTS.c.id == values["id"], _CONTACTS.c.version == expected)
                 .values({k: v for k, v in values.items() if k != "id"})
             )
             if result.rowcount != 1:
                 raise ConcurrentUpdate(str(values["id"]))
-        if self.new_identifiers:
-            rows = sorted(self.new_identifiers, key=lambda r: (r["namespace"], r["value"]))
-            bulk_insert(session, _IDENTIFIERS, rows)
+
+    def _supersede(self) -> None:
         if self.superseded:
-            session.execute(
+            self.session.execute(
                 update(_RECORDS)
                 .where(in_values(_RECORDS.c.id, self.superseded))
                 .values(is_current=False)
             )
-        if self.new_records:
-            bulk_insert(session, _RECORDS, self.new_records)
-        if self.events:
-            bulk_insert(session, _EVENTS, self.events)
 
     def run(self) -> list[Outcome]:
         self._load()
@@ -486,6 +494,62 @@ class _Batch:
         inserts, updates = self._recompute()
         self._write(inserts, updates)
         return outcomes
+
+    def plan(self) -> tuple[list[Outcome], PlannedWrites]:
+        """``run`` without its writes: the outcomes, and the writes rendered (PostgreSQL
+        ``COPY`` text built) for ``PlannedWrites.send`` to do later, on this session."""
+        self._load()
+        outcomes = self._plan()
+        inserts, updates = self._recompute()
+        tables = (
+            (_CONTACTS, inserts),
+            (_IDENTIFIERS, self._identifier_rows() if self.new_identifiers else []),
+            (_RECORDS, self.new_records),
+            (_EVENTS, self.events),
+        )
+        copies = {table.name: render_copy(table, rows) for table, rows in tables if rows}
+        return outcomes, PlannedWrites(self, updates, copies)
+
+
+@dataclass(slots=True)
+class PlannedWrites:
+    """A planned batch's writes (``plan_batch``), sent in ``_Batch._write``'s order."""
+
+    batch: _Batch
+    updates: list[tuple[dict[str, Any], int]]
+    copies: dict[str, RenderedCopy]
+
+    def send(self) -> None:
+        batch = self.batch
+
+        def copy(table: Any) -> None:
+            if (rendered := self.copies.get(table.name)) is not None:
+                rendered.send(batch.session)
+
+        copy(_CONTACTS)
+        batch._update(self.updates)
+        copy(_IDENTIFIERS)
+        batch._supersede()
+        copy(_RECORDS)
+        copy(_EVENTS)
+
+
+def plan_batch(
+    session: Session,
+    *,
+    organization: Organization,
+    observations: Sequence[Observation],
+    actor: str | None = None,
+    import_job_id: uuid.UUID | None = None,
+) -> tuple[list[Outcome], PlannedWrites]:
+    """``ingest``'s reads and planning on PostgreSQL, its writes left for ``send``.
+
+    For a caller that overlaps storing one batch with preparing the next (the CSV import):
+    nothing is written until ``PlannedWrites.send``; a conflict it meets (``is_retryable``, or
+    ``ConcurrentUpdate``) leaves the batch to be planned again, by ``ingest``, once the
+    transaction is rolled back. No retries here, no savepoint.
+    """
+    return _Batch(session, organization, observations, actor, import_job_id).plan()
 
 
 def _jsonable(value: Any) -> Any:
