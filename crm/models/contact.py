@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import contact_of_same_organization, json_column, ts_column, utcnow, uuid7
+from crm.models.base import (
+    byte_ordered,
+    contact_of_same_organization,
+    json_column,
+    ts_column,
+    utcnow,
+    uuid7,
+)
 
 # The contact fields that survivorship computes from source records, in display order.
 CONTACT_FIELDS = (
@@ -62,7 +69,13 @@ class Contact(SQLModel, table=True):
         # that hang off a contact, so that a row can only point at a contact of its own org
         sa.Index("ix_contacts_organization_id_id", "organization_id", "id", unique=True),
         sa.Index("ix_contacts_organization_id_updated_at", "organization_id", "updated_at"),
-        sa.Index("ix_contacts_merged_into_id", "merged_into_id"),
+        # tombstones only: looked up by the survivor they point at
+        sa.Index(
+            "ix_contacts_merged_into_id",
+            "merged_into_id",
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        ),
         sa.Index(
             "ix_contacts_search_text_trgm",
             "search_text",
@@ -87,8 +100,8 @@ class ContactIdentifier(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     organization_id: uuid.UUID
     contact_id: uuid.UUID = Field(index=True)
-    namespace: str = Field(max_length=32)
-    value: str = Field(max_length=400)
+    namespace: str = Field(sa_type=byte_ordered(32))
+    value: str = Field(sa_type=byte_ordered(400))
     channel: str = Field(max_length=32)
     ordinal: int = Field(default=0)
     source: str | None = Field(default=None, max_length=64)

@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import contact_of_same_organization, json_column, ts_column, utcnow, uuid7
+from crm.models.base import (
+    byte_ordered,
+    contact_of_same_organization,
+    json_column,
+    ts_column,
+    utcnow,
+    uuid7,
+)
 
 
 class SourceRecord(SQLModel, table=True):
@@ -24,8 +31,8 @@ class SourceRecord(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     organization_id: uuid.UUID
     contact_id: uuid.UUID = Field(index=True)
-    source_system: str = Field(max_length=64)
-    source_id: str = Field(max_length=200)
+    source_system: str = Field(sa_type=byte_ordered(64))
+    source_id: str = Field(sa_type=byte_ordered(200))
     version: int = Field(default=1)
     is_current: bool = Field(default=True)
     # sha256 of the normalised observation: equal means nothing new (``unchanged``)

@@ -54,3 +54,33 @@ class TestMigrations:
         unique = {u["name"] for u in inspect(engine).get_unique_constraints("contact_identifiers")}
 
         assert "uq_contact_identifiers_organization_id_namespace_value_ordinal" in unique
+
+    def test_identity_keys_compare_bytes_as_the_models_say(self, engine):
+        # autogenerate does not compare collations: the migrated columns are checked here
+        if engine.dialect.name != "postgresql":
+            return  # SQLite compares bytes whatever the column says
+        keys = {
+            ("contact_identifiers", "namespace"),
+            ("contact_identifiers", "value"),
+            ("source_records", "source_system"),
+            ("source_records", "source_id"),
+        }
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, a.attname, coll.collname FROM pg_attribute a"
+                    " JOIN pg_class c ON c.oid = a.attrelid"
+                    " JOIN pg_collation coll ON coll.oid = a.attcollation"
+                    " WHERE c.relname IN ('contact_identifiers', 'source_records')"
+                    " AND a.attnum > 0"
+                )
+            ).all()
+        migrated = {(table, column) for table, column, collation in rows if collation == "C"}
+        modelled = {
+            (table.name, column.name)
+            for table in SQLModel.metadata.sorted_tables
+            if table.name in ("contact_identifiers", "source_records")
+            for column in table.columns
+            if getattr(column.type.dialect_impl(engine.dialect), "collation", None) == "C"
+        }
+        assert migrated == modelled == keys
