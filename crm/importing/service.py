@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from multiprocessing import get_context
 from typing import IO, Any
@@ -131,14 +130,39 @@ class _Prepared:
 
 
 @dataclass(slots=True)
-class _InFlight:
-    """A batch planned and handed to the writer thread, not yet known to be stored."""
+class _Planned:
+    """A batch planned on its own session, its writes not sent yet (``_plan``); then handed
+    to the writer thread (``future``)."""
 
     prepared: _Prepared
     # the importer's counters before the batch: put back if it has to be stored again
     before: tuple[dict[str, int], int, int]
+    session: Session
+    writes: PlannedWrites | None
+    errors: list[dict[str, Any]]
     progress: dict[str, Any]
-    future: Future
+    future: Future | None = None
+
+    def send(self, job_id: uuid.UUID) -> None:
+        """The batch's writes, its row errors and the job's progress, committed (on the
+        writer thread); the session is closed either way."""
+        session = self.session
+        try:
+            if self.writes is not None:
+                self.writes.send()
+            if self.errors:
+                session.execute(insert(session, ImportRowError.__table__), self.errors)
+            session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**self.progress))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def discard(self) -> None:
+        self.session.rollback()
+        self.session.close()
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -312,11 +336,15 @@ class _Importer:
         return prepared.results
 
     def _batch(
-        self, session: Session, prepared: _Prepared, *, deferred: bool = False
-    ) -> Callable[[], None] | None:
-        """Store one batch on ``session``; ``deferred``: plan it and return its writes (the
-        source records, contacts, identifiers, events, row errors) as a callable that sends
-        them, on PostgreSQL."""
+        self,
+        session: Session,
+        prepared: _Prepared,
+        *,
+        deferred: bool = False,
+        previous: _Planned | None = None,
+    ) -> tuple[PlannedWrites | None, list[dict[str, Any]]] | None:
+        """Store one batch on ``session``; ``deferred`` (PostgreSQL): plan it and return its
+        writes and row errors instead, planned after ``previous`` (``plan_batch``)."""
         self.rows += len(prepared.batch)
         self.counts[UNCHANGED] += len(prepared.seen)
         results = self._normalised(prepared)
@@ -327,15 +355,23 @@ class _Importer:
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
         writes: PlannedWrites | None = None
         if todo:
-            store = plan_batch if deferred else ingest
-            planned = store(
-                session,
-                organization=self.org,
-                observations=todo,
-                actor=self.job.actor,
-                import_job_id=self.job.id,
-            )
-            outcomes, writes = planned if deferred else (planned, None)
+            if deferred:
+                outcomes, writes = plan_batch(
+                    session,
+                    organization=self.org,
+                    observations=todo,
+                    actor=self.job.actor,
+                    import_job_id=self.job.id,
+                    previous=previous.writes if previous is not None else None,
+                )
+            else:
+                outcomes = ingest(
+                    session,
+                    organization=self.org,
+                    observations=todo,
+                    actor=self.job.actor,
+                    import_job_id=self.job.id,
+                )
             for outcome, obs in zip(outcomes, todo, strict=True):
                 self.counts[outcome.outcome] += 1
                 for issue in outcome.issues[len(obs.issues) :]:
@@ -350,7 +386,7 @@ class _Importer:
                         )
                     )
         if deferred:
-            return partial(_send_writes, session, writes, errors)
+            return writes, errors
         if errors:
             session.execute(insert(session, ImportRowError.__table__), errors)
         return None
@@ -450,100 +486,101 @@ class _Importer:
         self, source: CsvSource, progress: Callable[[ImportJob], None] | None
     ) -> None:
         """Store the batches on a second thread, one at a time and in order, each committed
-        as in ``_all_batches``, while this thread reads, checks and normalises the next.
+        as in ``_all_batches``, while this thread reads, normalises and plans the next.
 
-        The writer thread only sends: the COPY text is built here and the database's work
-        is what it waits for (without the GIL), so the importer's Python and PostgreSQL's
-        storing overlap. A batch is planned (its owners looked up) only once the batch
-        before it has committed, so it sees everything before it as ``_all_batches`` does.
-        A batch whose writes meet a conflict (a concurrent import, ``is_retryable``) is
-        stored again one at a time, with ``ingest``'s retries.
+        The writer thread only sends: the COPY text is built here and what it waits for is
+        the database (without the GIL), so the importer's Python and PostgreSQL's storing
+        overlap. The next batch is planned while the previous one's writes are on their way,
+        as if they were stored (``plan_batch(previous=...)``); its own writes are sent only
+        once those have committed. When the previous batch's writes meet a conflict (another
+        writer, ``is_retryable``), it is stored again one at a time with ``ingest``'s retries
+        and the next batch is planned again. A batch with rows of this service's own export
+        (a ``contact_id``) is planned only after the previous one has committed.
         """
-        in_flight: _InFlight | None = None
+        in_flight: _Planned | None = None
+        planned: _Planned | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="crm-import-writer") as writer:
             try:
                 for batch in _batches(source.rows(), self.options.batch_size):
                     prepared = self._prepare_in(None, batch)
                     self._normalised(prepared)
-                    if in_flight is not None:
+                    if in_flight is not None and _names_contacts(prepared):
                         self._settle(in_flight, source, progress)
                         in_flight = None
-                    in_flight = self._launch(writer, prepared, source, progress)
+                    planned = self._plan(prepared, source, in_flight)
+                    if in_flight is not None:
+                        stored_again = not self._settle(in_flight, source, progress)
+                        in_flight = None
+                        if stored_again and planned is not None:
+                            # planned on writes that did not commit as planned
+                            planned.discard()
+                            planned = self._plan(prepared, source, None)
+                    if planned is None:  # lost a race while planning: one at a time
+                        self._store(None, prepared, source, progress, commit=True)
+                        continue
+                    planned.future = writer.submit(planned.send, self.job.id)
+                    in_flight, planned = planned, None
                 if in_flight is not None:
                     self._settle(in_flight, source, progress)
                     in_flight = None
             finally:
-                if in_flight is not None:  # failing: let the writer finish and close its session
-                    wait([in_flight.future])
+                if planned is not None:
+                    planned.discard()
+                if in_flight is not None and in_flight.future is not None:
+                    wait([in_flight.future])  # failing: let the writer finish and close up
 
-    def _launch(
+    def _plan(
         self,
-        writer: ThreadPoolExecutor,
         prepared: _Prepared,
         source: CsvSource,
-        progress: Callable[[ImportJob], None] | None,
-    ) -> _InFlight | None:
+        previous: _Planned | None,
+    ) -> _Planned | None:
+        """Plan a batch on a session of its own; None (counters put back) when planning met
+        a conflict."""
         before = (dict(self.counts), self.rows, self.warnings)
         session = Session(self.engine, expire_on_commit=False)
         try:
             self._keep_statistics(session)
-            send = self._batch(session, prepared, deferred=True)
+            deferred = self._batch(session, prepared, deferred=True, previous=previous)
         except Exception as exc:
             session.rollback()
             session.close()
             if not _conflict(exc):
                 raise
-            self._again(prepared, before, source, progress, exc)
+            log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
+            counts, self.rows, self.warnings = before
+            self.counts = dict(counts)
             return None
-        assert send is not None
-        values = self._progress_values(source)
-        job_id = self.job.id
-
-        def store() -> None:
-            try:
-                send()
-                session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
-
-        return _InFlight(prepared, before, values, writer.submit(store))
+        assert deferred is not None
+        writes, errors = deferred
+        progress = self._progress_values(source)
+        return _Planned(prepared, before, session, writes, errors, progress)
 
     def _settle(
         self,
-        in_flight: _InFlight,
+        in_flight: _Planned,
         source: CsvSource,
         progress: Callable[[ImportJob], None] | None,
-    ) -> None:
-        """Wait for the writer to commit ``in_flight``; store it again if it lost a race."""
+    ) -> bool:
+        """Wait for the writer to commit ``in_flight``; False when it lost a race and was
+        stored again instead (the counters then count what that did)."""
+        assert in_flight.future is not None
         try:
             in_flight.future.result()
         except Exception as exc:
             if not _conflict(exc):
                 raise
-            self._again(in_flight.prepared, in_flight.before, source, progress, exc)
-            return
+            log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
+            counts, self.rows, self.warnings = in_flight.before
+            self.counts = dict(counts)
+            self._store(None, in_flight.prepared, source, progress, commit=True)
+            return False
         for key, value in in_flight.progress.items():
             setattr(self.job, key, value)
         gc.collect(1)  # as in ``_store``
         if progress:
             progress(self.job)
-
-    def _again(
-        self,
-        prepared: _Prepared,
-        before: tuple[dict[str, int], int, int],
-        source: CsvSource,
-        progress: Callable[[ImportJob], None] | None,
-        exc: Exception,
-    ) -> None:
-        log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
-        counts, self.rows, self.warnings = before
-        self.counts = dict(counts)
-        self._store(None, prepared, source, progress, commit=True)
+        return True
 
     def _prepare_in(self, session: Session | None, batch: list[Row]) -> _Prepared:
         if session is not None:
@@ -665,13 +702,10 @@ def fewer_gc_passes() -> Iterator[None]:
                 _gc_saved = None
 
 
-def _send_writes(
-    session: Session, writes: PlannedWrites | None, errors: list[dict[str, Any]]
-) -> None:
-    if writes is not None:
-        writes.send()
-    if errors:
-        session.execute(insert(session, ImportRowError.__table__), errors)
+def _names_contacts(prepared: _Prepared) -> bool:
+    """Whether a batch has rows naming their contact (``contact_id``, from ``crm export``):
+    those are compared with the contact as stored (``_exported_unchanged``)."""
+    return any(target for _row, target, _obs, _issues in prepared.results or ())
 
 
 def _conflict(exc: BaseException) -> bool:

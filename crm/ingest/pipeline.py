@@ -132,8 +132,12 @@ class _Batch:
         observations: Sequence[Observation],
         actor: str | None,
         import_job_id: uuid.UUID | None,
+        previous: _Batch | None = None,
     ) -> None:
         self.session = session
+        # a batch planned before this one whose writes may not have committed yet: what it
+        # wrote is read from it rather than from the database (``plan_batch``)
+        self.previous = previous
         self.org_id = organization.id
         self.overrides = (organization.settings or {}).get("source_priorities")
         self.observations = observations
@@ -152,6 +156,8 @@ class _Batch:
         self.superseded: list[uuid.UUID] = []
         self.events: list[dict[str, Any]] = []
         self.batch_obs: dict[uuid.UUID, list[Observation]] = defaultdict(list)
+        # each contact this batch inserts or updates, as its row will be once written
+        self.final: dict[uuid.UUID, dict[str, Any]] = {}
 
     # reads ---------------------------------------------------------------------------------
 
@@ -173,6 +179,13 @@ class _Batch:
             )
             for contact_id, value, ordinal in rows:
                 self.holders[(namespace, value)].append((ordinal, contact_id))
+        previous = self.previous
+        if previous is not None:
+            for namespace, values in by_namespace.items():
+                for value in values:
+                    if pending := previous.holders.get((namespace, value)):
+                        held = self.holders[(namespace, value)]
+                        held.extend(h for h in pending if h not in held)
         for held in self.holders.values():
             held.sort()
         sr = SourceRecord
@@ -187,19 +200,32 @@ class _Batch:
             )
             for rid, contact_id, source_id, version, content_hash in rows:
                 self.current[(system, source_id)] = _Current(rid, contact_id, version, content_hash)
+            if previous is not None:
+                for source_id in ids:
+                    cur = previous.current.get((system, source_id))
+                    if cur is not None and cur.planned is not None:
+                        self.current[(system, source_id)] = _Current(
+                            cur.id, cur.contact_id, cur.version, cur.content_hash
+                        )
         contact_ids = {cid for held in self.holders.values() for _, cid in held}
         contact_ids |= {cur.contact_id for cur in self.current.values()}
         contact_ids |= {obs.contact_id for obs in self.observations if obs.contact_id}
-        if contact_ids:
+        pending = {}
+        if previous is not None:
+            pending = {cid: previous.final[cid] for cid in contact_ids if cid in previous.final}
+        if contact_ids - pending.keys():
             rows = self.session.execute(
                 select(_CONTACTS).where(
                     _CONTACTS.c.organization_id == self.org_id,
-                    in_values(_CONTACTS.c.id, contact_ids),
+                    in_values(_CONTACTS.c.id, contact_ids - pending.keys()),
                 )
             ).mappings()
             for row in rows:
                 self.contacts[row["id"]] = dict(row)
                 self.people[row["id"]] = _Person(row["first_name"], row["date_of_birth"])
+        for cid, row in pending.items():
+            self.contacts[cid] = dict(row)
+            self.people[cid] = _Person(row["first_name"], row["date_of_birth"])
 
     # planning ------------------------------------------------------------------------------
 
@@ -371,11 +397,25 @@ class _Batch:
 
     def _observed_for(self, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Observed]]:
         existing = contact_ids - self.new_contacts
+        superseded = set(self.superseded)
+        exclude = set(superseded)
+        pending: list[tuple] = []
+        if (previous := self.previous) is not None:
+            # the previous batch's records as if they were stored: in the database or not
+            # yet, they are read once, in the same order
+            exclude.update(previous.superseded)
+            exclude.update(record["id"] for record in previous.new_records)
+            pending = [
+                (r["id"], r["contact_id"], r["source_system"], r["normalized"], r["observed_at"])
+                for r in previous.new_records
+                if r["is_current"] and r["contact_id"] in existing and r["id"] not in superseded
+            ]
         observed_by = current_observations(
             self.session,
             organization_id=self.org_id,
             contact_ids=existing,
-            exclude=set(self.superseded),
+            exclude=exclude,
+            pending=pending,
         )
         for record in self.new_records:
             if record["is_current"]:
@@ -404,6 +444,7 @@ class _Batch:
                     updated_at=self.now,
                 )
                 inserts.append(row)
+                self.final[contact_id] = row
                 first = self.batch_obs[contact_id][0]
                 self._event(
                     contact_id,
@@ -428,6 +469,7 @@ class _Batch:
             changed["updated_at"] = self.now
             changed["version"] = before["version"] + 1
             updates.append((dict(changed, id=contact_id), before["version"]))
+            self.final[contact_id] = {**before, **changed}
         return inserts, updates
 
     def _conflict_events(self, contact_id: uuid.UUID, conflicts: list) -> None:
@@ -541,15 +583,29 @@ def plan_batch(
     observations: Sequence[Observation],
     actor: str | None = None,
     import_job_id: uuid.UUID | None = None,
+    previous: PlannedWrites | None = None,
 ) -> tuple[list[Outcome], PlannedWrites]:
     """``ingest``'s reads and planning on PostgreSQL, its writes left for ``send``.
 
-    For a caller that overlaps storing one batch with preparing the next (the CSV import):
+    For a caller that overlaps storing one batch with planning the next (the CSV import):
     nothing is written until ``PlannedWrites.send``; a conflict it meets (``is_retryable``, or
     ``ConcurrentUpdate``) leaves the batch to be planned again, by ``ingest``, once the
     transaction is rolled back. No retries here, no savepoint.
+
+    ``previous``: the batch planned just before this one, whose writes may still be on their
+    way. This batch is planned as if they were stored, committed or not: the identifiers,
+    current source records and contact rows it wrote are taken from it, not from the
+    database. Its writes must commit before this batch's are sent; if they do not, this
+    plan is void.
     """
-    return _Batch(session, organization, observations, actor, import_job_id).plan()
+    return _Batch(
+        session,
+        organization,
+        observations,
+        actor,
+        import_job_id,
+        previous.batch if previous is not None else None,
+    ).plan()
 
 
 def _jsonable(value: Any) -> Any:

@@ -47,28 +47,34 @@ def current_observations(
     organization_id: uuid.UUID,
     contact_ids: Iterable[uuid.UUID],
     exclude: Collection[uuid.UUID] = (),
+    pending: Iterable[tuple[Any, ...]] = (),
 ) -> dict[uuid.UUID, list[Observed]]:
     """Each contact's current records (but ``exclude``d ids), oldest observation first.
 
     The order is fixed so that ties (same priority, same instant) always go the same way.
+    ``pending``: records not stored yet (or not known to be), as ``(id, contact_id,
+    source_system, normalized, observed_at)``, taken as if they were; ``exclude`` applies to
+    the stored ones only.
     """
     result: dict[uuid.UUID, list[Observed]] = defaultdict(list)
     ids = set(contact_ids)
     if not ids:
         return result
     sr = SourceRecord
-    rows = session.execute(
+    rows: list[Any] = session.execute(
         select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
             sr.organization_id == organization_id,
             in_values(sr.contact_id, ids),
             sr.is_current.is_(True),
         )
     ).all()
+    if exclude:
+        rows = [row for row in rows if row[0] not in exclude]
+    rows.extend(pending)
     # sorted here rather than by ORDER BY, so the bulk path's query plan is unchanged
-    rows.sort(key=lambda row: (row.observed_at, row.id))
-    for rid, contact_id, system, normalized, observed_at in rows:
-        if rid not in exclude:
-            result[contact_id].append(observed(system, normalized, observed_at))
+    rows.sort(key=lambda row: (row[4], row[0]))
+    for _rid, contact_id, system, normalized, observed_at in rows:
+        result[contact_id].append(observed(system, normalized, observed_at))
     return result
 
 
