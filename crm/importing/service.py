@@ -141,6 +141,8 @@ class _Planned:
     writes: PlannedWrites | None
     errors: list[dict[str, Any]]
     progress: dict[str, Any]
+    # analyse the lookup tables once stored (``_Importer._statistics_due``)
+    analyse: bool = False
     future: Future | None = None
 
     def send(self, job_id: uuid.UUID) -> None:
@@ -156,7 +158,15 @@ class _Planned:
             session.commit()
         except BaseException:
             session.rollback()
+            session.close()
             raise
+        try:
+            if self.analyse:
+                analyze(session, _LOOKUP_TABLES)
+                session.commit()
+        except Exception as exc:  # statistics are a help, the batch is stored
+            session.rollback()
+            log.warning("crm.import.analyze_failed", job_id=str(job_id), error=type(exc).__name__)
         finally:
             session.close()
 
@@ -392,16 +402,21 @@ class _Importer:
         return None
 
     def _keep_statistics(self, session: Session) -> None:
-        # Analyse whenever this import has about doubled the tables since they were last
-        # analysed: about log2(rows) times for a load into an empty organization, never for
-        # a re-import that writes nothing.
+        if self._statistics_due(session):
+            analyze(session, _LOOKUP_TABLES)
+
+    def _statistics_due(self, session: Session) -> bool:
+        """Whether to analyse the lookup tables now: whenever this import has about doubled
+        them since they were last analysed (about log2(rows) times for a load into an empty
+        organization, never for a re-import that writes nothing)."""
         written = sum(self.counts[k] for k in ("created", "updated", "linked"))
         if self.analysed_at is None:
             self.analysed_at = (written, estimated_rows(session, SourceRecord.__table__))
         last_written, size = self.analysed_at
-        if written - last_written >= max(size, ANALYZE_MIN_ROWS):
-            analyze(session, _LOOKUP_TABLES)
-            self.analysed_at = (written, estimated_rows(session, SourceRecord.__table__))
+        if written - last_written < max(size, ANALYZE_MIN_ROWS):
+            return False
+        self.analysed_at = (written, size + written - last_written)
+        return True
 
     def _progress_values(self, source: CsvSource) -> dict[str, Any]:
         return {**self.counts, "rows": self.rows, "processed_bytes": source.bytes_read}
@@ -540,7 +555,8 @@ class _Importer:
         before = (dict(self.counts), self.rows, self.warnings)
         session = Session(self.engine, expire_on_commit=False)
         try:
-            self._keep_statistics(session)
+            # analysed by the writer once the batch is stored, while the next is planned
+            analyse = self._statistics_due(session)
             deferred = self._batch(session, prepared, deferred=True, previous=previous)
         except Exception as exc:
             session.rollback()
@@ -554,7 +570,7 @@ class _Importer:
         assert deferred is not None
         writes, errors = deferred
         progress = self._progress_values(source)
-        return _Planned(prepared, before, session, writes, errors, progress)
+        return _Planned(prepared, before, session, writes, errors, progress, analyse)
 
     def _settle(
         self,

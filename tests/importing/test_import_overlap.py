@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from crm.importing.export import export_contacts
@@ -155,3 +155,28 @@ def test_batch_that_loses_a_race_is_stored_again(pg, org, monkeypatch, small_bat
             .where(Contact.organization_id == org.id, Contact.last_name == "Family1")
         ).one()[0]
     assert holders == 1
+
+
+def estimated_rows(engine) -> dict[str, float]:
+    with Session(engine) as s:
+        return {
+            table: s.exec(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                params={"t": table},
+            ).one()[0]
+            for table in ("contacts", "source_records")
+        }
+
+
+def test_the_writer_keeps_the_lookup_tables_analysed(pg, org, monkeypatch, small_batches):
+    # given: tables never analysed; statistics due every 50 rows written, batches of 40
+    from crm.importing import service
+
+    overlap(monkeypatch, True)
+    monkeypatch.setattr(service, "ANALYZE_MIN_ROWS", 50)
+    assert all(rows < 1 for rows in estimated_rows(pg).values())
+    # when: 322 rows
+    job = import_text(pg, org, csv_text(HEADER, people(0, 300)))
+    # then: analysed while the import ran, the last time after more than half of it
+    assert job.status == "succeeded"
+    assert all(rows >= 150 for rows in estimated_rows(pg).values())
