@@ -543,6 +543,9 @@ class _Batch:
         self._load()
         outcomes = self._plan()
         inserts, updates = self._recompute()
+        # planned: the batch before is not needed any more (kept, each batch would hold
+        # every batch before it)
+        self.previous = None
         tables = (
             (_CONTACTS, inserts),
             (_IDENTIFIERS, self._identifier_rows() if self.new_identifiers else []),
