@@ -121,7 +121,8 @@ def normalise_rows(
 @dataclass(slots=True)
 class _Prepared:
     batch: list[Row]
-    seen: set[int]
+    # line -> source_id of the rows stored already as they are (``_seen_before``)
+    seen: dict[int, str]
     todo: list[Row]
     work: Future | None
     hashed: dict[int, tuple[dict[str, Any], str]]
@@ -191,6 +192,8 @@ class _Importer:
         self.rows = 0
         self.warnings = 0
         self.analysed_at: tuple[int, int] | None = None
+        # the source ids whose records the batch planned last wrote (``_recheck``)
+        self.written: set[str] = set()
         self.pool: ProcessPoolExecutor | None = None
 
     def _error(
@@ -279,8 +282,9 @@ class _Importer:
 
     def _seen_before(
         self, session: Session, batch: list[Row], hashed: dict[int, tuple[dict[str, Any], str]]
-    ) -> set[int]:
-        """Lines whose record is the current version of its source record already.
+    ) -> dict[int, str]:
+        """Lines whose record is the current version of its source record already, with
+        that record's ``source_id``.
 
         Checked on the record as received (see ``content_hash_of``), so a re-import skips
         normalising and planning the rows it has stored before. Fills ``hashed`` with each
@@ -300,7 +304,7 @@ class _Importer:
             hashed[row.line] = (record, digest)
             wanted[source_id_for(external, digest)].append((row.line, digest))
         if not wanted:
-            return set()
+            return {}
         sr = SourceRecord
         stored = session.execute(
             select(sr.source_id, sr.payload_hash).where(
@@ -310,9 +314,11 @@ class _Importer:
                 sr.is_current.is_(True),
             )
         )
-        seen: set[int] = set()
+        seen: dict[int, str] = {}
         for source_id, payload_hash in stored:
-            seen.update(line for line, digest in wanted[source_id] if digest == payload_hash)
+            seen.update(
+                (line, source_id) for line, digest in wanted[source_id] if digest == payload_hash
+            )
         return seen
 
     def _prepare(self, session: Session, batch: list[Row]) -> _Prepared:
@@ -345,6 +351,21 @@ class _Importer:
                 )
         return prepared.results
 
+    def _recheck(self, prepared: _Prepared) -> None:
+        """Take back from ``seen`` the rows whose record the batch stored just before this
+        one wrote (``_seen_before`` ran before that batch was stored, one batch ahead): a
+        record the file changes and then changes back must end as its last row says."""
+        stale = [row for row in prepared.batch if prepared.seen.get(row.line) in self.written]
+        if not stale:
+            return
+        for row in stale:
+            del prepared.seen[row.line]
+        again = normalise_rows(stale, source=self.options.source, region=self.region)
+        results = self._normalised(prepared) + again
+        results.sort(key=lambda result: result[0].line)
+        prepared.results = results
+        prepared.todo = sorted(prepared.todo + stale, key=lambda row: row.line)
+
     def _batch(
         self,
         session: Session,
@@ -355,6 +376,7 @@ class _Importer:
     ) -> tuple[PlannedWrites | None, list[dict[str, Any]]] | None:
         """Store one batch on ``session``; ``deferred`` (PostgreSQL): plan it and return its
         writes and row errors instead, planned after ``previous`` (``plan_batch``)."""
+        self._recheck(prepared)
         self.rows += len(prepared.batch)
         self.counts[UNCHANGED] += len(prepared.seen)
         results = self._normalised(prepared)
@@ -364,6 +386,7 @@ class _Importer:
         self.counts[UNCHANGED] += len(skip)
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
         writes: PlannedWrites | None = None
+        self.written = set()
         if todo:
             if deferred:
                 outcomes, writes = plan_batch(
@@ -382,6 +405,11 @@ class _Importer:
                     actor=self.job.actor,
                     import_job_id=self.job.id,
                 )
+            self.written = {
+                obs.source_id
+                for outcome, obs in zip(outcomes, todo, strict=True)
+                if outcome.outcome != UNCHANGED
+            }
             for outcome, obs in zip(outcomes, todo, strict=True):
                 self.counts[outcome.outcome] += 1
                 for issue in outcome.issues[len(obs.issues) :]:

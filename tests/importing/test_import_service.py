@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -157,6 +158,33 @@ class TestIdempotency:
         # then: nothing flips back and forth between the two spellings
         assert (again.created, again.updated, again.linked, again.unchanged) == (0, 0, 0, 2)
         assert counts(engine) == before
+
+    @pytest.mark.parametrize("overlap", ["true", "false"])
+    def test_a_record_changed_and_changed_back_in_later_batches_ends_as_its_last_row(
+        self, engine, org, monkeypatch, overlap
+    ):
+        # given: Ann stored with one email; then a file (batches of 2) that changes it, and
+        # in the next batch changes it back: stored as it is, but not any more by then
+        header = ["Client ID", "First Name", "Surname", "Email"]
+        import_text(engine, org, csv_text(header, [["P1", "Ann", "Lee", "a@example.com"]]))
+        monkeypatch.setenv("CRM_IMPORT_BATCH_SIZE", "2")
+        monkeypatch.setenv("CRM_IMPORT_OVERLAP", overlap)
+        get_settings.cache_clear()
+        rows = [
+            ["P1", "Ann", "Lee", "b@example.com"],
+            ["P2", "Bo", "Ng", "bo@example.com"],
+            ["P1", "Ann", "Lee", "a@example.com"],
+            ["P3", "Cy", "Oh", "cy@example.com"],
+        ]
+        # when
+        try:
+            job = import_text(engine, org, csv_text(header, rows))
+        finally:
+            get_settings.cache_clear()
+        # then: the last row wins, as in a file of one batch
+        assert (job.created, job.updated, job.unchanged) == (2, 2, 0)
+        ann = next(c for c in active_contacts(engine, org) if c.first_name == "Ann")
+        assert ann.email == "a@example.com"
 
 
 class TestDryRun:
