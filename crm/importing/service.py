@@ -591,9 +591,7 @@ class _Importer:
             session.close()
             if not _conflict(exc):
                 raise
-            log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
-            counts, self.rows, self.warnings = before
-            self.counts = dict(counts)
+            self._again(exc, before)
             return None
         assert deferred is not None
         writes, errors = deferred
@@ -614,9 +612,7 @@ class _Importer:
         except Exception as exc:
             if not _conflict(exc):
                 raise
-            log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
-            counts, self.rows, self.warnings = in_flight.before
-            self.counts = dict(counts)
+            self._again(exc, in_flight.before)
             self._store(None, in_flight.prepared, source, progress, commit=True)
             return False
         for key, value in in_flight.progress.items():
@@ -625,6 +621,13 @@ class _Importer:
         if progress:
             progress(self.job)
         return True
+
+    def _again(self, exc: Exception, before: tuple[dict[str, int], int, int]) -> None:
+        """A batch lost a race: its counters are put back, to be counted when it is stored
+        one at a time (``ingest``'s retries)."""
+        log.info("crm.import.batch_again", job_id=str(self.job.id), reason=type(exc).__name__)
+        counts, self.rows, self.warnings = before
+        self.counts = dict(counts)
 
     def _prepare_in(self, session: Session | None, batch: list[Row]) -> _Prepared:
         if session is not None:
