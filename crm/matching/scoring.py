@@ -96,6 +96,10 @@ class NameFrequencies:
     last_total: int = 0
     first_u: float = 0.0  # chance two random contacts share a first name
     last_u: float = 0.0
+    # (which, key) -> adjustment, as of the last ``finish``
+    _adjustments: dict[tuple[str, str], float] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, records: Iterable[MatchRecord]) -> NameFrequencies:
@@ -112,6 +116,7 @@ class NameFrequencies:
             self.last[record.lkey] += 1
 
     def finish(self) -> None:
+        self._adjustments.clear()
         self.first_total = sum(self.first.values())
         self.last_total = sum(self.last.values())
         self.first_u = _random_agreement(self.first, self.first_total)
@@ -119,6 +124,12 @@ class NameFrequencies:
 
     def adjustment(self, which: str, key: str) -> float:
         """log2 of how much rarer (positive) or commoner (negative) than usual ``key`` is."""
+        known = self._adjustments.get((which, key))
+        if known is None:
+            known = self._adjustments[(which, key)] = self._adjustment(which, key)
+        return known
+
+    def _adjustment(self, which: str, key: str) -> float:
         counts, total, u = (
             (self.first, self.first_total, self.first_u)
             if which == "first"
@@ -361,7 +372,7 @@ def _dob_level(a: date | None, b: date | None) -> str:
         return "exact"
     if a.year == b.year and a.month == b.day and a.day == b.month:
         return "transposed"
-    sa, sb = f"{a:%Y%m%d}", f"{b:%Y%m%d}"
+    sa, sb = _digits(a), _digits(b)
     diffs = [i for i in range(8) if sa[i] != sb[i]]
     if len(diffs) == 1:
         return "typo"
@@ -370,6 +381,12 @@ def _dob_level(a: date | None, b: date | None) -> str:
         if sa[i] == sb[i + 1] and sa[i + 1] == sb[i]:
             return "typo"  # two digits swapped: 1985 / 1958
     return "different"
+
+
+@lru_cache(maxsize=65536)
+def _digits(value: date) -> str:
+    # strftime once per date, not once per pair
+    return f"{value:%Y%m%d}"
 
 
 def _email_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
@@ -383,8 +400,10 @@ def _email_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     return "different"
 
 
-def _numbers(street: str) -> set[str]:
-    return {t for t in street.split() if t.isdigit()}
+@lru_cache(maxsize=262144)
+def _numbers(street: str) -> frozenset[str]:
+    # a record's street is compared in every pair it is in: split once
+    return frozenset(t for t in street.split() if t.isdigit())
 
 
 def _address_level(a: MatchRecord, b: MatchRecord) -> tuple[str, float | None]:
