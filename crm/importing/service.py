@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
@@ -172,7 +172,10 @@ class _Planned:
             session.close()
 
     def discard(self) -> None:
-        self.session.rollback()
+        """Throw the plan away (nothing of it was written); never masks the error that led
+        here."""
+        with suppress(Exception):
+            self.session.rollback()
         self.session.close()
 
 
