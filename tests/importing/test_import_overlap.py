@@ -1,5 +1,6 @@
-"""PostgreSQL imports store each batch on a writer thread while the next one is prepared
-(``import_overlap``): the end state must be exactly that of storing one batch at a time."""
+"""PostgreSQL imports store each batch on a writer thread while the next one is read,
+normalised and planned against it (``import_overlap``): the end state must be exactly that of
+storing one batch at a time."""
 
 from __future__ import annotations
 
