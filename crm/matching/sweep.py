@@ -26,7 +26,8 @@ import time
 import uuid
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +66,8 @@ _HEARTBEAT_SECONDS = 60.0
 # auto-merge groups per transaction (a handful of statements a batch)
 _MERGE_BATCH = 500
 _FORK_FROM = 20_000
+# merge batches queued per merge process: enough to cover reading the next slice
+_IN_FLIGHT = 4
 # records in memory at once while grouping the streamed sweep's auto-merge pairs
 _GROUPING_SLICE = 50_000
 
@@ -268,7 +271,7 @@ class _Sweep:
             self.beat()
             self.lap("queue")
             failed = self.run_merges(
-                (self.streamed_jobs(tables, part) for part in range(parts)), groups=groups
+                _prefetched(lambda part: self.streamed_jobs(tables, part), parts), groups=groups
             )
             if failed:
                 # what could not merge waits for a person instead
@@ -531,7 +534,7 @@ class _Sweep:
                 in_flight: deque[tuple[list[_MergeJob], Any]] = deque()
                 for batch in _batches(slices, workers=workers):
                     in_flight.append((batch, pool.apply_async(_merge_in_child, (batch,))))
-                    if len(in_flight) > 2 * workers:
+                    if len(in_flight) > _IN_FLIGHT * workers:
                         done, result = in_flight.popleft()
                         yield done, result.get()
                 while in_flight:
@@ -644,6 +647,18 @@ class _MergeJob:
     score: float | None
     candidate_id: uuid.UUID | None
     root: int  # the survivor's record index: how a failed group is known
+
+
+def _prefetched(load: Callable[[int], list[_MergeJob]], parts: int) -> Iterator[list[_MergeJob]]:
+    """``load(0)``, ``load(1)``... with the next slice read on a thread while this one is
+    merged: the merge processes do not wait for the read (two slices in memory at most)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="crm-dedup-slices") as reader:
+        ahead = reader.submit(load, 0) if parts else None
+        for part in range(parts):
+            assert ahead is not None
+            jobs = ahead.result()
+            ahead = reader.submit(load, part + 1) if part + 1 < parts else None
+            yield jobs
 
 
 def _batches(slices: Iterable[list[_MergeJob]], *, workers: int) -> Iterator[list[_MergeJob]]:
