@@ -400,9 +400,10 @@ def _email_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     return "different"
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)
 def _numbers(street: str) -> frozenset[str]:
-    # a record's street is compared in every pair it is in: split once
+    # a record's street is compared in every pair of its block, one pair after another:
+    # split once per block (a small cache: a million streets would not fit a large one)
     return frozenset(t for t in street.split() if t.isdigit())
 
 
