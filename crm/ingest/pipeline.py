@@ -226,6 +226,14 @@ class _Batch:
         for cid, row in pending.items():
             self.contacts[cid] = dict(row)
             self.people[cid] = _Person(row["first_name"], row["date_of_birth"])
+        # A merge moves every identifier and record off the contacts it merges: reaching a
+        # tombstone through them means these reads straddled a merge's commit (the records
+        # read before it, the contacts after). Planned on that, the batch would write onto
+        # the tombstone (its version matches): it is read again instead.
+        reached = {cid for held in self.holders.values() for _, cid in held}
+        reached |= {cur.contact_id for cur in self.current.values()}
+        if any(self.contacts.get(cid, {}).get("status") == "merged" for cid in reached):
+            raise ConcurrentUpdate("a contact was merged while the batch was read")
 
     # planning ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from crm.errors import ServiceError
@@ -82,6 +83,53 @@ class TestConcurrentMerges:
         at_once(engine, session, observe, merge)
 
         # then: whichever came first, everything of Annie's is Ann's now
+        assert stored.identifiers(annie) == [] and stored.records(annie) == []
+        held = {(i["namespace"], i["value"]) for i in stored.identifiers(ann)}
+        assert ("tel", "+61412345678") in held
+        assert stored.contact(ann)["phone"] == "+61412345678"
+
+    def test_an_observation_whose_reads_straddle_a_merge_ends_on_the_survivor(
+        self, engine, session, org, add, stored, monkeypatch
+    ):
+        # given: Annie's record is read before a merge of Annie into Ann commits, and her
+        # contact row after it (the interleaving the test above meets now and then)
+        if engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's one writer cannot commit a merge between two reads")
+        ann = add(external_id="a", first_name="Ann", email="ann@example.com")
+        annie = add(external_id="b", first_name="Annie", email="annie@example.com")
+        session.commit()
+        merged: list[bool] = []
+        execute = Session.execute
+
+        def merge_before_contacts_are_read(self, statement, *args, **kwargs):
+            text = str(statement)
+            if (
+                not merged
+                and text.lstrip().startswith("SELECT contacts.")
+                and "FOR UPDATE" not in text
+            ):
+                merged.append(True)
+                with Session(engine, expire_on_commit=False) as other:
+                    merge_contacts(
+                        other, organization=org, survivor_id=ann.id, merge_ids=[annie.id], actor="t"
+                    )
+                    other.commit()
+            return execute(self, statement, *args, **kwargs)
+
+        monkeypatch.setattr(Session, "execute", merge_before_contacts_are_read)
+        obs = build_observation(
+            {"first_name": "Annie", "email": "annie@example.com", "phone": "0412 345 678"},
+            source="csv",
+            region="AU",
+            external_id="b",
+        )
+        # when
+        with Session(engine, expire_on_commit=False) as own:
+            ingest(own, organization=org, observations=[obs])
+            own.commit()
+        monkeypatch.undo()
+        # then: the batch was read again and wrote onto the survivor, not the tombstone
+        assert merged == [True]
         assert stored.identifiers(annie) == [] and stored.records(annie) == []
         held = {(i["namespace"], i["value"]) for i in stored.identifiers(ann)}
         assert ("tel", "+61412345678") in held
