@@ -207,9 +207,10 @@ class _Batch:
                         self.current[(system, source_id)] = _Current(
                             cur.id, cur.contact_id, cur.version, cur.content_hash
                         )
-        contact_ids = {cid for held in self.holders.values() for _, cid in held}
-        contact_ids |= {cur.contact_id for cur in self.current.values()}
-        contact_ids |= {obs.contact_id for obs in self.observations if obs.contact_id}
+        # the contacts the batch's keys and records lead to, and those its rows name
+        reached = {cid for held in self.holders.values() for _, cid in held}
+        reached |= {cur.contact_id for cur in self.current.values()}
+        contact_ids = reached | {obs.contact_id for obs in self.observations if obs.contact_id}
         pending = {}
         if previous is not None:
             pending = {cid: previous.final[cid] for cid in contact_ids if cid in previous.final}
@@ -230,8 +231,6 @@ class _Batch:
         # tombstone through them means these reads straddled a merge's commit (the records
         # read before it, the contacts after). Planned on that, the batch would write onto
         # the tombstone (its version matches): it is read again instead.
-        reached = {cid for held in self.holders.values() for _, cid in held}
-        reached |= {cur.contact_id for cur in self.current.values()}
         if any(self.contacts.get(cid, {}).get("status") == "merged" for cid in reached):
             raise ConcurrentUpdate("a contact was merged while the batch was read")
 
