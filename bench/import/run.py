@@ -16,9 +16,12 @@ rows) a messy CSV with ``generate.py``, then per backend:
   (``import_once.py``) so that the child's peak RSS is measured on its own (``os.wait4``);
 * re-import: the same file again, in another child: every row should be unchanged or rejected.
 * schema floor (PostgreSQL): the rows the first import wrote (contacts, identifiers, source
-  records, events) COPYed in one transaction into a fresh copy of the migrated schema, with
-  all its indexes and keys: what storing these contacts costs the database alone, the least
-  any importer could take (``pg_schema_floor``).
+  records, events) COPYed into a fresh copy of the migrated schema, with all its indexes and
+  keys: what storing these contacts costs the database alone, the least any importer could
+  take (``pg_schema_floor``). Timed as one stream and as one stream per CPU (the rows dealt
+  out by contact, all streams at once): the most this machine's database can store in this
+  schema with nothing left for the importer. ``--floor-variants`` adds the per-CPU floor
+  without foreign keys, and without them and the trigram index (what those cost).
 
 Checks (a failure exits 1): the first import's counters add up to the file's rows and its
 rejected count equals the generator's bad rows; the contacts table holds ``created`` contacts;
@@ -34,6 +37,7 @@ smallest size on PostgreSQL in-process with cProfile (``bench/results/import_pro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -46,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from functools import partial
 from pathlib import Path
 
@@ -151,84 +156,228 @@ def pg_copy(url: str, path: Path, columns: int) -> dict:
 
 # what the first import wrote, in the order the migrations' foreign keys need
 FLOOR_TABLES = ("contacts", "contact_identifiers", "source_records", "contact_events")
+# the column that ties each floor table's row to its contact (streams are split by contact)
+FLOOR_CONTACT_COLUMN = {
+    "contacts": "id",
+    "contact_identifiers": "contact_id",
+    "source_records": "contact_id",
+    "contact_events": "contact_id",
+}
 
 
-def pg_schema_floor(url: str, org_id: str, workdir: Path) -> dict:
-    """The rows the first import wrote, COPYed into a fresh copy of the real schema.
+def floor_variants(extra: bool) -> dict[str, dict]:
+    """The schema floors to time: one stream, then one stream per CPU (the machine's best).
 
-    Same tables, indexes, foreign keys and checks, one transaction, the rows in the order the
-    import wrote them (their ``uuid7`` ids): the least time any importer could take to store
-    this file's contacts in this schema, whatever it does in Python. What separates the first
-    import from it is the importer's own work (reading, normalising, planning, lookups); what
-    separates it from the bare ``COPY`` baseline is the schema (see bench/README.md).
+    With ``extra``, the per-CPU floor also without the schema's foreign keys, and without them
+    and the contacts' trigram index: not a way to run, but what those parts cost.
     """
+    cpus = os.cpu_count() or 1
+    variants = {"one stream": {"streams": 1}}
+    if cpus > 1:
+        variants[f"{cpus} streams"] = {"streams": cpus}
+    if extra:
+        variants[f"{cpus} streams, no foreign keys"] = {"streams": cpus, "drop_fk": True}
+        variants[f"{cpus} streams, no foreign keys or trigram index"] = {
+            "streams": cpus,
+            "drop_fk": True,
+            "drop_trgm": True,
+        }
+    return variants
+
+
+def _floor_schema(dst: str, sources: dict[str, Path], drop_fk: bool, drop_trgm: bool) -> None:
+    """A fresh copy of the migrated schema holding the rows the import's keys point at."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     from crm.db import make_engine
     from crm.migrate import upgrade
 
-    src = pg_plain(url)
-    parsed = make_url(src)
-    dst = parsed.set(database=f"{parsed.database}_floor").render_as_string(hide_password=False)
     pg_recreate(dst)
     engine = make_engine(dst)
     upgrade(engine=engine)
     engine.dispose()
-    files: dict[str, Path] = {}
-    with psycopg.connect(src) as conn, psycopg.connect(dst, autocommit=True) as out:
-        # the rows the import's foreign keys point at, outside the timing
+    with psycopg.connect(dst, autocommit=True) as out:
+        for table in ("organizations", "import_jobs"):
+            with (
+                out.cursor() as cur,
+                sources[table].open("rb") as fh,
+                cur.copy(f"COPY {table} FROM STDIN") as sink,
+            ):
+                while chunk := fh.read(1 << 20):
+                    sink.write(chunk)
+        if drop_fk:
+            for table in FLOOR_TABLES:
+                for (name,) in out.execute(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+                    "AND contype = 'f'",
+                    (table,),
+                ).fetchall():
+                    out.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        if drop_trgm:
+            for (name,) in out.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'contacts' "
+                "AND indexdef LIKE '%%trgm%%'"
+            ).fetchall():
+                out.execute(f'DROP INDEX "{name}"')
+        out.execute("CHECKPOINT")
+
+
+def _floor_split(dst: str, sources: dict[str, Path], streams: int) -> list[dict[str, Path]]:
+    """Each floor table's rows dealt to ``streams`` files by contact, keeping their order."""
+    import psycopg
+
+    if streams == 1:
+        return [{t: sources[t] for t in FLOOR_TABLES}]
+    with psycopg.connect(dst) as conn:
+        position = {
+            table: conn.execute(
+                "SELECT attnum - 1 - (SELECT count(*) FROM pg_attribute d WHERE "
+                "d.attrelid = a.attrelid AND d.attisdropped AND d.attnum > 0 "
+                "AND d.attnum < a.attnum) FROM pg_attribute a "
+                "WHERE attrelid = %s::regclass AND attname = %s",
+                (table, column),
+            ).fetchone()[0]
+            for table, column in FLOOR_CONTACT_COLUMN.items()
+        }
+    parts: list[dict[str, Path]] = [{} for _ in range(streams)]
+    for table in FLOOR_TABLES:
+        outs = []
+        for k in range(streams):
+            parts[k][table] = sources[table].with_suffix(f".{k}")
+            outs.append(parts[k][table].open("wb"))
+        try:
+            with sources[table].open("rb") as fh:
+                for line in fh:
+                    key = line.split(b"\t", position[table] + 1)[position[table]]
+                    outs[zlib.crc32(key) % streams].write(line)
+        finally:
+            for out in outs:
+                out.close()
+    return parts
+
+
+def _floor_load(dst: str, parts: list[dict[str, Path]]) -> dict:
+    """COPY each part on its own connection, all at once, each in one transaction."""
+    import psycopg
+
+    cpu: list[tuple[float, float]] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(len(parts) + 1)
+
+    def stream(part: dict[str, Path]) -> None:
+        try:
+            with psycopg.connect(dst) as out:
+                backend = out.info.backend_pid
+                before = schedstat(backend)
+                barrier.wait()
+                for table in FLOOR_TABLES:
+                    with (
+                        out.cursor() as cur,
+                        part[table].open("rb") as fh,
+                        cur.copy(f"COPY {table} FROM STDIN") as sink,
+                    ):
+                        while chunk := fh.read(1 << 20):
+                            sink.write(chunk)
+                out.commit()
+                after = schedstat(backend)
+                cpu.append((after[0] - before[0], after[1] - before[1]))
+        except BaseException as exc:  # reported below, after the other streams end
+            failures.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=stream, args=(part,)) for part in parts]
+    for t in threads:
+        t.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return {
+        "seconds": seconds,
+        "streams": len(parts),
+        "server_cpu_seconds": sum(c for c, _ in cpu),
+        "server_run_wait_seconds": sum(w for _, w in cpu),
+    }
+
+
+def pg_schema_floor(url: str, org_id: str, workdir: Path, rows: int, extra: bool) -> dict:
+    """The rows the first import wrote, COPYed into a fresh copy of the real schema.
+
+    Same tables, indexes, foreign keys and checks, the rows in the order the import wrote them
+    (their ``uuid7`` ids): the least time any importer could take to store this file's
+    contacts in this schema, whatever it does in Python. Timed as one stream (one transaction
+    on one connection), and as one stream per CPU, the rows dealt out by contact so that each
+    stream's keys point inside it or at rows already there: the most the database on this
+    machine can store in this schema, with no CPU left for the importer. What separates the
+    first import from the floor is the importer's own work (reading, normalising, planning,
+    lookups); what separates the floor from the bare ``COPY`` baseline is the schema (see
+    bench/README.md). Returns the one-stream floor with every variant under ``variants``.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    src = pg_plain(url)
+    parsed = make_url(src)
+    dst = parsed.set(database=f"{parsed.database}_floor").render_as_string(hide_password=False)
+    sources: dict[str, Path] = {}
+    with psycopg.connect(src) as conn:
         for table, where in (("organizations", "id"), ("import_jobs", "organization_id")):
+            sources[table] = workdir / f"floor-{table}.copy"
             query = f"COPY (SELECT * FROM {table} WHERE {where} = %s) TO STDOUT"
             with (
                 conn.cursor() as cur,
                 cur.copy(query, (org_id,)) as source,
-                out.cursor() as wcur,
-                wcur.copy(f"COPY {table} FROM STDIN") as sink,
+                sources[table].open("wb") as fh,
             ):
                 for chunk in source:
-                    sink.write(chunk)
+                    fh.write(chunk)
         for table in FLOOR_TABLES:
-            files[table] = workdir / f"floor-{table}.copy"
+            sources[table] = workdir / f"floor-{table}.copy"
             query = f"COPY (SELECT * FROM {table} WHERE organization_id = %s ORDER BY id) TO STDOUT"
             with (
                 conn.cursor() as cur,
                 cur.copy(query, (org_id,)) as source,
-                files[table].open("wb") as fh,
+                sources[table].open("wb") as fh,
             ):
                 for chunk in source:
                     fh.write(chunk)
-    per_table: dict[str, float] = {}
+    variants: dict[str, dict] = {}
     try:
-        with psycopg.connect(dst) as out:
-            backend = out.info.backend_pid
-            server_before = schedstat(backend)
-            started = time.perf_counter()
-            for table in FLOOR_TABLES:
-                begun = time.perf_counter()
-                with (
-                    out.cursor() as cur,
-                    files[table].open("rb") as fh,
-                    cur.copy(f"COPY {table} FROM STDIN") as sink,
-                ):
-                    while chunk := fh.read(1 << 20):
-                        sink.write(chunk)
-                per_table[table] = time.perf_counter() - begun
-            out.commit()
-            seconds = time.perf_counter() - started
-            server = schedstat(backend)
+        for label, how in floor_variants(extra).items():
+            _floor_schema(dst, sources, how.get("drop_fk", False), how.get("drop_trgm", False))
+            parts = _floor_split(dst, sources, how["streams"])
+            try:
+                variants[label] = x = _floor_load(dst, parts)
+            finally:
+                if how["streams"] > 1:
+                    for part in parts:
+                        for path in part.values():
+                            path.unlink(missing_ok=True)
+            x["rows_per_s"] = rows / x["seconds"]
+            x["whole_schema"] = not (how.get("drop_fk") or how.get("drop_trgm"))
+            x["server_cpu_us_per_row"] = x["server_cpu_seconds"] / rows * 1e6
+            log(
+                f"  schema floor, {label}: {x['seconds']:.1f} s ({x['rows_per_s']:,.0f} rows/s; "
+                f"server CPU {x['server_cpu_seconds']:.1f} s = "
+                f"{x['server_cpu_us_per_row']:.0f} µs a line)"
+            )
     finally:
-        for path in files.values():
+        for path in sources.values():
             path.unlink(missing_ok=True)
         admin, name = pg_admin_url(dst)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return {
-        "seconds": seconds,
-        "tables": per_table,
-        "server_cpu_seconds": server[0] - server_before[0],
-        "server_run_wait_seconds": server[1] - server_before[1],
-    }
+    return {**variants["one stream"], "variants": variants}
+
+
+def fastest_floor(floor: dict) -> dict:
+    """The quickest floor that kept the whole schema (not the what-it-costs variants)."""
+    whole = [x for x in floor["variants"].values() if x["whole_schema"]]
+    return max(whole, key=lambda x: x["rows_per_s"])
 
 
 def pg_settings(url: str) -> dict[str, str]:
@@ -544,13 +693,20 @@ def run_backend(backend: str, rows: int, path: Path, meta: dict, args: argparse.
     result["contacts"] = contacts
     if backend == "postgres":
         log("  schema floor (the first import's rows COPYed into a fresh copy of the schema)...")
-        result["floor"] = floor = pg_schema_floor(url, org_id, Path(args.data_dir))
-        floor["rows_per_s"] = rows / floor["seconds"]
+        result["floor"] = floor = pg_schema_floor(
+            url, org_id, Path(args.data_dir), rows, args.floor_variants
+        )
         result["floor_ratio"] = ratio(first["seconds"], floor["seconds"])
+        # what the target leaves for the whole import, importer and server together
+        cpus = os.cpu_count() or 1
+        result["cpu_budget_us_per_row"] = budget = cpus / TARGET_ROWS_PER_S * 1e6
+        best = fastest_floor(floor)
         log(
-            f"  schema floor {floor['seconds']:.1f} s ({floor['rows_per_s']:,.0f} rows/s; "
-            + ", ".join(f"{t} {s:.1f} s" for t, s in floor["tables"].items())
-            + f"; server CPU {floor['server_cpu_seconds']:.1f} s)"
+            f"  at {TARGET_ROWS_PER_S:,} rows/s, {cpus} CPUs give the whole import "
+            f"{budget:.0f} µs of CPU a line; storing the rows alone takes the server "
+            f"{floor['server_cpu_us_per_row']:.0f} µs (one stream), "
+            f"{best['server_cpu_us_per_row']:.0f} µs ({best['streams']} streams, "
+            f"{best['rows_per_s']:,.0f} rows/s with nothing else running)"
         )
     result["identifiers"] = table_count(url, "contact_identifiers")
     result["source_records"] = table_count(url, "source_records")
@@ -651,10 +807,11 @@ def table(results: list[dict]) -> str:
     head = (
         "| backend | rows | first import s | rows/s | peak RSS MB | re-import s | speedup "
         "| baseline s | first/baseline | schema floor s (rows/s) | first/floor "
+        "| floor, a stream per CPU s (rows/s) "
         "| targets (as measured) "
         "| per CPU-second (importer+workers+server): rows/s, speedup, first/baseline |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in results:
         f, a, b = r["first"], r["reimport"], r["baseline"]
         if "targets" in r:
@@ -668,15 +825,18 @@ def table(results: list[dict]) -> str:
         if r["problems"]:
             verdict += "; CHECKS FAILED"
         rss = max(peak_memory(f), peak_memory(a))
-        floor = floor_ratio = "-"
+        floor = floor_ratio = parallel = "-"
         if "floor" in r:
             floor = f"{r['floor']['seconds']:.1f} ({r['floor']['rows_per_s']:,.0f})"
             floor_ratio = f"{r['floor_ratio']:.1f}x"
+            best = fastest_floor(r["floor"])
+            parallel = f"{best['seconds']:.1f} ({best['rows_per_s']:,.0f})"
         kind = "COPY" if r["backend"] == "postgres" else "executemany"
         lines.append(
             f"| {r['backend']} | {r['rows']:,} | {f['seconds']:.1f} | {f['rows_per_s']:,.0f} "
             f"| {rss:.0f} | {a['seconds']:.1f} | {r['speedup']:.2f}x "
             f"| {b['seconds']:.2f} ({kind}) | {r['ratio']:.0f}x | {floor} | {floor_ratio} "
+            f"| {parallel} "
             f"| {verdict} "
             f"| {f['cpu_bound_rows_per_s']:,.0f}, {r['cpu_bound_speedup']:.2f}x, "
             f"{r['cpu_bound_ratio']:.0f}x |"
@@ -702,11 +862,10 @@ def counts_table(results: list[dict]) -> str:
             f"| {best['cpu_seconds']:.1f} | {best['client_run_wait_seconds']:.1f} "
             f"| {opt(best['server_cpu_seconds'])} | {opt(best['server_run_wait_seconds'])} |"
         )
-        if "floor" in r:
-            fl = r["floor"]
+        for label, fl in r.get("floor", {}).get("variants", {}).items():
             lines.append(
-                f"| {r['backend']} | {r['rows']:,} | schema floor (COPY into the real tables) "
-                f"| | | | | | - | - | {fl['server_cpu_seconds']:.1f} "
+                f"| {r['backend']} | {r['rows']:,} | schema floor, {label} | | | | | | - | - "
+                f"| {fl['server_cpu_seconds']:.1f} ({fl['server_cpu_us_per_row']:.0f} µs/line) "
                 f"| {fl['server_run_wait_seconds']:.1f} |"
             )
         for label, key in (("first import", "first"), ("re-import", "reimport")):
@@ -741,6 +900,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--profile-only", action="store_true", help="only the cProfile run (no benchmark)"
+    )
+    parser.add_argument(
+        "--floor-variants",
+        action="store_true",
+        help="also time the schema floor without foreign keys, and without them and the "
+        "trigram index (what those cost; PostgreSQL)",
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
