@@ -146,6 +146,7 @@ def bulk_load(engine, org, records: list[dict]) -> dict[str, int]:
                     "contact_id": contact_id,
                     "source_system": "bench",
                     "source_id": obs.source_id,
+                    "source_id_given": obs.external_id is not None,
                     "version": 1,
                     "is_current": True,
                     "content_hash": obs.content_hash,

@@ -370,6 +370,7 @@ class _Batch:
             "contact_id": owner,
             "source_system": obs.source,
             "source_id": obs.source_id,
+            "source_id_given": obs.external_id is not None,
             "version": cur.version + 1 if cur is not None else 1,
             "is_current": True,
             "content_hash": obs.content_hash,

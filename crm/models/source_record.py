@@ -33,6 +33,9 @@ class SourceRecord(SQLModel, table=True):
     contact_id: uuid.UUID = Field(index=True)
     source_system: str = Field(sa_type=byte_ordered(64))
     source_id: str = Field(sa_type=byte_ordered(200))
+    # whether ``source_id`` is the source's own id; false when the source gave none and the id
+    # was derived from the content (``h:...``) or made for a manual edit (``edit:...``)
+    source_id_given: bool
     version: int = Field(default=1)
     is_current: bool = Field(default=True)
     # sha256 of the normalised observation: equal means nothing new (``unchanged``)

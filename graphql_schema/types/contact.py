@@ -69,10 +69,9 @@ class SourceRecord:
 
     @classmethod
     def from_model(cls, row: SourceModel) -> SourceRecord:
-        external = None if row.source_id.startswith(("h:", "edit:")) else row.source_id
         return cls(
             system=row.source_system,
-            external_id=external,
+            external_id=row.source_id if row.source_id_given else None,
             version=row.version,
             observed_at=row.observed_at,
             received_at=row.received_at,

@@ -472,6 +472,29 @@ class TestContactDetails:
         assert contact["email"] == "ana.silva@example.com"
         assert contact["phone"] == "+61412000111"
 
+    def test_a_source_id_shaped_like_a_derived_one_is_still_the_external_id(
+        self, api, reader_key, import_contact
+    ):
+        # given: sources whose own ids start as ours do when a source gives none, and a row
+        # with no id at all
+        given = {
+            ("cliniko", "h:123"): import_contact(
+                source="cliniko", external_id="h:123", first_name="Hana", email="hana@example.com"
+            ),
+            ("halaxy", "edit:7"): import_contact(
+                source="halaxy", external_id="edit:7", first_name="Ivo", email="ivo@example.com"
+            ),
+            ("csv", None): import_contact(source="csv", first_name="Jun", email="jun@example.com"),
+        }
+
+        for (system, external_id), contact in given.items():
+            # when
+            data = api.data(CONTACT, key=reader_key, variables={"id": str(contact.id)})
+
+            # then
+            sources = data["contact"]["sources"]
+            assert [(s["system"], s["externalId"]) for s in sources] == [(system, external_id)]
+
     def test_a_changed_source_record_is_a_new_version(self, api, reader_key, import_contact):
         # given
         contact = import_contact(source="cliniko", external_id="9", first_name="Ben", city="Manly")

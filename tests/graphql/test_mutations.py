@@ -101,6 +101,7 @@ class TestCreateContact:
         assert contact["status"] == "ACTIVE"
         assert contact["version"] == 1
         assert contact["primarySource"] == "manual"
+        assert contact["sources"] == [{"system": "manual", "externalId": None}]
         assert kinds(contact) == ["created"]
         assert {(i["channel"], i["value"], i["source"]) for i in contact["identifiers"]} == {
             ("EMAIL", "mary.obrien@example.com", "manual"),
