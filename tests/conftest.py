@@ -53,23 +53,34 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def create_postgres_database(prefix: str) -> str:
+    """A new, empty PostgreSQL database of a unique name; its URL (skips without a server)."""
     if not PG_URL:
         pytest.skip(PG_SKIP)
+    name = f"{prefix}_{_worker()}_{uuid.uuid4().hex[:8]}"
     admin = crm_db.make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"crm_test_{_worker()}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
     url = make_url(crm_db.normalize_url(PG_URL)).set(database=name)
-    rendered = url.render_as_string(hide_password=False)
-    engine = crm_db.make_engine(rendered)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    admin = crm_db.make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = create_postgres_database("crm_test")
+    engine = crm_db.make_engine(url)
     upgrade(engine=engine)
     engine.dispose()
-    yield rendered
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield url
+    drop_postgres_database(url)
 
 
 def _truncate(engine: Engine) -> None:

@@ -185,6 +185,17 @@ def floor_variants(extra: bool) -> dict[str, dict]:
     return variants
 
 
+def _copy_in(conn, table: str, path: Path) -> None:
+    """COPY a file written by ``COPY ... TO STDOUT`` into ``table``."""
+    with (
+        conn.cursor() as cur,
+        path.open("rb") as fh,
+        cur.copy(f"COPY {table} FROM STDIN") as sink,
+    ):
+        while chunk := fh.read(1 << 20):
+            sink.write(chunk)
+
+
 def _floor_schema(dst: str, sources: dict[str, Path], drop_fk: bool, drop_trgm: bool) -> None:
     """A fresh copy of the migrated schema holding the rows the import's keys point at."""
     import psycopg
@@ -198,13 +209,7 @@ def _floor_schema(dst: str, sources: dict[str, Path], drop_fk: bool, drop_trgm: 
     engine.dispose()
     with psycopg.connect(dst, autocommit=True) as out:
         for table in ("organizations", "import_jobs"):
-            with (
-                out.cursor() as cur,
-                sources[table].open("rb") as fh,
-                cur.copy(f"COPY {table} FROM STDIN") as sink,
-            ):
-                while chunk := fh.read(1 << 20):
-                    sink.write(chunk)
+            _copy_in(out, table, sources[table])
         if drop_fk:
             for table in FLOOR_TABLES:
                 for (name,) in out.execute(
@@ -271,13 +276,7 @@ def _floor_load(dst: str, parts: list[dict[str, Path]]) -> dict:
                 before = schedstat(backend)
                 barrier.wait()
                 for table in FLOOR_TABLES:
-                    with (
-                        out.cursor() as cur,
-                        part[table].open("rb") as fh,
-                        cur.copy(f"COPY {table} FROM STDIN") as sink,
-                    ):
-                        while chunk := fh.read(1 << 20):
-                            sink.write(chunk)
+                    _copy_in(out, table, part[table])
                 out.commit()
                 after = schedstat(backend)
                 cpu.append((after[0] - before[0], after[1] - before[1]))
@@ -324,23 +323,17 @@ def pg_schema_floor(url: str, org_id: str, workdir: Path, rows: int, extra: bool
     parsed = make_url(src)
     dst = parsed.set(database=f"{parsed.database}_floor").render_as_string(hide_password=False)
     sources: dict[str, Path] = {}
+    # the rows the import's keys point at, then the import's own in the order it wrote them
+    queries = {
+        "organizations": "SELECT * FROM organizations WHERE id = %s",
+        "import_jobs": "SELECT * FROM import_jobs WHERE organization_id = %s",
+    } | {t: f"SELECT * FROM {t} WHERE organization_id = %s ORDER BY id" for t in FLOOR_TABLES}
     with psycopg.connect(src) as conn:
-        for table, where in (("organizations", "id"), ("import_jobs", "organization_id")):
+        for table, query in queries.items():
             sources[table] = workdir / f"floor-{table}.copy"
-            query = f"COPY (SELECT * FROM {table} WHERE {where} = %s) TO STDOUT"
             with (
                 conn.cursor() as cur,
-                cur.copy(query, (org_id,)) as source,
-                sources[table].open("wb") as fh,
-            ):
-                for chunk in source:
-                    fh.write(chunk)
-        for table in FLOOR_TABLES:
-            sources[table] = workdir / f"floor-{table}.copy"
-            query = f"COPY (SELECT * FROM {table} WHERE organization_id = %s ORDER BY id) TO STDOUT"
-            with (
-                conn.cursor() as cur,
-                cur.copy(query, (org_id,)) as source,
+                cur.copy(f"COPY ({query}) TO STDOUT", (org_id,)) as source,
                 sources[table].open("wb") as fh,
             ):
                 for chunk in source:

@@ -3,41 +3,33 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from crm import db as crm_db
 from crm.migrate import schema_drift, upgrade
 from crm.models import Contact, Organization, SourceRecord
-from tests.conftest import PG_SKIP, PG_URL
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 
-def empty_database(dialect: str, tmp_path) -> Engine:
-    """A database of its own with no tables, to migrate step by step."""
-    if dialect == "sqlite":
-        return crm_db.make_engine(f"sqlite:///{tmp_path / 'steps.db'}")
-    if not PG_URL:
-        pytest.skip(PG_SKIP)
-    name = f"crm_test_steps_{uuid.uuid4().hex[:12]}"
-    admin = crm_db.make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(crm_db.normalize_url(PG_URL)).set(database=name)
-    return crm_db.make_engine(url.render_as_string(hide_password=False))
-
-
-def drop_database(engine: Engine) -> None:
-    name = engine.url.database
-    engine.dispose()
-    if engine.dialect.name == "postgresql":
-        admin = crm_db.make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_engine(request, tmp_path) -> Iterator[Engine]:
+    """A database of its own with no tables, to migrate step by step (SQLite, PostgreSQL)."""
+    if request.param == "sqlite":
+        engine = crm_db.make_engine(f"sqlite:///{tmp_path / 'steps.db'}")
+        yield engine
+        engine.dispose()
+        return
+    url = create_postgres_database("crm_test_steps")
+    engine = crm_db.make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_postgres_database(url)
 
 
 class TestMigrations:
@@ -81,10 +73,9 @@ class TestMigrations:
         finally:
             engine.dispose()
 
-    @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
-    def test_records_stored_before_0007_keep_their_external_ids(self, dialect, tmp_path):
+    def test_records_stored_before_0007_keep_their_external_ids(self, empty_engine):
         # given: a database at 0006 holding records with and without a source's own id
-        engine = empty_database(dialect, tmp_path)
+        engine = empty_engine
         upgrade(engine=engine, revision="0006")
         with Session(engine) as session:  # these two tables are as the models say
             org = Organization(name="Clinic", default_region="AU")
@@ -120,14 +111,11 @@ class TestMigrations:
         upgrade(engine=engine)
 
         # then
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(text("SELECT source_id, source_id_given FROM source_records"))
-                given = {source_id: bool(flag) for source_id, flag in rows}
-            assert given == {"row-7": True, "h:" + "0" * 40: False, "edit:0190": False}
-            assert schema_drift(engine) == []
-        finally:
-            drop_database(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT source_id, source_id_given FROM source_records"))
+            given = {source_id: bool(flag) for source_id, flag in rows}
+        assert given == {"row-7": True, "h:" + "0" * 40: False, "edit:0190": False}
+        assert schema_drift(engine) == []
 
     def test_the_constraint_naming_convention_is_used(self, engine):
         unique = {u["name"] for u in inspect(engine).get_unique_constraints("contact_identifiers")}
