@@ -253,9 +253,9 @@ class TestManualEditsFollowTheOrganizationsPriorities:
         session.commit()
         self.edit(api, editor_key, kate, "Manual")
 
-        # when: the PMS sends a newer version of its record
+        # when: the PMS sends a newer record with another name
         import_contact(
-            source="cliniko", first_name="Kate", last_name="Pms", phone=PHONE, cliniko_id="100"
+            source="cliniko", first_name="Kate", last_name="Pms2", phone=PHONE, cliniko_id="100"
         )
 
         # then
