@@ -63,6 +63,10 @@ def lookup_source(source: str | None, *, channel: str, allowed: Sequence[str] | 
     else the key's first name. Never ``manual``.
     """
     name = source_name(source) if source is not None and source.strip() else None
+    if allowed is not None and not allowed:
+        raise ServiceError(
+            ErrorCode.SOURCE_NOT_ALLOWED, "this API key may not write as any source", field="source"
+        )
     if name is None:
         if allowed is None or channel in allowed:
             return channel

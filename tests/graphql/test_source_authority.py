@@ -165,9 +165,7 @@ class TestImportContactsSource:
     CSV = "first_name,last_name,phone\nKate,Spoof,0412 345 678\n"
 
     @pytest.mark.parametrize("source", ["cliniko", "whatsapp", "instagram", "manual"])
-    def test_an_ordinary_key_cannot_import_as_another_system(
-        self, api, editor_key, kate, source
-    ):
+    def test_an_ordinary_key_cannot_import_as_another_system(self, api, editor_key, kate, source):
         # given
         before = api.snapshot(key=editor_key)
 
