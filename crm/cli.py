@@ -86,22 +86,32 @@ def key_create(
     org: OrgOption,
     role: Annotated[RoleChoice, typer.Option(help="What the key may do.")],
     name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="A source name the key may write observations as (repeatable; default api). "
+            "Give a PMS's name (cliniko...) only to the key of that connection; never manual.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     with unit_of_work() as session:
         organization = find_organization(session, ref=org)
         key, plain = create_api_key(
-            session, organization_id=organization.id, role=role.value, name=name
+            session, organization_id=organization.id, role=role.value, name=name, sources=source
         )
     log.info(
         "crm.api_key.created",
         organization_id=str(organization.id),
         key_id=str(key.id),
         role=key.role,
+        sources=key.sources,
     )
     typer.echo(plain)
     stderr().print(
-        f"{key.role} key for {organization.name!r}: store it now, it is not shown again."
+        f"{key.role} key for {organization.name!r}, writing as {', '.join(key.sources)}: "
+        "store it now, it is not shown again."
     )
 
 

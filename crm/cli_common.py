@@ -44,6 +44,7 @@ USAGE_ERRORS = frozenset(
         ErrorCode.NOTHING_TO_IDENTIFY,
         ErrorCode.NOT_FOUND,
         ErrorCode.NAME_TAKEN,
+        ErrorCode.SOURCE_NOT_ALLOWED,
     }
 )
 

@@ -134,7 +134,13 @@ def other_org(session) -> Organization:
     return organization
 
 
-def make_key(session: Session, organization: Organization, role: str = "admin") -> str:
-    _, plain = create_api_key(session, organization_id=organization.id, role=role)
+def make_key(
+    session: Session,
+    organization: Organization,
+    role: str = "admin",
+    *,
+    sources: list[str] | None = None,
+) -> str:
+    _, plain = create_api_key(session, organization_id=organization.id, role=role, sources=sources)
     session.commit()
     return plain

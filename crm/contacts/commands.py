@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -15,6 +15,7 @@ from crm.identity import Channel, IdentityError
 from crm.ingest import CREATED, Observation, Rejected, build_observation, ingest
 from crm.ingest.priorities import MANUAL_SOURCE
 from crm.models import Contact, ContactEvent, ContactIdentifier, Organization, utcnow, uuid7
+from crm.tenancy.sources import lookup_source
 
 
 class ValidationFailed(ServiceError):
@@ -143,15 +144,16 @@ def resolve_contact(
     data: Mapping[str, Any] | None = None,
     source: str | None = None,
     actor: str | None = None,
+    allowed_sources: Sequence[str] | None = None,
 ) -> tuple[Contact, bool]:
-    """Find the contact behind a channel identifier, creating it when it is new."""
+    """Find the contact behind a channel identifier, creating it when it is new.
+
+    ``allowed_sources``: the names the calling API key may write as (None: an in-process
+    caller naming its own source); ``source`` must be one of them and is never ``manual``.
+    """
     channel = _parse_channel(channel)
-    obs = _observe(
-        organization,
-        data or {},
-        source=(source or channel.value).lower(),
-        keys=[(channel, value)],
-    )
+    source = lookup_source(source, channel=channel.value.lower(), allowed=allowed_sources)
+    obs = _observe(organization, data or {}, source=source, keys=[(channel, value)])
     outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
     contact = session.get(Contact, outcome.contact_id)
     assert contact is not None

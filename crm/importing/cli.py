@@ -45,7 +45,10 @@ def _summary(job: ImportJob, seconds: float, warnings: int) -> dict:
 def import_contacts(
     file: Annotated[Path, typer.Argument(help="The CSV file.", dir_okay=False)],
     org: OrgOption,
-    source: Annotated[str, typer.Option(help="Source system name for these rows.")] = "csv",
+    source: Annotated[
+        str,
+        typer.Option(help="Source system name for these rows (any but manual; default csv)."),
+    ] = "csv",
     map_: Annotated[
         list[str] | None,
         typer.Option("--map", help="Map a header to a canonical column: SRC=DST (repeatable)."),

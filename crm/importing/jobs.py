@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import IdentityError, normalize_region
 from crm.models import ImportFile, ImportJob, ImportRowError, Organization
 from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.tenancy.sources import file_source
 
 BATCH_SIZE = 2000
 
@@ -44,19 +46,18 @@ def create_import_job(
     options: ImportOptions,
     total_bytes: int | None,
     actor: str | None,
+    allowed_sources: Sequence[str] | None = None,
 ) -> ImportJob:
-    """Validate the options and record a pending import job."""
-    source = options.source.strip().lower()
-    if (
-        not source
-        or len(source) > 64
-        or not source.replace("-", "").replace("_", "").replace(":", "").isalnum()
-    ):
-        raise ServiceError(
-            ErrorCode.INVALID_INPUT,
-            "source must be a short name like csv or clinic-a",
-            field="source",
-        )
+    """Validate the options and record a pending import job.
+
+    ``allowed_sources``: the names the calling API key may write as; None for the operator's
+    ``crm import`` (any source but ``manual``). See :func:`crm.tenancy.sources.file_source`.
+    """
+    source = file_source(
+        options.source,
+        allowed=allowed_sources,
+        overrides=(organization.settings or {}).get("source_priorities"),
+    )
     options.source = source
     if options.region:
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crm.ingest.priorities import MANUAL, MANUAL_SOURCE, source_priority
+from crm.ingest.priorities import MANUAL_SOURCE, source_priority
 from crm.models import CONTACT_FIELDS
 
 
@@ -40,6 +40,8 @@ def survive(
     if len(obs) == 1:
         return _only(obs[0])
     ranked = [(source_priority(o.source, overrides), o) for o in obs]
+    # the organization's override applies to manual edits too (default: priorities.MANUAL)
+    held = source_priority(MANUAL_SOURCE, overrides)
     fields: dict[str, Any] = {}
     provenance: dict[str, dict[str, str]] = {}
     conflicts: list[tuple[str, str, Any, Any]] = []
@@ -51,7 +53,7 @@ def survive(
         pool = having
         if manual:
             manual_at = max(o.observed_at for _, o in manual)
-            overriding = [(p, o) for p, o in having if p > MANUAL and o.observed_at > manual_at]
+            overriding = [(p, o) for p, o in having if p > held and o.observed_at > manual_at]
             pool = overriding or manual
         _, best = max(pool, key=lambda po: (po[0], po[1].observed_at))
         value = best.fields[name]

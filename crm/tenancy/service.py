@@ -6,6 +6,7 @@ import enum
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from psycopg import AsyncConnection
@@ -19,6 +20,7 @@ from crm.identity import IdentityError, normalize_region
 from crm.models import ApiKey, Organization, utcnow
 from crm.models.base import as_loaded
 from crm.prepared import PreparedSelect
+from crm.tenancy.sources import DEFAULT_KEY_SOURCES, key_sources
 
 KEY_PREFIX = "crm_"
 
@@ -40,11 +42,13 @@ class Role(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the organization the key belongs to and what it may do."""
+    """Who is calling: the organization the key belongs to, what it may do and the source
+    names it may write observations as."""
 
     organization: Organization
     role: Role
     key_id: uuid.UUID
+    sources: tuple[str, ...] = DEFAULT_KEY_SOURCES
 
     @property
     def organization_id(self) -> uuid.UUID:
@@ -99,10 +103,20 @@ def find_organization(session: Session, *, ref: str) -> Organization:
 
 
 def create_api_key(
-    session: Session, *, organization_id: uuid.UUID, role: str, name: str | None = None
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    role: str,
+    name: str | None = None,
+    sources: Iterable[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key for the organization; the plain key is returned once and stored hashed."""
+    """A new key for the organization; the plain key is returned once and stored hashed.
+
+    ``sources``: the names the key may write observations as (default ``api``; a PMS's name
+    for the key of that connection; never ``manual``).
+    """
     parsed = Role.parse(role)
+    allowed = key_sources(sources)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         organization_id=organization_id,
@@ -110,6 +124,7 @@ def create_api_key(
         name=name,
         key_hash=hash_key(plain),
         prefix=plain[:12],
+        sources=allowed,
     )
     session.add(key)
     session.flush()
@@ -133,7 +148,7 @@ _ORGANIZATION_ATTRIBUTES = [
     Organization.__mapper__.get_property_by_column(c).key for c in _ORGANIZATIONS.columns
 ]
 _KEY_WITH_ORGANIZATION = PreparedSelect(
-    select(ApiKey.id, ApiKey.role, *_ORGANIZATIONS.columns)
+    select(ApiKey.id, ApiKey.role, ApiKey.sources, *_ORGANIZATIONS.columns)
     .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == ApiKey.organization_id)
     .where(ApiKey.key_hash == bindparam("hash"), ApiKey.revoked_at.is_(None))
 )
@@ -167,6 +182,8 @@ def _well_formed(key: str) -> bool:
 def _principal(row: tuple | None) -> Principal | None:
     if row is None:
         return None
-    key_id, role, *org_values = row
+    key_id, role, sources, *org_values = row
     org = as_loaded(Organization, dict(zip(_ORGANIZATION_ATTRIBUTES, org_values, strict=True)))
-    return Principal(organization=org, role=Role[role.upper()], key_id=key_id)
+    return Principal(
+        organization=org, role=Role[role.upper()], key_id=key_id, sources=tuple(sources)
+    )

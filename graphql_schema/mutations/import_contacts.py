@@ -34,7 +34,10 @@ class ImportContactsInput:
     csv: str | None = strawberry.field(default=None, description="The CSV text.")
     file: Upload | None = strawberry.field(default=None, description="The CSV file upload.")
     source: str = strawberry.field(
-        default="csv", description="Source system name the rows are recorded as."
+        default="csv",
+        description="Source system name the rows are recorded as: csv, csv:<label> or another "
+        "name of the CSV class the organization does not rank above CSV, or a name the API key "
+        "may write as (SOURCE_NOT_ALLOWED otherwise; never `manual`).",
     )
     dry_run: bool = strawberry.field(
         default=False, description="Report every row's outcome without writing anything."
@@ -98,6 +101,7 @@ async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPaylo
                 options=options,
                 total_bytes=len(content),
                 actor=ctx.principal.actor,
+                allowed_sources=ctx.principal.sources,
             )
             if background:
                 store_import_file(session, job=job, content=content)

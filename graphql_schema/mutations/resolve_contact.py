@@ -23,7 +23,11 @@ class ResolveContactInput:
     email: str | None = strawberry.field(default=None, description="Email, if known.")
     phone: str | None = strawberry.field(default=None, description="Phone, if known.")
     source: str | None = strawberry.field(
-        default=None, description="Source system name; defaults to the channel (whatsapp...)."
+        default=None,
+        description="Source system name the observation is recorded as: one the API key may "
+        "write as (`api` unless the key was created for a connection, SOURCE_NOT_ALLOWED "
+        "otherwise; never `manual`). Unset: the channel's name (whatsapp...) when the key may "
+        "write as it, else the key's first source.",
     )
 
 
@@ -50,9 +54,10 @@ def resolve(info: Info, input: ResolveContactInput) -> ResolveContactPayload:
             channel=input.channel.value,
             value=input.value,
             data=data,
-            # a blank source is an unset one (the channel's name), not a source called ""
+            # a blank source is an unset one, not a source called ""
             source=(input.source or "").strip() or None,
             actor=ctx.principal.actor,
+            allowed_sources=ctx.principal.sources,
         ),
     )
     if result is None:

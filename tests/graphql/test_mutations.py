@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm.models import Contact
+from tests.conftest import make_key
 
 CONTACT_FIELDS = """
 id firstName lastName displayName email phone dateOfBirth status version primarySource
@@ -273,7 +274,7 @@ class TestResolveContact:
         assert payload["errors"] == []
         assert payload["created"] is False
         assert payload["contact"]["id"] == str(imported.id)
-        assert {s["system"] for s in payload["contact"]["sources"]} == {"csv", "whatsapp"}
+        assert {s["system"] for s in payload["contact"]["sources"]} == {"csv", "api"}
 
     def test_a_new_identity_is_created_once_then_found_in_any_format(self, api, editor_key):
         # given
@@ -325,11 +326,14 @@ class TestResolveContact:
         assert second["contact"]["id"] == first["contact"]["id"]
         assert [i["channel"] for i in second["contact"]["identifiers"]] == [channel]
 
-    def test_the_source_defaults_to_the_channel(self, api, editor_key):
+    def test_the_source_defaults_to_the_channel_when_the_key_writes_as_it(self, api, session, org):
+        # given
+        key = make_key(session, org, "editor", sources=["api", "whatsapp"])
+
         # when
         data = api.data(
             RESOLVE_CONTACT,
-            key=editor_key,
+            key=key,
             variables={"input": {"channel": "WHATSAPP", "value": "+61 498 000 001", "source": " "}},
         )
 
@@ -338,11 +342,26 @@ class TestResolveContact:
         assert [s["system"] for s in contact["sources"]] == ["whatsapp"]
         assert contact["identifiers"][0]["channel"] == "WHATSAPP"
 
-    def test_a_named_source_is_kept(self, api, editor_key):
+    def test_the_source_defaults_to_the_keys_own_otherwise(self, api, editor_key):
         # when
         data = api.data(
             RESOLVE_CONTACT,
             key=editor_key,
+            variables={"input": {"channel": "WHATSAPP", "value": "+61 498 000 001"}},
+        )
+
+        # then
+        contact = data["resolveContact"]["contact"]
+        assert [s["system"] for s in contact["sources"]] == ["api"]
+
+    def test_a_named_source_is_kept(self, api, session, org):
+        # given
+        key = make_key(session, org, "editor", sources=["webform"])
+
+        # when
+        data = api.data(
+            RESOLVE_CONTACT,
+            key=key,
             variables={
                 "input": {"channel": "EMAIL", "value": "a@example.com", "source": "Webform"}
             },
