@@ -17,6 +17,7 @@ from crm.identity.email import normalize_email
 from crm.identity.errors import ErrorCode, IdentityError
 from crm.identity.external_ids import normalize_external_id
 from crm.identity.first_names import (
+    feminine_form,
     first_name_similarity,
     first_names_agree,
     first_names_compatible,
@@ -39,6 +40,7 @@ __all__ = [
     "IdentityKey",
     "channel_for_namespace",
     "clean_name",
+    "feminine_form",
     "first_name_similarity",
     "first_names_agree",
     "first_names_compatible",

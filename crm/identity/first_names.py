@@ -92,6 +92,16 @@ def _compatible(a: str, b: str) -> bool:
     return _nicknames(a, b) or JaroWinkler.similarity(a, b) >= SIMILARITY_THRESHOLD
 
 
+def feminine_form(a: str | None, b: str | None) -> bool:
+    """True when one first name is the other with a feminine ending (Paul/Paula, Max/Maxine)."""
+    return _feminine_form(name_key(a), name_key(b))
+
+
+def _feminine_form(a: str, b: str) -> bool:
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) > 1 and long.startswith(short) and long[len(short) :] in _GENDERED_ENDINGS
+
+
 @lru_cache(maxsize=65536)
 def _agree(a: str, b: str) -> bool:
     if a == b:
@@ -99,9 +109,7 @@ def _agree(a: str, b: str) -> bool:
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     if len(short) == 1:
         return long.startswith(short)
-    if long.startswith(short) and long[len(short) :] in _GENDERED_ENDINGS:
-        return False
-    return _nicknames(a, b)
+    return not _feminine_form(a, b) and _nicknames(a, b)
 
 
 @lru_cache(maxsize=65536)
