@@ -168,7 +168,10 @@ class Contact:
     contact_type: str = strawberry.field(description="person (more types may follow).")
     primary_source: str | None = strawberry.field(description="Highest-priority source.")
     source_systems: list[str] = strawberry.field(description="Every source that observed it.")
-    metadata: JSON = strawberry.field(description="Notes and unmapped source columns.")
+    metadata: JSON = strawberry.field(
+        description="Unmapped source columns, and notes: `notes` is every current record's "
+        "note, newest first, one per line; `notes_by_source` the same per source."
+    )
     field_sources: JSON = strawberry.field(
         description="For each field, the source and observation time its value came from."
     )
