@@ -84,10 +84,16 @@ def _newest(pool: list[tuple[int, Observed]]) -> Observed:
 
 def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
     """The observation whose value ``name`` takes, among ``pool`` (all have a value)."""
+    if len(pool) == 1:
+        return pool[0][1]
     top = max(p for p, _ in pool)
-    tier = sorted((o for p, o in pool if p == top), key=lambda o: o.observed_at)
+    tier = [o for p, o in pool if p == top]
     if len(tier) == 1:
         return tier[0]
+    value = tier[0].fields[name]
+    if all(o.fields[name] == value for o in tier):
+        return max(tier, key=_observed_at)  # the usual case: every record agrees
+    tier.sort(key=_observed_at)
     # agreeing observations, each group oldest first, groups in order of first appearance
     groups: dict[Any, list[Observed]] = {}
     for o in tier:
@@ -106,6 +112,10 @@ def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
             kept = group
     # the newest spelling of the value kept ("JOHN" then "John")
     return kept[-1]
+
+
+def _observed_at(o: Observed) -> datetime:
+    return o.observed_at
 
 
 def _notes(obs: list[Observed]) -> dict[str, Any]:
@@ -134,6 +144,10 @@ def _only(o: Observed) -> Survived:
     fields = {n: o.fields[n] for n in CONTACT_FIELDS if o.fields.get(n) not in (None, "")}
     provenance = {n: {"source": o.source, "observed_at": at} for n in fields}
     metadata = dict(o.metadata)
-    if "notes" in metadata:
-        metadata.update(_notes([o]))
+    if isinstance(note := metadata.get("notes"), str):
+        if note := note.strip():
+            metadata["notes"] = note
+            metadata["notes_by_source"] = {o.source: [note]}
+        else:
+            del metadata["notes"]
     return Survived(fields, provenance, metadata, [o.source], o.source, [])
