@@ -84,15 +84,13 @@ def _newest(pool: list[tuple[int, Observed]]) -> Observed:
 
 def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
     """The observation whose value ``name`` takes, among ``pool`` (all have a value)."""
-    if len(pool) == 1:
-        return pool[0][1]
+    value = pool[0][1].fields[name]
+    if len(pool) == 1 or all(o.fields[name] == value for _, o in pool):
+        return _newest(pool)  # the usual case: every record agrees
     top = max(p for p, _ in pool)
     tier = [o for p, o in pool if p == top]
     if len(tier) == 1:
         return tier[0]
-    value = tier[0].fields[name]
-    if all(o.fields[name] == value for o in tier):
-        return max(tier, key=_observed_at)  # the usual case: every record agrees
     tier.sort(key=_observed_at)
     # agreeing observations, each group oldest first, groups in order of first appearance
     groups: dict[Any, list[Observed]] = {}
