@@ -16,7 +16,12 @@ from crm.identity.dates import normalize_date_of_birth
 from crm.identity.email import normalize_email
 from crm.identity.errors import ErrorCode, IdentityError
 from crm.identity.external_ids import normalize_external_id
-from crm.identity.first_names import first_name_similarity, first_names_compatible
+from crm.identity.first_names import (
+    feminine_form,
+    first_name_similarity,
+    first_names_agree,
+    first_names_compatible,
+)
 from crm.identity.handles import normalize_handle
 from crm.identity.keys import normalize_identifier
 from crm.identity.names import clean_name, name_key, split_full_name
@@ -35,7 +40,9 @@ __all__ = [
     "IdentityKey",
     "channel_for_namespace",
     "clean_name",
+    "feminine_form",
     "first_name_similarity",
+    "first_names_agree",
     "first_names_compatible",
     "name_key",
     "namespace_for",

@@ -1,4 +1,10 @@
-"""Whether two first names could belong to one person: initials, nicknames, typos."""
+"""Whether two first names could belong to one person: initials, nicknames, typos.
+
+Two strengths: ``first_names_agree`` (equal, a known nickname, a consistent initial) is what
+links a record to the holder of a shared email or phone at ingest, a link nobody can undo;
+``first_names_compatible`` also accepts prefixes and typos, for the dedup sweep's scoring and
+for survivorship, where a wrong guess is reversible.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,28 @@ SIMILARITY_THRESHOLD = 0.88
 PREFIX_MIN_LENGTH = 3
 PREFIX_SIMILARITY = 0.9
 INITIAL_SIMILARITY = 0.75
+# what a feminine form adds to a masculine one (Louis/Louise, Paul/Paula, Max/Maxine): the
+# nickname data relates some of these pairs, but they are a couple's names as often as one
+# person's, so they never link at ingest
+_GENDERED_ENDINGS = frozenset({"a", "e", "ette", "elle", "ine", "ina", "ia"})
+
+
+def first_names_agree(a: str | None, b: str | None) -> bool:
+    """True for equal names, a nickname pair, a consistent initial, or a missing name.
+
+    Stricter than ``first_names_compatible``: no prefixes ("Paul"/"Paula") and no typos
+    ("Jonh"/"John"), which are the sweep's to propose.
+    """
+    key_a, key_b = name_key(a), name_key(b)
+    if not key_a or not key_b:
+        return True
+    if _agree(*_ordered(key_a, key_b)):
+        return True
+    # "Mary Anne" vs "Mary": the first given names agree
+    first_a, first_b = _first_word_key(a), _first_word_key(b)
+    if (first_a, first_b) == (key_a, key_b) or not first_a or not first_b:
+        return False
+    return _agree(*_ordered(first_a, first_b))
 
 
 def first_names_compatible(a: str | None, b: str | None) -> bool:
@@ -62,6 +90,26 @@ def _compatible(a: str, b: str) -> bool:
     if len(short) >= PREFIX_MIN_LENGTH and long.startswith(short):
         return True
     return _nicknames(a, b) or JaroWinkler.similarity(a, b) >= SIMILARITY_THRESHOLD
+
+
+def feminine_form(a: str | None, b: str | None) -> bool:
+    """True when one first name is the other with a feminine ending (Paul/Paula, Max/Maxine)."""
+    return _feminine_form(name_key(a), name_key(b))
+
+
+def _feminine_form(a: str, b: str) -> bool:
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) > 1 and long.startswith(short) and long[len(short) :] in _GENDERED_ENDINGS
+
+
+@lru_cache(maxsize=65536)
+def _agree(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) == 1:
+        return long.startswith(short)
+    return not _feminine_form(a, b) and _nicknames(a, b)
 
 
 @lru_cache(maxsize=65536)

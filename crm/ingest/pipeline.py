@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from crm.db import RenderedCopy, bulk_insert, in_values, is_retryable, render_copy
-from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
+from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_agree, name_key
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.recompute import contact_values, current_observations, observed
 from crm.ingest.survivorship import Observed
@@ -237,12 +237,20 @@ class _Batch:
     # planning ------------------------------------------------------------------------------
 
     def _compatible(self, obs: Observation, contact_id: uuid.UUID) -> bool:
+        # The link cannot be undone, so only a sure first name links a shared email or phone:
+        # equal, a nickname or an initial (Paul/Paula, Jonh/John become two contacts, for the
+        # sweep to propose and merge reversibly). docs/survivorship.md
         person = self.people.get(contact_id)
         if person is None:
             return True
-        return first_names_compatible(obs.first_name, person.first_name) and _dates_compatible(
+        return first_names_agree(obs.first_name, person.first_name) and _dates_compatible(
             obs.date_of_birth, person.date_of_birth
         )
+
+    def _same_name(self, obs: Observation, contact_id: uuid.UUID) -> bool:
+        person = self.people.get(contact_id)
+        key = name_key(obs.first_name)
+        return bool(key) and person is not None and name_key(person.first_name) == key
 
     def _find_owner(self, obs: Observation) -> uuid.UUID | None:
         exclusive = [key for key in obs.keys if key.namespace not in SHARED_NAMESPACES]
@@ -260,7 +268,10 @@ class _Batch:
                 score[contact_id] = (matched + 1, min(best_ordinal, ordinal))
         if not score:
             return None
-        return min(score, key=lambda cid: (-score[cid][0], score[cid][1], cid))
+        # among household members that fit, the one with this very first name before one
+        # it is a nickname or an initial of ("William" finds William, not his father Bill)
+        same = {cid for cid in score if len(score) > 1 and self._same_name(obs, cid)}
+        return min(score, key=lambda cid: (-score[cid][0], cid not in same, score[cid][1], cid))
 
     def _link_keys(
         self, index: int, obs: Observation, owner: uuid.UUID, created: bool, issues: list

@@ -1,4 +1,10 @@
-"""Compute a contact's fields from every current observation of it."""
+"""Compute a contact's fields from every current observation of it.
+
+Per field: the highest-priority sources that have it; among them, the value most observations
+agree on; among equally backed values, the newest, unless it is only a nickname or a likely
+typo of the value it would replace. A manual edit holds until a newer observation of a
+higher-priority source. Notes accumulate. docs/survivorship.md explains with examples.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.ingest.priorities import MANUAL_SOURCE, source_priority
+from crm.ingest.variants import likely_variant, same_value
 from crm.models import CONTACT_FIELDS
 
 
@@ -35,7 +42,8 @@ class Survived:
 def survive(
     observations: Iterable[Observed], *, overrides: Mapping[str, int] | None = None
 ) -> Survived:
-    """Pick each field from the best source (priority, then recency; manual edits hold)."""
+    """Pick each field from the best source (priority, then corroboration, then recency
+    unless the newer value is a variant of the older; manual edits hold)."""
     obs = list(observations)
     if len(obs) == 1:
         return _only(obs[0])
@@ -50,12 +58,13 @@ def survive(
         if not having:
             continue
         manual = [(p, o) for p, o in having if o.source == MANUAL_SOURCE]
-        pool = having
         if manual:
             manual_at = max(o.observed_at for _, o in manual)
             overriding = [(p, o) for p, o in having if p > held and o.observed_at > manual_at]
-            pool = overriding or manual
-        _, best = max(pool, key=lambda po: (po[0], po[1].observed_at))
+            # a person's latest edit is a decision, not one more observation to count
+            best = _best(name, overriding) if overriding else _newest(manual)
+        else:
+            best = _best(name, having)
         value = best.fields[name]
         fields[name] = value
         provenance[name] = {"source": best.source, "observed_at": best.observed_at.isoformat()}
@@ -65,9 +74,68 @@ def survive(
     metadata: dict[str, Any] = {}
     for _, o in sorted(ranked, key=lambda po: (po[0], po[1].observed_at)):
         metadata.update(o.metadata)
+    metadata.update(_notes(obs))
     systems = sorted({o.source for o in obs})
     primary = max(ranked, key=lambda po: (po[0], po[1].observed_at))[1].source if ranked else None
     return Survived(fields, provenance, metadata, systems, primary, conflicts)
+
+
+def _newest(pool: list[tuple[int, Observed]]) -> Observed:
+    return max(pool, key=lambda po: (po[0], po[1].observed_at))[1]
+
+
+def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
+    """The observation whose value ``name`` takes, among ``pool`` (all have a value)."""
+    value = pool[0][1].fields[name]
+    if len(pool) == 1 or all(o.fields[name] == value for _, o in pool):
+        return _newest(pool)  # the usual case: every record agrees
+    top = max(p for p, _ in pool)
+    tier = [o for p, o in pool if p == top]
+    if len(tier) == 1:
+        return tier[0]
+    tier.sort(key=_observed_at)
+    # agreeing observations, each group oldest first, groups in order of first appearance
+    groups: dict[Any, list[Observed]] = {}
+    for o in tier:
+        groups.setdefault(same_value(name, o.fields[name]), []).append(o)
+    if len(groups) == 1:
+        return tier[-1]
+    # corroboration beats recency; among equally backed values, recency, but a value that is
+    # only a nickname or a likely typo of the one it would replace leaves it in place
+    most = max(len(g) for g in groups.values())
+    leaders = sorted(
+        (g for g in groups.values() if len(g) == most), key=lambda g: g[-1].observed_at
+    )
+    kept = leaders[0]
+    for group in leaders[1:]:
+        if not likely_variant(name, kept[-1].fields[name], group[-1].fields[name]):
+            kept = group
+    # the newest spelling of the value kept ("JOHN" then "John")
+    return kept[-1]
+
+
+def _observed_at(o: Observed) -> datetime:
+    return o.observed_at
+
+
+def _notes(obs: list[Observed]) -> dict[str, Any]:
+    """Every current record's note, newest first: ``notes`` as one text (what export writes)
+    and ``notes_by_source``; a note another one contains is not repeated."""
+    found = [
+        (o.observed_at, i, o.source, text.strip())
+        for i, o in enumerate(obs)
+        if isinstance(text := o.metadata.get("notes"), str) and text.strip()
+    ]
+    if not found:
+        return {}
+    found.sort(reverse=True)
+    texts = list(dict.fromkeys(text for *_, text in found))
+    kept = [t for t in texts if not any(t != u and t in u for u in texts)]
+    by_source: dict[str, list[str]] = {}
+    for *_, source, text in found:
+        if text in kept and text not in by_source.get(source, ()):
+            by_source.setdefault(source, []).append(text)
+    return {"notes": "\n".join(kept), "notes_by_source": by_source}
 
 
 def _only(o: Observed) -> Survived:
@@ -75,4 +143,11 @@ def _only(o: Observed) -> Survived:
     at = o.observed_at.isoformat()
     fields = {n: o.fields[n] for n in CONTACT_FIELDS if o.fields.get(n) not in (None, "")}
     provenance = {n: {"source": o.source, "observed_at": at} for n in fields}
-    return Survived(fields, provenance, dict(o.metadata), [o.source], o.source, [])
+    metadata = dict(o.metadata)
+    if isinstance(note := metadata.get("notes"), str):
+        if note := note.strip():
+            metadata["notes"] = note
+            metadata["notes_by_source"] = {o.source: [note]}
+        else:
+            del metadata["notes"]
+    return Survived(fields, provenance, metadata, [o.source], o.source, [])

@@ -36,7 +36,7 @@ from typing import Any
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.fuzz import token_set_ratio
 
-from crm.identity import first_name_similarity, first_names_compatible
+from crm.identity import feminine_form, first_name_similarity, first_names_compatible
 from crm.matching.blocking import phonetic
 from crm.matching.records import MatchRecord
 from crm.matching.weights import DEFAULT_WEIGHTS, PRIOR_LOG2_ODDS, SWAP_WEIGHT
@@ -264,9 +264,14 @@ class Scorer:
             dob_level == "different"
         ):
             return HARD_NEGATIVE, person_weight
-        confirmed = dob_level in ("exact", "transposed") and (
-            first_level in ("exact", "nickname", "prefix")
-            or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
+        # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
+        confirmed = (
+            dob_level in ("exact", "transposed")
+            and (
+                first_level in ("exact", "nickname", "prefix")
+                or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
+            )
+            and not feminine_form(a.fkey, b.fkey)
         )
         return ("" if confirmed else UNCONFIRMED), person_weight
 

@@ -55,6 +55,38 @@ class Identifier:
         )
 
 
+@strawberry.type(
+    description="A phone number or an email the contact holds: the one survivorship chose "
+    "(the contact's `phone` or `email`) and every other one a source gave, kept as identifiers."
+)
+class ContactPoint:
+    channel: Channel = strawberry.field(  # type: ignore[valid-type]
+        description="The channel it was first seen on (PHONE, WHATSAPP and SMS share values)."
+    )
+    value: str = strawberry.field(description="E.164 for a phone, lower-case for an email.")
+    source: str | None = strawberry.field(description="The source that linked it.")
+    primary: bool = strawberry.field(
+        description="True for the contact's own `phone` or `email` (listed first)."
+    )
+
+    @classmethod
+    def listed(
+        cls, rows: list[IdentifierModel], namespace: str, chosen: str | None
+    ) -> list[ContactPoint]:
+        """The contact's identifiers of ``namespace``, the chosen value first, then oldest first."""
+        points = [
+            cls(
+                channel=Identifier.from_model(row).channel,
+                value=row.value,
+                source=row.source,
+                primary=row.value == chosen,
+            )
+            for row in rows
+            if row.namespace == namespace
+        ]
+        return sorted(points, key=lambda point: not point.primary)
+
+
 @strawberry.type(description="One source's latest observation of this contact.")
 class SourceRecord:
     system: str = strawberry.field(description="Source system (csv, cliniko, whatsapp, manual...).")
@@ -136,7 +168,10 @@ class Contact:
     contact_type: str = strawberry.field(description="person (more types may follow).")
     primary_source: str | None = strawberry.field(description="Highest-priority source.")
     source_systems: list[str] = strawberry.field(description="Every source that observed it.")
-    metadata: JSON = strawberry.field(description="Notes and unmapped source columns.")
+    metadata: JSON = strawberry.field(
+        description="Unmapped source columns, and notes: `notes` is every current record's "
+        "note, newest first, one per line; `notes_by_source` the same per source."
+    )
     field_sources: JSON = strawberry.field(
         description="For each field, the source and observation time its value came from."
     )
@@ -201,6 +236,22 @@ class Contact:
     async def identifiers(self, info: Info) -> list[Identifier]:
         rows = await info.context.loaders.identifiers_by_contact.load(self._model.id)
         return [Identifier.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="Every phone number the contact holds: its primary `phone` first, then "
+        "the others, oldest first (a second mobile, a WhatsApp number...)."
+    )
+    async def phones(self, info: Info) -> list[ContactPoint]:
+        rows = await info.context.loaders.identifiers_by_contact.load(self._model.id)
+        return ContactPoint.listed(rows, "tel", self._model.phone)
+
+    @strawberry.field(
+        description="Every email the contact holds: its primary `email` first, then the "
+        "others, oldest first."
+    )
+    async def emails(self, info: Info) -> list[ContactPoint]:
+        rows = await info.context.loaders.identifiers_by_contact.load(self._model.id)
+        return ContactPoint.listed(rows, "email", self._model.email)
 
     @strawberry.field(description="Each source's current record of this contact, newest first.")
     async def sources(self, info: Info) -> list[SourceRecord]:

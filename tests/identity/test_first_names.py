@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.identity import first_name_similarity, first_names_compatible
+from crm.identity import first_name_similarity, first_names_agree, first_names_compatible
 
 
 class TestFirstNamesCompatible:
@@ -53,6 +53,61 @@ class TestFirstNamesCompatible:
     def test_compatibility_is_symmetric_and_reflexive(self, a, b):
         assert first_names_compatible(a, b) == first_names_compatible(b, a)
         assert first_names_compatible(a, a)
+
+
+class TestFirstNamesAgree:
+    """The stricter relation that links a shared email or phone at ingest."""
+
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [
+            ("John", "John"),
+            ("john", "JOHN"),
+            ("José", "Jose"),
+            ("John", None),
+            ("", "Mary"),
+            ("J", "John"),
+            ("J.", "John"),
+            ("Bill", "William"),
+            ("Bob", "Robert"),
+            ("Liz", "Elizabeth"),
+            ("Tom", "Thomas"),
+            ("Sarah", "Sara"),
+            ("Mary Anne", "Mary"),
+        ],
+    )
+    def test_equal_names_nicknames_and_initials_agree(self, a, b):
+        assert first_names_agree(a, b)
+        assert first_names_agree(b, a)
+
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [
+            ("Paul", "Paula"),
+            ("Daniel", "Danielle"),
+            ("Eric", "Erica"),
+            ("Louis", "Louise"),
+            ("Robert", "Roberta"),
+            ("Joseph", "Josephine"),
+            ("Michael", "Michelle"),
+            ("Ann", "Anna"),
+            ("Max", "Maxine"),
+            ("Jonh", "John"),
+            ("Wiliam", "William"),
+            ("Mary Anne", "Mary-Jane"),
+            ("K", "John"),
+        ],
+    )
+    def test_prefixes_typos_and_feminine_forms_do_not(self, a, b):
+        assert not first_names_agree(a, b)
+        assert not first_names_agree(b, a)
+
+    @given(a=st.text(max_size=15), b=st.text(max_size=15))
+    def test_agreeing_names_are_compatible_too(self, a, b):
+        assert first_names_agree(a, b) == first_names_agree(b, a)
+        assert first_names_agree(a, a)
+        if first_names_agree(a, b):
+            assert first_names_compatible(a, b)
 
 
 class TestFirstNameSimilarity:

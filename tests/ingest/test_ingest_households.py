@@ -101,8 +101,8 @@ class TestHousehold:
 class TestCompatibleNames:
     @pytest.mark.parametrize(
         "later",
-        ["Bill", "W.", "W", "Wiliam", "william", "Will"],
-        ids=["nickname", "initial-dot", "initial", "typo", "case", "short-form"],
+        ["Bill", "W.", "W", "william", "Will"],
+        ids=["nickname", "initial-dot", "initial", "case", "short-form"],
     )
     def test_a_compatible_first_name_links_to_the_holder(self, observe, run, rows, later):
         # given
