@@ -24,8 +24,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
-from itertools import groupby
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -281,9 +281,7 @@ def on_unmerge(
     )
 
 
-def _uncarry(
-    session: Session, organization_id: uuid.UUID, carried: list[dict[str, Any]]
-) -> None:
+def _uncarry(session: Session, organization_id: uuid.UUID, carried: list[dict[str, Any]]) -> None:
     """Undo carried dismissals still as the carry left them (a row someone decided on since
     stays): a new row goes, a pending one is pending again. Then the same for what later
     merges (not undone) carried on from them, hop after hop."""

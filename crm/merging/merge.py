@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any
 
 from sqlalchemy import select
@@ -43,9 +41,13 @@ from crm.merging.choices import check_values, choice_record, parse_choices
 from crm.merging.identifiers import IdentifierMoves, identifier_rows
 from crm.merging.queue import get_candidate
 from crm.merging.requests import (
+    GroupsOutcome,
+    MergeGroup,
+    MergeOutcome,
     Request,
     check_candidate,
     check_contacts,
+    decided_candidate,
     dismissed_refusals,
     lock_candidates,
     parse,
@@ -73,30 +75,6 @@ from crm.models.base import parse_uuid
 
 UNDO_FORMAT = 1
 MERGES = Merge.__table__
-
-
-@dataclass(slots=True)
-class MergeOutcome:
-    survivor: Contact
-    merges: list[Merge]
-
-
-@dataclass(slots=True)
-class MergeGroup:
-    """A survivor and the contacts to merge into it, for ``merge_groups``."""
-
-    survivor_id: Any
-    merge_ids: Sequence[Any]
-    score: float | None = None
-    candidate_id: Any = None
-
-
-@dataclass(slots=True)
-class GroupsOutcome:
-    """Per group: the ``merges`` row ids it made, or why it was refused (nothing changed)."""
-
-    merged: list[tuple[MergeGroup, list[uuid.UUID]]] = dataclass_field(default_factory=list)
-    failed: list[tuple[MergeGroup, ServiceError]] = dataclass_field(default_factory=list)
 
 
 def merge(
@@ -306,7 +284,7 @@ class _Engine:
         ):
             survivor_id, merged_id = survivor["id"], merged["id"]
             values = computed[survivor_id]
-            candidate_id, score = _decided_candidate(book, survivor_id, merged_id, changed, request)
+            candidate_id, score = decided_candidate(book, survivor_id, merged_id, changed, request)
             held_records = records[merged_id]
             undo = {
                 "format": UNDO_FORMAT,
@@ -408,27 +386,3 @@ class _Engine:
             )
             if written != len(rows):
                 raise ConcurrentUpdate(f"{len(rows) - written} contacts changed meanwhile")
-
-
-def _decided_candidate(
-    book: CandidateBook,
-    survivor_id: uuid.UUID,
-    merged_id: uuid.UUID,
-    changed_candidates: list[dict[str, Any]],
-    request: Request,
-) -> tuple[uuid.UUID | None, float | None]:
-    """The review-queue candidate this merge decided (the pair's own, else the one named,
-    when this merge closed it) and the merge's score (given, else the candidate's)."""
-    candidate_id = None
-    pair = {str(survivor_id), str(merged_id)}
-    closed = [c for c in changed_candidates if c["change"] == "closed"]
-    for change in closed:
-        if {change["contact_a_id"], change["contact_b_id"]} == pair:
-            candidate_id = uuid.UUID(change["id"])
-    named = request.candidate
-    if candidate_id is None and named is not None and str(named.id) in {c["id"] for c in closed}:
-        candidate_id = named.id
-    score = request.score
-    if candidate_id is not None and score is None:
-        score = book.score(candidate_id)
-    return candidate_id, score

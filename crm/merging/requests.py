@@ -1,4 +1,5 @@
-"""What a merge is asked to do, and the checks that refuse it before anything changes."""
+"""What a merge is asked to do, the checks that refuse it before anything changes, and
+what it answers."""
 
 from __future__ import annotations
 
@@ -13,12 +14,37 @@ from sqlmodel import Session
 
 from crm.db import in_values
 from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.merging.candidates import CandidateBook
 from crm.merging.dismissals import dismissed_among
-from crm.models import DuplicateCandidate
+from crm.models import Contact, DuplicateCandidate, Merge
 from crm.models.base import parse_uuid
 
 REASONS = ("manual", "sweep")
 MAX_MERGE = 50
+
+
+@dataclass(slots=True)
+class MergeOutcome:
+    survivor: Contact
+    merges: list[Merge]
+
+
+@dataclass(slots=True)
+class MergeGroup:
+    """A survivor and the contacts to merge into it, for ``merge_groups``."""
+
+    survivor_id: Any
+    merge_ids: Sequence[Any]
+    score: float | None = None
+    candidate_id: Any = None
+
+
+@dataclass(slots=True)
+class GroupsOutcome:
+    """Per group: the ``merges`` row ids it made, or why it was refused (nothing changed)."""
+
+    merged: list[tuple[MergeGroup, list[uuid.UUID]]] = dataclass_field(default_factory=list)
+    failed: list[tuple[MergeGroup, ServiceError]] = dataclass_field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -130,3 +156,27 @@ def dismissed_refusals(
                 field="merge_ids",
             )
     return refused
+
+
+def decided_candidate(
+    book: CandidateBook,
+    survivor_id: uuid.UUID,
+    merged_id: uuid.UUID,
+    changed_candidates: list[dict[str, Any]],
+    request: Request,
+) -> tuple[uuid.UUID | None, float | None]:
+    """The review-queue candidate this merge decided (the pair's own, else the one named,
+    when this merge closed it) and the merge's score (given, else the candidate's)."""
+    candidate_id = None
+    pair = {str(survivor_id), str(merged_id)}
+    closed = [c for c in changed_candidates if c["change"] == "closed"]
+    for change in closed:
+        if {change["contact_a_id"], change["contact_b_id"]} == pair:
+            candidate_id = uuid.UUID(change["id"])
+    named = request.candidate
+    if candidate_id is None and named is not None and str(named.id) in {c["id"] for c in closed}:
+        candidate_id = named.id
+    score = request.score
+    if candidate_id is not None and score is None:
+        score = book.score(candidate_id)
+    return candidate_id, score

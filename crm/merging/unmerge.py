@@ -5,9 +5,10 @@ What goes back to the merged contact: its identifier rows (same ids, ordinals an
 status where nobody took them since), its source records, and later versions of those records
 (a source's record is one person's, whichever contact it was attached to when it changed).
 Its row is restored from the snapshot when its current records are the ones it had; otherwise
-survivorship recomputes it. The manual record of the merge's field choices is deleted. The survivor (or, when it was merged on since, the contact it was
+survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the
-merge, survivorship otherwise.
+merge, survivorship otherwise. The manual record of the merge's field choices is deleted
+first, so the survivor's fields no longer hold what was chosen.
 """
 
 from __future__ import annotations
