@@ -15,6 +15,7 @@ WILLIAM = {
     "city": "Bondi",
     "postal_code": "2026",
 }
+# merged into the sure pair from a lower source: the pair's fields stay theirs
 OLIVIA = {"first_name": "Olivia", "last_name": "Chen", "date_of_birth": "1990-01-01"}
 HAMISH = {"first_name": "Hamish", "last_name": "Fraser", "date_of_birth": "1975-06-12"}
 
@@ -63,8 +64,8 @@ class TestDismissedThroughMerges:
         # B~X was already queued
         b = person(**WILLIAM)
         y = person(**WILLIAM | {"first_name": "Bill"})
-        a = person(**OLIVIA)
-        x = person(**HAMISH)
+        a = person(source="instagram", **OLIVIA)
+        x = person(source="instagram", **HAMISH)
         dismissed = queue_row(session, org, a, x)
         dismiss_candidate(session, organization=org, candidate_id=dismissed.id, actor="alice")
         session.commit()
@@ -87,7 +88,7 @@ class TestDismissedThroughMerges:
         # a person dismisses A~Y
         b = person(**WILLIAM)
         y = person(**WILLIAM | {"first_name": "Bill"})
-        a = person(**OLIVIA)
+        a = person(source="instagram", **OLIVIA)
         left = queue_row(session, org, a, y)
         queue_row(session, org, b, y)
         merge(session, org, b, a)
