@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
+from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
 from crm.merging import dismiss_candidate, list_candidates, merge_contact_groups, merge_contacts
@@ -236,3 +242,75 @@ class TestUnmergeTakesItBack:
 
         # then: B~X is that person's decision, not the carried one
         assert statuses(stored)[pair(p["b"], p["x"])] == "dismissed"
+
+
+class TestDismissingAfterAMerge:
+    def test_a_pair_left_on_a_merged_contact_dismisses_the_survivors_pair(
+        self, session, org, people, candidate, merge, stored
+    ):
+        # given: A~X and B~X pending; A merged into B (A~X stays on A: B has its own)
+        p = people
+        left = candidate(p["a"], p["x"])
+        candidate(p["b"], p["x"])
+        merge(p["b"], p["a"])
+
+        # when: a person dismisses A~X from a page read before the merge
+        dismiss(stored, left)
+
+        # then
+        assert statuses(stored)[pair(p["b"], p["x"])] == "dismissed"
+        assert pending_pairs(session, org) == set()
+
+
+def at_once(engine, session, *work: Callable[[Session], Any]) -> None:
+    """Run each function in its own thread and session, released together; commit each."""
+    session.rollback()  # the test's own session must not sit on SQLite's write lock
+    barrier = threading.Barrier(len(work))
+
+    def run(fn: Callable[[Session], Any]) -> None:
+        with Session(engine, expire_on_commit=False) as own:
+            barrier.wait(timeout=30)
+            fn(own)
+            own.commit()
+
+    with ThreadPoolExecutor(max_workers=len(work)) as pool:
+        list(pool.map(run, work, timeout=60))
+
+
+def merging(org, survivor: Contact, merged: Contact) -> Callable[[Session], Any]:
+    return lambda s: merge_contacts(
+        s, organization=org, survivor_id=survivor.id, merge_ids=[merged.id], actor="t"
+    )
+
+
+class TestRaces:
+    def test_a_dismissal_racing_the_merge_holds_for_the_survivor_either_way(
+        self, engine, session, org, people, candidate, stored
+    ):
+        # given
+        p = people
+        a_x = candidate(p["a"], p["x"])
+        candidate(p["b"], p["x"])
+
+        def dismissing(s: Session) -> None:
+            dismiss_candidate(s, organization=org, candidate_id=a_x.id, actor="alice")
+
+        # when
+        at_once(engine, session, dismissing, merging(org, p["b"], p["a"]))
+
+        # then
+        assert statuses(stored)[pair(p["b"], p["x"])] == "dismissed"
+        assert pending_pairs(session, org) == set()
+
+    def test_both_sides_merged_at_once_keep_the_dismissal(
+        self, engine, session, org, people, candidate, stored
+    ):
+        # given
+        p = people
+        dismiss(stored, candidate(p["a"], p["x"]))
+
+        # when: A into B and X into Y at the same time
+        at_once(engine, session, merging(org, p["b"], p["a"]), merging(org, p["y"], p["x"]))
+
+        # then
+        assert statuses(stored)[pair(p["b"], p["y"])] == "dismissed"
