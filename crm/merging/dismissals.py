@@ -22,6 +22,8 @@ from crm.merging.rows import CONTACTS, MAX_CHAIN
 from crm.models import DuplicateCandidate
 
 Pair = tuple[uuid.UUID, uuid.UUID]
+# contacts per statement (SQLite binds each one as a parameter)
+_CHUNK = 5_000
 CANDIDATES = DuplicateCandidate.__table__
 
 
@@ -34,20 +36,23 @@ def live_contacts(
     session: Session, *, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, uuid.UUID | None]:
     """Each contact's live one: itself when active, the end of its merge chain when merged,
-    None when erased (or unknown); one statement per hop of the longest chain."""
+    None when erased (or unknown); a statement per hop (and per ``_CHUNK`` contacts)."""
     result: dict[uuid.UUID, uuid.UUID | None] = {}
     # contact -> the contact its chain has reached so far
     reached = {i: i for i in set(ids)}
     for _ in range(MAX_CHAIN):
         if not reached:
             break
-        rows = session.execute(
-            select(CONTACTS.c.id, CONTACTS.c.status, CONTACTS.c.merged_into_id).where(
-                CONTACTS.c.organization_id == organization_id,
-                in_values(CONTACTS.c.id, set(reached.values())),
+        found: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
+        wanted = list(set(reached.values()))
+        for start in range(0, len(wanted), _CHUNK):
+            rows = session.execute(
+                select(CONTACTS.c.id, CONTACTS.c.status, CONTACTS.c.merged_into_id).where(
+                    CONTACTS.c.organization_id == organization_id,
+                    in_values(CONTACTS.c.id, wanted[start : start + _CHUNK]),
+                )
             )
-        ).all()
-        found = {cid: (status, target) for cid, status, target in rows}
+            found.update((cid, (status, target)) for cid, status, target in rows)
         following: dict[uuid.UUID, uuid.UUID] = {}
         for start, at in reached.items():
             status, target = found.get(at, (None, None))
@@ -68,51 +73,41 @@ def dismissed_among(
     if not ids:
         return set()
     dc = CANDIDATES
+    wanted = set(ids)
     rows = session.execute(
         select(dc.c.contact_a_id, dc.c.contact_b_id).where(
             dc.c.organization_id == organization_id,
             dc.c.status == "dismissed",
-            in_values(dc.c.contact_a_id, ids),
-            in_values(dc.c.contact_b_id, ids),
+            in_values(dc.c.contact_a_id, wanted),
         )
     )
-    return {(a, b) for a, b in rows}
+    return {(a, b) for a, b in rows if b in wanted}
 
 
 def dismissed_pairs(session: Session, *, organization_id: uuid.UUID) -> set[Pair]:
     """Every dismissed pair, and each one's pair of live contacts where a side was merged
     since (A~X dismissed, A merged into B, X into Y: B~Y too)."""
     dc = CANDIDATES
-    pairs = {
-        (a, b)
-        for a, b in session.execute(
-            select(dc.c.contact_a_id, dc.c.contact_b_id).where(
-                dc.c.organization_id == organization_id, dc.c.status == "dismissed"
-            )
-        )
-    }
-    if not pairs:
-        return pairs
-    sides = {c for pair in pairs for c in pair}
+    side_a, side_b = CONTACTS.alias("side_a"), CONTACTS.alias("side_b")
+    rows = session.execute(
+        select(dc.c.contact_a_id, dc.c.contact_b_id, side_a.c.status, side_b.c.status)
+        .join(side_a, side_a.c.id == dc.c.contact_a_id)
+        .join(side_b, side_b.c.id == dc.c.contact_b_id)
+        .where(dc.c.organization_id == organization_id, dc.c.status == "dismissed")
+    ).all()
+    pairs = {(a, b) for a, b, _, _ in rows}
     merged = {
-        cid
-        for (cid,) in session.execute(
-            select(CONTACTS.c.id).where(
-                CONTACTS.c.organization_id == organization_id,
-                CONTACTS.c.status == "merged",
-                in_values(CONTACTS.c.id, sides),
-            )
-        )
+        side
+        for a, b, status_a, status_b in rows
+        for side, status in ((a, status_a), (b, status_b))
+        if status == "merged"
     }
     if not merged:
         return pairs
     live = live_contacts(session, organization_id=organization_id, ids=merged)
-    resolved = set(pairs)
-    for a, b in pairs:
-        if a not in merged and b not in merged:
-            continue
-        la = live.get(a, a) if a in merged else a
-        lb = live.get(b, b) if b in merged else b
+    for a, b in list(pairs):
+        la = live.get(a) if a in merged else a
+        lb = live.get(b) if b in merged else b
         if la is not None and lb is not None and la != lb:
-            resolved.add(ordered(la, lb))
-    return resolved
+            pairs.add(ordered(la, lb))
+    return pairs
