@@ -106,6 +106,31 @@ class TestCarriedOnMerge:
         assert statuses(stored)[pair(p["b"], p["y"])] == "dismissed"
 
 
+class TestCarriedInOneBatch:
+    def test_two_groups_merged_together_carry_it_as_one_at_a_time_would(
+        self, session, org, people, candidate, stored
+    ):
+        # given
+        p = people
+        dismiss(stored, candidate(p["a"], p["x"]))
+
+        # when: the sweep's way, A into B and X into Y in one batch (one round)
+        outcome = merge_contact_groups(
+            session,
+            organization=org,
+            groups=[
+                MergeGroup(survivor_id=p["b"].id, merge_ids=[p["a"].id]),
+                MergeGroup(survivor_id=p["y"].id, merge_ids=[p["x"].id]),
+            ],
+            actor="dedup.sweep",
+        )
+        session.commit()
+
+        # then
+        assert outcome.failed == []
+        assert statuses(stored)[pair(p["b"], p["y"])] == "dismissed"
+
+
 class TestMergingADismissedPair:
     def test_the_sweep_never_merges_it(self, session, org, people, candidate, stored):
         # given
