@@ -52,6 +52,7 @@ from crm.matching.scoring import (
 )
 from crm.matching.stream import BlockScorer, iter_blocks, score_stream
 from crm.matching.worktables import WorkTables
+from crm.merging.dismissals import dismissed_pairs
 from crm.merging.rows import json_value
 from crm.models import DuplicateCandidate, Organization, utcnow, uuid7
 
@@ -211,7 +212,7 @@ class _Sweep:
             "largest": result.blocks.largest_block,
         }
         existing = self.existing_candidates()
-        dismissed = {pair for pair, (_, status) in existing.items() if status == "dismissed"}
+        dismissed = self.dismissed_pairs()
         pairs = [p for p in result.pairs if _pair(records, p) not in dismissed]
         groups = matcher.merge_groups(pairs, excluded=dismissed)
         group_of = {i: g[0] for g in groups for i in g}
@@ -266,7 +267,9 @@ class _Sweep:
             tables.end_stream()
             summary.errors += errors
             self.lap("match")
-            parts, groups = self.group_streamed(tables, scorer)
+            dismissed = self.dismissed_pairs()
+            parts, groups = self.group_streamed(tables, scorer, dismissed)
+            tables.drop_pairs(dismissed)
             summary.candidates += tables.queue(organization_id=self.org_id, now=utcnow())
             self.beat()
             self.lap("queue")
@@ -283,7 +286,9 @@ class _Sweep:
         finally:
             tables.close()
 
-    def group_streamed(self, tables: WorkTables, scorer: Scorer) -> tuple[int, int]:
+    def group_streamed(
+        self, tables: WorkTables, scorer: Scorer, dismissed: set[Pair]
+    ) -> tuple[int, int]:
         """Write the auto-merge groups to ``dedup_groups``, a slice at a time: the number of
         slices and of groups.
 
@@ -292,7 +297,6 @@ class _Sweep:
         components has its pairs and records read, is grouped (``merge_groups``) and written,
         and is dropped: memory holds a slice, however many merges the sweep makes.
         """
-        dismissed = self.dismissed_pairs()
         components = _components(tables.auto_links(), size=self.summary.contacts)
         tables.set_components((i, c) for i, c in enumerate(components) if c >= 0)
         del components
@@ -344,14 +348,9 @@ class _Sweep:
         return jobs
 
     def dismissed_pairs(self) -> set[Pair]:
-        dc = DuplicateCandidate
+        """Never proposed nor merged: each dismissed pair, through merge chains too."""
         with Session(read_only(self.engine)) as session:
-            rows = session.execute(
-                select(dc.contact_a_id, dc.contact_b_id).where(
-                    dc.organization_id == self.org_id, dc.status == "dismissed"
-                )
-            )
-            return {(a, b) for a, b in rows}
+            return dismissed_pairs(session, organization_id=self.org_id)
 
     # phases --------------------------------------------------------------------------------
 

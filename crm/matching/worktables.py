@@ -225,6 +225,21 @@ class WorkTables:
             cur.execute("DELETE FROM dedup_groups WHERE root = ANY(%s)", (list(roots),))
         self.conn.commit()
 
+    def drop_pairs(self, pairs: set[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Forget these pairs (of contact ids, smaller first): never queued (dismissed)."""
+        if not pairs:
+            return
+        firsts, seconds = zip(*pairs, strict=True)
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "DELETE FROM dedup_pairs p USING dedup_records ra, dedup_records rb,"
+                " unnest(%s::uuid[], %s::uuid[]) AS d(a_id, b_id)"
+                " WHERE ra.idx = p.a AND rb.idx = p.b"
+                " AND least(ra.id, rb.id) = d.a_id AND greatest(ra.id, rb.id) = d.b_id",
+                (list(firsts), list(seconds)),
+            )
+        self.conn.commit()
+
     def queue(self, *, organization_id: uuid.UUID, now: datetime, refresh: bool = True) -> int:
         """Queue the kept pairs outside the groups: refresh the pending ones, insert the new
         ones (a dismissed or decided pair stays as it is). Rows written."""

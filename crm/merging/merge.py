@@ -12,7 +12,9 @@ the survivor's fields are recomputed by survivorship, the merged contact becomes
 ``source_records``           ids of every record version the merged contact held
 ``current_source_records``   which of them were current
 ``survivor_source_records``  the survivor's current record ids before the merge
-``candidates``               review-queue rows closed (``closed``) or moved (``moved``)
+``candidates``               review-queue rows closed (``closed``), moved (``moved``) or
+                             dismissed by carrying a dismissal (``carried``: ``candidates``)
+``field_choices``            only with choices: the manual record made (``choices``)
 
 One engine does every merge, set-based: ``merge`` (one survivor, a few contacts: the
 mutation) and ``merge_groups`` (thousands of groups: the dedup sweep) both plan in memory and
@@ -25,8 +27,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any
 
 from sqlalchemy import select
@@ -37,8 +37,21 @@ from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.ingest.recompute import contact_values, current_observations
 from crm.merging.candidates import CandidateBook
+from crm.merging.choices import check_values, choice_record, parse_choices
 from crm.merging.identifiers import IdentifierMoves, identifier_rows
 from crm.merging.queue import get_candidate
+from crm.merging.requests import (
+    GroupsOutcome,
+    MergeGroup,
+    MergeOutcome,
+    Request,
+    check_candidate,
+    check_contacts,
+    decided_candidate,
+    dismissed_refusals,
+    lock_candidates,
+    parse,
+)
 from crm.merging.rows import (
     CONTACTS,
     event,
@@ -52,7 +65,6 @@ from crm.merging.rows import (
 )
 from crm.models import (
     Contact,
-    DuplicateCandidate,
     Merge,
     Organization,
     SourceRecord,
@@ -61,43 +73,8 @@ from crm.models import (
 )
 from crm.models.base import parse_uuid
 
-REASONS = ("manual", "sweep")
-MAX_MERGE = 50
 UNDO_FORMAT = 1
 MERGES = Merge.__table__
-
-
-@dataclass(slots=True)
-class MergeOutcome:
-    survivor: Contact
-    merges: list[Merge]
-
-
-@dataclass(slots=True)
-class MergeGroup:
-    """A survivor and the contacts to merge into it, for ``merge_groups``."""
-
-    survivor_id: Any
-    merge_ids: Sequence[Any]
-    score: float | None = None
-    candidate_id: Any = None
-
-
-@dataclass(slots=True)
-class GroupsOutcome:
-    """Per group: the ``merges`` row ids it made, or why it was refused (nothing changed)."""
-
-    merged: list[tuple[MergeGroup, list[uuid.UUID]]] = dataclass_field(default_factory=list)
-    failed: list[tuple[MergeGroup, ServiceError]] = dataclass_field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Request:
-    survivor_id: uuid.UUID
-    merge_ids: list[uuid.UUID]
-    reason: str
-    score: float | None
-    candidate: DuplicateCandidate | None
 
 
 def merge(
@@ -110,18 +87,27 @@ def merge(
     reason: str = "manual",
     score: float | None = None,
     candidate_id: Any = None,
+    field_choices: Sequence[Any] | None = None,
 ) -> MergeOutcome:
-    """Merge ``merge_ids`` into the survivor; one ``merges`` row each. Call in a savepoint."""
-    request = _parse(survivor_id, merge_ids, reason, score)
+    """Merge ``merge_ids`` into the survivor; one ``merges`` row each. Call in a savepoint.
+
+    ``field_choices``: ``(field, contact_id)`` pairs, the survivor keeping that contact's
+    value as a manual decision (``crm.merging.choices``)."""
+    request = parse(survivor_id, merge_ids, reason, score)
+    request.choices = parse_choices(field_choices, request)
     if candidate_id is not None:
         candidate = get_candidate(
             session, organization_id=organization.id, candidate_id=candidate_id, lock=True
         )
-        _check_candidate(candidate, request)
+        check_candidate(candidate, request)
         request.candidate = candidate
-    group = {request.survivor_id, *request.merge_ids}
+    group = request.members
     rows = lock_contacts(session, organization_id=organization.id, ids=group)
-    _check_contacts(rows, request)
+    check_contacts(rows, request)
+    check_values(request, rows)
+    refused = dismissed_refusals(session, organization.id, [request])
+    if refused:
+        raise refused[0]
     [merge_ids_made] = _Engine(session, organization, rows, actor).run([request])
     session.flush()
     refresh_loaded(session, group)
@@ -142,22 +128,23 @@ def merge_groups(
     reason: str = "sweep",
 ) -> GroupsOutcome:
     """Merge many disjoint groups at once; a group refused (not found, not active, in two
-    groups, a closed candidate) is reported and the others merge. Call in a savepoint."""
+    groups, a closed candidate, a dismissed pair merged automatically) is reported and the
+    others merge. Call in a savepoint."""
     outcome = GroupsOutcome()
     named = {parse_uuid(g.candidate_id) for g in groups if g.candidate_id is not None}
-    found = _candidates(session, organization.id, named - {None})
-    accepted: list[tuple[MergeGroup, _Request]] = []
+    found = lock_candidates(session, organization.id, named - {None})
+    accepted: list[tuple[MergeGroup, Request]] = []
     seen: set[uuid.UUID] = set()
     for group in groups:
         try:
-            request = _parse(group.survivor_id, group.merge_ids, reason, group.score)
+            request = parse(group.survivor_id, group.merge_ids, reason, group.score)
             if group.candidate_id is not None:
                 candidate = found.get(parse_uuid(group.candidate_id))  # type: ignore[arg-type]
                 if candidate is None:
                     raise NotFound("duplicate candidate", field="candidate_id")
-                _check_candidate(candidate, request)
+                check_candidate(candidate, request)
                 request.candidate = candidate
-            members = {request.survivor_id, *request.merge_ids}
+            members = request.members
             if members & seen:
                 raise ServiceError(
                     ErrorCode.MERGE_CONFLICT, "a contact is in two groups", field="merge_ids"
@@ -168,96 +155,26 @@ def merge_groups(
             continue
         accepted.append((group, request))
     rows = lock_contacts(session, organization_id=organization.id, ids=seen)
-    runnable: list[tuple[MergeGroup, _Request]] = []
+    checked: list[tuple[MergeGroup, Request]] = []
     for group, request in accepted:
         try:
-            _check_contacts(rows, request)
+            check_contacts(rows, request)
         except ServiceError as exc:
             outcome.failed.append((group, exc))
             continue
-        runnable.append((group, request))
+        checked.append((group, request))
+    refused = dismissed_refusals(session, organization.id, [r for _, r in checked])
+    runnable: list[tuple[MergeGroup, Request]] = []
+    for position, (group, request) in enumerate(checked):
+        if position in refused:
+            outcome.failed.append((group, refused[position]))
+        else:
+            runnable.append((group, request))
     made = _Engine(session, organization, rows, actor).run([r for _, r in runnable])
     outcome.merged = [(group, ids) for (group, _), ids in zip(runnable, made, strict=True)]
     session.flush()
     refresh_loaded(session, seen)
     return outcome
-
-
-def _parse(
-    survivor_id: Any, merge_ids: Sequence[Any], reason: str, score: float | None
-) -> _Request:
-    survivor = parse_uuid(survivor_id)
-    if survivor is None:
-        raise NotFound("survivor contact", field="survivor_id")
-    if isinstance(merge_ids, str | bytes):
-        merge_ids = [merge_ids]
-    parsed: list[uuid.UUID] = []
-    for value in merge_ids:
-        merged = parse_uuid(value)
-        if merged is None:
-            raise NotFound(f"contact {value!s:.40}", field="merge_ids")
-        if merged not in parsed:
-            parsed.append(merged)
-    if not parsed:
-        raise ServiceError(ErrorCode.INVALID_INPUT, "name contacts to merge", field="merge_ids")
-    if len(parsed) > MAX_MERGE:
-        raise ServiceError(
-            ErrorCode.INVALID_INPUT, f"at most {MAX_MERGE} contacts at once", field="merge_ids"
-        )
-    if survivor in parsed:
-        raise ServiceError(
-            ErrorCode.MERGE_CONFLICT, "a contact cannot be merged into itself", field="merge_ids"
-        )
-    if reason not in REASONS:
-        raise ServiceError(ErrorCode.INVALID_INPUT, "reason is manual or sweep", field="reason")
-    return _Request(survivor, parsed, reason, score, None)
-
-
-def _candidates(
-    session: Session, organization_id: uuid.UUID, ids: set[Any]
-) -> dict[uuid.UUID, DuplicateCandidate]:
-    if not ids:
-        return {}
-    dc = DuplicateCandidate
-    rows = session.execute(
-        select(dc)
-        .where(dc.organization_id == organization_id, in_values(dc.id, ids))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalars()
-    return {row.id: row for row in rows}
-
-
-def _check_candidate(candidate: DuplicateCandidate, request: _Request) -> None:
-    if candidate.status != "pending":
-        raise ServiceError(
-            ErrorCode.CANDIDATE_CLOSED,
-            f"this candidate is already {candidate.status}",
-            field="candidate_id",
-        )
-    if not {candidate.contact_a_id, candidate.contact_b_id} <= {
-        request.survivor_id,
-        *request.merge_ids,
-    }:
-        raise ServiceError(
-            ErrorCode.MERGE_CONFLICT,
-            "the candidate's contacts are not the ones being merged",
-            field="candidate_id",
-        )
-
-
-def _check_contacts(rows: dict[uuid.UUID, dict[str, Any]], request: _Request) -> None:
-    for contact_id, field in [
-        (request.survivor_id, "survivor_id"),
-        *((m, "merge_ids") for m in request.merge_ids),
-    ]:
-        row = rows.get(contact_id)
-        if row is None:
-            raise NotFound(f"contact {contact_id}", field=field)
-        if row["status"] != "active":
-            raise ServiceError(
-                ErrorCode.NOT_ACTIVE, f"contact {contact_id} is {row['status']}", field=field
-            )
 
 
 class _Engine:
@@ -277,7 +194,7 @@ class _Engine:
         self.actor = actor
         self.now = utcnow()
 
-    def run(self, requests: list[_Request]) -> list[list[uuid.UUID]]:
+    def run(self, requests: list[Request]) -> list[list[uuid.UUID]]:
         """The ``merges`` row ids each request made, in request order."""
         made: list[list[uuid.UUID]] = [[] for _ in requests]
         survivors = {r.survivor_id: self.rows[r.survivor_id] for r in requests}
@@ -294,7 +211,7 @@ class _Engine:
         return made
 
     def _round(
-        self, pairs: list[tuple[_Request, dict[str, Any], dict[str, Any]]]
+        self, pairs: list[tuple[Request, dict[str, Any], dict[str, Any]]]
     ) -> list[tuple[uuid.UUID, dict[str, Any]]]:
         """Merge each merged contact into its survivor, all pairs at once (disjoint)."""
         session, org_id, now, actor = self.session, self.org_id, self.now, self.actor
@@ -313,8 +230,20 @@ class _Engine:
         book = CandidateBook(session, organization_id=org_id, contact_ids=everyone)
         moves = IdentifierMoves()
         planned = []
+        chosen: list[dict[str, Any]] = []
         for request, survivor, merged in pairs:
             survivor_id, merged_id = survivor["id"], merged["id"]
+            merge_id = uuid7()
+            choice = choice_record(
+                request,
+                merged_id=merged_id,
+                rows=self.rows,
+                organization_id=org_id,
+                merge_id=merge_id,
+                now=now,
+            )
+            if choice is not None:
+                chosen.append(choice)
             identifiers, promoted = moves.plan(
                 survivor_id=survivor_id,
                 survivor_rows=held[survivor_id],
@@ -323,11 +252,11 @@ class _Engine:
             changed = book.on_merge(
                 survivor_id=survivor_id,
                 merged_id=merged_id,
-                group={request.survivor_id, *request.merge_ids},
+                group=request.members,
                 actor=actor,
                 now=now,
             )
-            planned.append((identifiers, promoted, changed))
+            planned.append((merge_id, identifiers, promoted, changed, choice))
         moves.write(session)
         update_rows(
             session,
@@ -339,6 +268,7 @@ class _Engine:
             ],
         )
         book.write(session)
+        insert_rows(session, sr.__table__, chosen)
         found = current_observations(session, organization_id=org_id, contact_ids=survivor_ids)
         computed = {
             sid: contact_values(found.get(sid, []), overrides=self.overrides)[0]
@@ -349,12 +279,12 @@ class _Engine:
         merge_rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         after: list[tuple[uuid.UUID, dict[str, Any]]] = []
-        for (request, survivor, merged), (identifiers, promoted, changed) in zip(
+        for (request, survivor, merged), (merge_id, identifiers, promoted, changed, choice) in zip(
             pairs, planned, strict=True
         ):
             survivor_id, merged_id = survivor["id"], merged["id"]
             values = computed[survivor_id]
-            candidate_id, score = _decided_candidate(book, survivor_id, merged_id, changed, request)
+            candidate_id, score = decided_candidate(book, survivor_id, merged_id, changed, request)
             held_records = records[merged_id]
             undo = {
                 "format": UNDO_FORMAT,
@@ -369,7 +299,11 @@ class _Engine:
                 ),
                 "candidates": changed,
             }
-            merge_id = uuid7()
+            if choice is not None:
+                undo["field_choices"] = {
+                    "record": str(choice["id"]),
+                    "fields": choice["payload"]["field_choices"],
+                }
             merge_rows.append(
                 {
                     "id": merge_id,
@@ -395,6 +329,8 @@ class _Engine:
                 "identifiers": len(identifiers),
                 "source_records": len(undo["source_records"]),
             }
+            if choice is not None:
+                data["field_choices"] = choice["payload"]["field_choices"]
             common = {"organization_id": org_id, "kind": "merged", "actor": actor, "now": now}
             events.append(
                 event(contact_id=survivor_id, data={**data, "role": "survivor"}, **common)
@@ -424,7 +360,7 @@ class _Engine:
 
     def _write_contacts(
         self,
-        pairs: list[tuple[_Request, dict[str, Any], dict[str, Any]]],
+        pairs: list[tuple[Request, dict[str, Any], dict[str, Any]]],
         computed: dict[uuid.UUID, dict[str, Any]],
     ) -> None:
         """Survivors take their recomputed fields, merged contacts become tombstones; both
@@ -450,27 +386,3 @@ class _Engine:
             )
             if written != len(rows):
                 raise ConcurrentUpdate(f"{len(rows) - written} contacts changed meanwhile")
-
-
-def _decided_candidate(
-    book: CandidateBook,
-    survivor_id: uuid.UUID,
-    merged_id: uuid.UUID,
-    changed_candidates: list[dict[str, Any]],
-    request: _Request,
-) -> tuple[uuid.UUID | None, float | None]:
-    """The review-queue candidate this merge decided (the pair's own, else the one named,
-    when this merge closed it) and the merge's score (given, else the candidate's)."""
-    candidate_id = None
-    pair = {str(survivor_id), str(merged_id)}
-    closed = [c for c in changed_candidates if c["change"] == "closed"]
-    for change in closed:
-        if {change["contact_a_id"], change["contact_b_id"]} == pair:
-            candidate_id = uuid.UUID(change["id"])
-    named = request.candidate
-    if candidate_id is None and named is not None and str(named.id) in {c["id"] for c in closed}:
-        candidate_id = named.id
-    score = request.score
-    if candidate_id is not None and score is None:
-        score = book.score(candidate_id)
-    return candidate_id, score

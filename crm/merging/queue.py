@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from crm.contacts.queries import Page
 from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.merging.dismissals import live_contacts, ordered
 from crm.models import Contact, DuplicateCandidate, utcnow
 from crm.models.base import parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor
@@ -94,7 +95,8 @@ def list_candidates(
 def dismiss(
     session: Session, *, organization_id: uuid.UUID, candidate_id: Any, actor: str | None
 ) -> DuplicateCandidate:
-    """Mark a candidate as two different people; dismissing it again changes nothing."""
+    """Mark a candidate as two different people; dismissing it again changes nothing. When a
+    side was merged since, the pair of the contacts it leads to is dismissed too."""
     candidate = get_candidate(
         session, organization_id=organization_id, candidate_id=candidate_id, lock=True
     )
@@ -111,4 +113,37 @@ def dismiss(
     candidate.decided_by = actor
     session.add(candidate)
     session.flush()
+    _to_live_pair(session, candidate)
     return candidate
+
+
+def _to_live_pair(session: Session, candidate: DuplicateCandidate) -> None:
+    """A dismissal of a contact merged since (a queue page read before the merge, or a
+    dismissal racing it) holds for the contacts it leads to: their pair is dismissed too."""
+    org_id = candidate.organization_id
+    own = (candidate.contact_a_id, candidate.contact_b_id)
+    live = live_contacts(session, organization_id=org_id, ids=own)
+    a, b = live.get(own[0]), live.get(own[1])
+    if a is None or b is None or a == b or ordered(a, b) == own:
+        return
+    pair = ordered(a, b)
+    dc = DuplicateCandidate
+    found = session.exec(
+        select(dc)
+        .where(dc.organization_id == org_id, dc.contact_a_id == pair[0], dc.contact_b_id == pair[1])
+        .with_for_update()
+    ).scalar_one_or_none()
+    if found is not None and found.status != "pending":
+        return
+    row = found or DuplicateCandidate(
+        organization_id=org_id,
+        contact_a_id=pair[0],
+        contact_b_id=pair[1],
+        score=candidate.score,
+        reasons=candidate.reasons,
+    )
+    row.status = "dismissed"
+    row.decided_at = candidate.decided_at
+    row.decided_by = candidate.decided_by
+    session.add(row)
+    session.flush()

@@ -37,8 +37,13 @@ def merge_contacts(
     reason: str = "manual",
     score: float | None = None,
     candidate_id: Any = None,
+    field_choices: Sequence[Any] | None = None,
 ) -> Contact:
-    """Merge ``merge_ids`` into the survivor (reversibly); returns the survivor as now."""
+    """Merge ``merge_ids`` into the survivor (reversibly); returns the survivor as now.
+
+    ``field_choices``: ``(field, contact_id)`` pairs: the survivor keeps that contact's value
+    of the field (``first_name``, ``last_name``, ``email``, ``phone``, ``date_of_birth``,
+    ``address``; camelCase too) as a manual decision, until unmerged."""
     return merge_contacts_with_history(
         session,
         organization=organization,
@@ -48,6 +53,7 @@ def merge_contacts(
         reason=reason,
         score=score,
         candidate_id=candidate_id,
+        field_choices=field_choices,
     ).survivor
 
 
@@ -61,6 +67,7 @@ def merge_contacts_with_history(
     reason: str = "manual",
     score: float | None = None,
     candidate_id: Any = None,
+    field_choices: Sequence[Any] | None = None,
 ) -> MergeOutcome:
     """``merge_contacts``, also returning the ``merges`` rows (one per merged contact)."""
     return _retrying(
@@ -75,6 +82,7 @@ def merge_contacts_with_history(
             reason=reason,
             score=score,
             candidate_id=candidate_id,
+            field_choices=field_choices,
         ),
     )
 

@@ -7,7 +7,8 @@ status where nobody took them since), its source records, and later versions of 
 Its row is restored from the snapshot when its current records are the ones it had; otherwise
 survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the
-merge, survivorship otherwise.
+merge, survivorship otherwise. The manual record of the merge's field choices is deleted
+first, so the survivor's fields no longer hold what was chosen.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
@@ -90,6 +91,9 @@ def unmerge(
     now = utcnow()
     overrides = (organization.settings or {}).get("source_priorities")
 
+    choices = undo.get("field_choices")
+    if choices:  # the merge's field choices go with it
+        session.execute(delete(SourceRecord).where(SourceRecord.id == uuid.UUID(choices["record"])))
     _restore_records(session, org_id, merged_id, undo["source_records"], set(chain))
     not_restored = restore_identifiers(
         session,

@@ -68,20 +68,24 @@ class Mutation:
         resolver=merge_m.resolve,
         description="Merge contacts into a survivor (admin): identifiers and source records move "
         "to it, survivorship recomputes its fields, and each merged contact becomes a MERGED "
-        "tombstone whose id and identifiers lead to the survivor. Undo with unmergeContact.",
+        "tombstone whose id and identifiers lead to the survivor. Dismissals of a merged contact "
+        "hold for the survivor; merging a dismissed pair is allowed here (a person's later "
+        "decision: the candidate becomes MERGED), never by the sweep. Undo with unmergeContact.",
         permission_classes=[IsAdmin],
     )
     unmerge_contact: UnmergeContactPayload = strawberry.mutation(
         resolver=unmerge_m.resolve,
         description="Undo a merge (admin): the merged contact comes back exactly as it was and "
         "the survivor is recomputed, keeping what arrived after the merge. The pair is then "
-        "dismissed, so no sweep merges it again.",
+        "dismissed, so no sweep merges it again; dismissals and field choices the merge carried "
+        "are taken back.",
         permission_classes=[IsAdmin],
     )
     dismiss_duplicate: DismissDuplicatePayload = strawberry.mutation(
         resolver=dismiss_m.resolve,
         description="Dismiss a duplicate candidate (admin): the two are different people and "
-        "the pair is never proposed again. Dismissing it twice is harmless.",
+        "the pair is never proposed again, also after either is merged into another contact "
+        "(the dismissal is carried to the survivor). Dismissing it twice is harmless.",
         permission_classes=[IsAdmin],
     )
     run_dedup_sweep: RunDedupSweepPayload = strawberry.mutation(

@@ -12,6 +12,17 @@ from graphql_schema.types.contact import Contact
 from graphql_schema.types.duplicates import Merge
 
 
+@strawberry.input(description="Keep one contact's value of a field on the survivor.")
+class FieldChoiceInput:
+    field: str = strawberry.field(
+        description="A Contact field: firstName, lastName, email, phone, dateOfBirth, or address "
+        "(every part of the address the contact has)."
+    )
+    contact_id: strawberry.ID = strawberry.field(
+        description="The survivor or one of mergeIds; it must have a value for the field."
+    )
+
+
 @strawberry.input(description="Contacts to merge into a survivor.")
 class MergeContactsInput:
     survivor_id: strawberry.ID = strawberry.field(
@@ -27,6 +38,13 @@ class MergeContactsInput:
         "contacts named here). Pending candidates between the merged contacts are closed "
         "either way.",
     )
+    field_choices: list[FieldChoiceInput] | None = strawberry.field(
+        default=None,
+        description="Values a person chose: the survivor keeps each named contact's value of "
+        "the field, as a manual edit made at the merge (it holds until a newer observation from "
+        "a higher-priority source, a PMS, says otherwise). Unmerging a contact takes back the "
+        "choices that named it or the survivor. Without choices, survivorship decides.",
+    )
 
 
 @strawberry.type(description="Result of mergeContacts.")
@@ -40,7 +58,9 @@ class MergeContactsPayload:
     errors: list[UserError] = strawberry.field(
         description="Why nothing changed: NOT_FOUND (unknown or another organization's id), "
         "NOT_ACTIVE (already merged or erased), MERGE_CONFLICT (the survivor among mergeIds, or "
-        "a candidate of other contacts), CANDIDATE_CLOSED, INVALID_INPUT."
+        "a candidate of other contacts), CANDIDATE_CLOSED, INVALID_INPUT (field fieldChoices: an "
+        "unknown field, a contact not in the merge, a field chosen twice or a contact with no "
+        "value for it)."
     )
 
 
@@ -55,6 +75,7 @@ def resolve(info: Info, input: MergeContactsInput) -> MergeContactsPayload:
             merge_ids=list(input.merge_ids),
             actor=ctx.principal.actor,
             candidate_id=input.candidate_id,
+            field_choices=[(c.field, c.contact_id) for c in input.field_choices or ()],
         ),
     )
     if outcome is None:

@@ -230,11 +230,12 @@ class TestMergingCandidates:
         # when
         merge(p["amy"], p["amie"])
 
-        # then
+        # then: the pending one moves; the dismissal stays and is carried to the survivor
         rows = {c.id: c for c in stored.candidates()}
         assert pair_of(rows[moved.id]) == pair(p["amy"], p["bob"])
-        assert pair_of(rows[dismissed.id]) == pair(p["amy"], p["zoe"])
+        assert pair_of(rows[dismissed.id]) == pair(p["amie"], p["zoe"])
         assert rows[dismissed.id].status == "dismissed"
+        assert statuses(stored)[pair(p["amy"], p["zoe"])] == "dismissed"
         assert pair_of(rows[left.id]) == pair(p["amie"], p["rob"])
 
     def test_candidates_between_contacts_merged_together_are_closed(
