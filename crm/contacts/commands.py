@@ -12,7 +12,16 @@ from sqlmodel import Session
 from crm.contacts.queries import get_contact, identifier_key
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import Channel, IdentityError
-from crm.ingest import CREATED, Observation, Rejected, build_observation, ingest
+from crm.ingest import (
+    CREATED,
+    REJECTED,
+    FieldIssue,
+    Observation,
+    Outcome,
+    Rejected,
+    build_observation,
+    ingest,
+)
 from crm.ingest.priorities import MANUAL_SOURCE
 from crm.models import Contact, ContactEvent, ContactIdentifier, Organization, utcnow, uuid7
 
@@ -79,6 +88,26 @@ def _active(session: Session, organization: Organization, contact_id: Any) -> Co
     return contact
 
 
+def _named(session: Session, organization: Organization, contact_id: Any) -> Contact:
+    """The contact a write names, whatever its status: the pipeline follows a merged one to
+    its survivor and refuses an erased one (``_written``), deciding on what it writes with."""
+    contact = get_contact(session, organization_id=organization.id, contact_id=contact_id)
+    if contact is None:
+        raise NotFound("contact", field="id")
+    return contact
+
+
+def _written(outcome: Outcome) -> uuid.UUID:
+    """The contact a write naming its contact went to, or the coded reason it was refused."""
+    if outcome.outcome == REJECTED or outcome.contact_id is None:
+        issue = next(
+            (i for i in outcome.issues if i.field == "contact_id"),
+            FieldIssue("NOT_ACTIVE", "contact_id", "contact is not active"),
+        )
+        raise ServiceError(issue.code, issue.message, field="id")
+    return outcome.contact_id
+
+
 def _reload(session: Session, contact_id: uuid.UUID) -> Contact:
     contact = session.get(Contact, contact_id)
     assert contact is not None
@@ -111,14 +140,28 @@ def update_contact(
     data: Mapping[str, Any],
     actor: str | None,
 ) -> Contact:
-    """A manual edit: it holds until a newer observation from a higher-priority source."""
-    contact = _active(session, organization, contact_id)
+    """A manual edit: it holds until a newer observation from a higher-priority source.
+
+    A merged contact's edit goes to its survivor; an erased contact's is NOT_ACTIVE. With
+    ``version``, the contact read must still be live at that version (else VERSION_CONFLICT).
+    """
+    contact = _named(session, organization, contact_id)
     if version is not None:
         # lock the row: a concurrent edit of the same version waits, then sees it is stale
         # (the pipeline would otherwise retry past the version change and lose an update)
-        current = session.execute(
-            select(Contact.version).where(Contact.id == contact.id).with_for_update()
-        ).scalar_one()
+        current, status, merged_into = session.execute(
+            select(Contact.version, Contact.status, Contact.merged_into_id)
+            .where(Contact.id == contact.id)
+            .with_for_update()
+        ).one()
+        if status == "erased":
+            raise ServiceError(ErrorCode.NOT_ACTIVE, "contact is erased", field="id")
+        if status != "active":
+            raise ServiceError(
+                ErrorCode.VERSION_CONFLICT,
+                f"contact was merged into contact {merged_into}: reload and retry",
+                field="version",
+            )
         if current != version:
             raise ServiceError(
                 ErrorCode.VERSION_CONFLICT,
@@ -130,8 +173,8 @@ def update_contact(
     obs = _observe(
         organization, data, source=MANUAL_SOURCE, source_id=_manual_id(), contact_id=contact.id
     )
-    ingest(session, organization=organization, observations=[obs], actor=actor)
-    return _reload(session, contact.id)
+    outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
+    return _reload(session, _written(outcome))
 
 
 def resolve_contact(
@@ -169,9 +212,10 @@ def link_identifier(
     value: str,
     actor: str | None,
 ) -> Contact:
-    """Attach a channel identifier to a contact (exclusive ones must be free)."""
+    """Attach a channel identifier to a contact (exclusive ones must be free); a merged
+    contact's goes to its survivor, an erased contact's is NOT_ACTIVE."""
     channel = _parse_channel(channel)
-    contact = _active(session, organization, contact_id)
+    contact = _named(session, organization, contact_id)
     obs = _observe(
         organization,
         {},
@@ -190,7 +234,8 @@ def link_identifier(
                     f"this {channel.value} identifier belongs to another contact",
                     field="value",
                 )
-    return _reload(session, contact.id)
+        written = _written(outcome)
+    return _reload(session, written)
 
 
 def unlink_identifier(
