@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
-from crm.contacts.queries import get_contact, identifier_key
+from crm.contacts.queries import get_contact
+from crm.contacts.unlink import unlink
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.identity import Channel, IdentityError
+from crm.identity import Channel
 from crm.ingest import (
     CREATED,
     REJECTED,
@@ -23,7 +24,7 @@ from crm.ingest import (
     ingest,
 )
 from crm.ingest.priorities import MANUAL_SOURCE
-from crm.models import Contact, ContactEvent, ContactIdentifier, Organization, utcnow, uuid7
+from crm.models import Contact, Organization, uuid7
 
 
 class ValidationFailed(ServiceError):
@@ -247,61 +248,16 @@ def unlink_identifier(
     value: str,
     actor: str | None,
 ) -> Contact:
-    """Detach a channel identifier from a contact; the next holder becomes primary."""
+    """Detach a channel identifier from a contact: its fields are recomputed without it, the
+    next holder becomes primary, and only new data from a source brings it back (a merged
+    contact's goes to its survivor; an erased contact's is NOT_ACTIVE)."""
     channel = _parse_channel(channel)
-    contact = _active(session, organization, contact_id)
-    try:
-        namespace, normalized = identifier_key(channel, value, region=organization.default_region)
-    except IdentityError as exc:  # pragma: no cover - identifier_key already converts
-        raise ServiceError(exc.code.value, exc.message, field="value") from exc
-    ci = ContactIdentifier
-    row = session.exec(
-        select(ci).where(
-            ci.organization_id == organization.id,
-            ci.contact_id == contact.id,
-            ci.namespace == namespace,
-            ci.value == normalized,
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound("identifier on this contact", field="value")
-    was_primary = row.ordinal == 0
-    session.delete(row)
-    session.flush()
-    if was_primary:
-        successor = session.exec(
-            select(ci)
-            .where(
-                ci.organization_id == organization.id,
-                ci.namespace == namespace,
-                ci.value == normalized,
-            )
-            .order_by(ci.ordinal)
-            .limit(1)
-        ).scalar_one_or_none()
-        if successor is not None:
-            successor.ordinal = 0
-            session.add(successor)
-    now = utcnow()
-    session.add(
-        ContactEvent(
-            organization_id=organization.id,
-            contact_id=contact.id,
-            kind="identifier_unlinked",
-            source=MANUAL_SOURCE,
-            actor=actor,
-            data={
-                "namespace": namespace,
-                "value": normalized,
-                "channel": row.channel,
-            },
-            created_at=now,
-        )
+    written = unlink(
+        session,
+        organization=organization,
+        contact_id=contact_id,
+        channel=channel,
+        value=value,
+        actor=actor,
     )
-    session.execute(
-        update(Contact)
-        .where(Contact.id == contact.id)
-        .values(version=Contact.version + 1, updated_at=now)
-    )
-    session.flush()
-    return _reload(session, contact.id)
+    return _reload(session, written)

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from crm.db import RenderedCopy, bulk_insert, in_values, is_retryable, render_copy
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_compatible
 from crm.ingest.observation import FieldIssue, Observation
-from crm.ingest.recompute import contact_values, current_observations, observed
+from crm.ingest.recompute import contact_values, current_observations, observed, retractions
 from crm.ingest.survivorship import Observed
 from crm.models import (
     CONTACT_FIELDS,
@@ -155,6 +155,8 @@ class _Batch:
         # (namespace, value) -> [(ordinal, contact_id)], the batch's keys only
         self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
         self.current: dict[tuple[str, str], _Current] = {}
+        # current record id -> the identifiers unlinked from it (``unlinkIdentifier``)
+        self.retracted: dict[uuid.UUID, set[tuple[str, str]]] = {}
         self.contacts: dict[uuid.UUID, dict[str, Any]] = {}
         # named contact (``obs.contact_id``) -> the live contact it leads to, None if erased
         self.named: dict[uuid.UUID, uuid.UUID | None] = {}
@@ -216,6 +218,10 @@ class _Batch:
                         self.current[(system, source_id)] = _Current(
                             cur.id, cur.contact_id, cur.version, cur.content_hash
                         )
+        if self.current:
+            self.retracted = retractions(
+                self.session, record_ids=[cur.id for cur in self.current.values()]
+            )
         # the contacts the batch's keys and records lead to, and those its rows name
         reached = {cid for held in self.holders.values() for _, cid in held}
         reached |= {cur.contact_id for cur in self.current.values()}
@@ -376,10 +382,13 @@ class _Batch:
             if named is not None and (refused := self._refuse_named(obs, cur)) is not None:
                 outcomes.append(Outcome(index, REJECTED, None, obs.line, [*issues, refused]))
                 continue
-            if cur is not None and (
-                cur.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
+            # the record that says who this is: none when every key it had was unlinked from
+            # its contact and it has no id of the source's own (its id is its content)
+            lineage = None if cur is not None and self._unlinked(obs, cur) else cur
+            if lineage is not None and (
+                lineage.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
             ):
-                outcomes.append(Outcome(index, UNCHANGED, cur.contact_id, obs.line, issues))
+                outcomes.append(Outcome(index, UNCHANGED, lineage.contact_id, obs.line, issues))
                 continue
             redirected_from = None
             if named is not None:
@@ -393,10 +402,14 @@ class _Batch:
                         source=obs.source,
                         data={"from": str(named), "to": str(owner)},
                     )
-            elif cur is not None:
-                owner = cur.contact_id
+            elif lineage is not None:
+                owner = lineage.contact_id
             else:
                 owner = self._find_owner(obs)
+                if cur is not None and owner != cur.contact_id:
+                    # the record version moves to the new owner: the contact it leaves is
+                    # recomputed without it
+                    self.batch_obs.setdefault(cur.contact_id, [])
             created = owner is None
             if owner is None:
                 owner = uuid7()
@@ -418,6 +431,15 @@ class _Batch:
             kind = CREATED if created else (UPDATED if cur is not None else LINKED)
             outcomes.append(Outcome(index, kind, owner, obs.line, issues, redirected_from))
         return outcomes
+
+    def _unlinked(self, obs: Observation, cur: _Current) -> bool:
+        retracted = self.retracted.get(cur.id)
+        return (
+            bool(retracted)
+            and obs.external_id is None
+            and bool(obs.keys)
+            and all(key.identity in retracted for key in obs.keys)
+        )
 
     def _refuse_named(self, obs: Observation, cur: _Current | None) -> FieldIssue | None:
         """Why a row naming its contact cannot be written there, if it cannot: the contact is
