@@ -3,6 +3,9 @@ says so, an erased contact's is rejected, and a row cannot take another contact'
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
@@ -165,3 +168,40 @@ class TestRowsNamingAnotherContactsRecord:
         # then
         assert (job.updated, job.rejected) == (1, 0)
         assert reload(engine, ann).city == "Perth"
+
+
+class TestARowRacingAMerge:
+    def test_the_row_lands_on_the_survivor(self, engine, org, monkeypatch):
+        # given: a merge of Ann into Bob commits after the import has read Ann as active,
+        # just before it writes her row
+        if engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's one writer cannot commit a merge between a read and a write")
+        ann, bob = two_people(engine, org)
+        done: list[bool] = []
+        execute = Session.execute
+
+        def merge_first(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            if not done and str(statement).lstrip().startswith("UPDATE contacts"):
+                done.append(True)
+                with Session(engine) as other:
+                    merge_contacts(
+                        other, organization=org, survivor_id=bob.id, merge_ids=[ann.id], actor="t"
+                    )
+                    other.commit()
+            return execute(self, statement, *args, **kwargs)
+
+        monkeypatch.setattr(Session, "execute", merge_first)
+
+        # when
+        job = import_text(
+            engine,
+            org,
+            csv_text(HEADER, [[str(ann.id), "", "Ann", "Lee", "ann@example.com", "Hobart"]]),
+        )
+        monkeypatch.undo()
+
+        # then: the edit is on the contact that is shown, not on the tombstone
+        assert done == [True]
+        assert (job.created, job.rejected) == (0, 0)
+        assert reload(engine, bob).city == "Hobart"
+        assert reload(engine, ann).city == "Bondi"
