@@ -85,8 +85,8 @@ class _Unlink:
     def run(self, named_id: uuid.UUID, namespace: str, value: str) -> uuid.UUID:
         contact = self._lock_live(named_id)
         contact_id = contact["id"]
-        channel = self._delete_identifier(contact_id, namespace, value)
-        self._retract(contact_id, namespace, value)
+        channel, source = self._delete_identifier(contact_id, namespace, value)
+        self._retract(contact_id, namespace, value, source)
         computed = recompute(
             self.session,
             organization_id=self.org.id,
@@ -153,15 +153,20 @@ class _Unlink:
             chain.append(following)
         raise ServiceError(ErrorCode.NOT_ACTIVE, "contact is erased", field="id")
 
-    def _delete_identifier(self, contact_id: uuid.UUID, namespace: str, value: str) -> str:
+    def _delete_identifier(
+        self, contact_id: uuid.UUID, namespace: str, value: str
+    ) -> tuple[str, str | None]:
+        """Delete the contact's identifier row; its channel and the source that linked it."""
         ci = _IDENTIFIERS.c
         where = (ci.organization_id == self.org.id, ci.namespace == namespace, ci.value == value)
         found = self.session.execute(
-            select(ci.id, ci.ordinal, ci.channel).where(*where, ci.contact_id == contact_id)
+            select(ci.id, ci.ordinal, ci.channel, ci.source).where(
+                *where, ci.contact_id == contact_id
+            )
         ).one_or_none()
         if found is None:
             raise NotFound("identifier on this contact", field="value")
-        identifier_id, ordinal, channel = found
+        identifier_id, ordinal, channel, source = found
         if self.session.execute(delete(_IDENTIFIERS).where(ci.id == identifier_id)).rowcount != 1:
             raise ConcurrentUpdate("the identifier was unlinked meanwhile")
         if ordinal == 0 and namespace in SHARED_NAMESPACES:
@@ -178,16 +183,21 @@ class _Unlink:
                 ).rowcount
                 if promoted != 1:
                     raise ConcurrentUpdate("the next holder changed meanwhile")
-        return channel
+        return channel, source
 
-    def _retract(self, contact_id: uuid.UUID, namespace: str, value: str) -> list[uuid.UUID]:
-        """Record the unlink against each current record version showing the value."""
+    def _retract(
+        self, contact_id: uuid.UUID, namespace: str, value: str, source: str | None
+    ) -> list[uuid.UUID]:
+        """Record the unlink against each current record version that gave the contact the
+        value: its phone or email field is the value, or its id is its content and it comes
+        from the source that linked the identifier (a ``resolveContact`` lookup's record, whose
+        key is not among its fields). A version retracted that did not carry the value loses
+        nothing: only a field equal to the value is left out, and a lookup is only turned away
+        when every key it has was unlinked."""
         name = _FIELD_OF_NAMESPACE.get(namespace)
-        if name is None:
-            return []
         sr = _RECORDS.c
         records = self.session.execute(
-            select(sr.id, sr.normalized).where(
+            select(sr.id, sr.normalized, sr.source_system, sr.source_id_given).where(
                 sr.organization_id == self.org.id,
                 sr.contact_id == contact_id,
                 sr.is_current.is_(True),
@@ -195,8 +205,9 @@ class _Unlink:
         ).all()
         carrying = sorted(
             rid
-            for rid, normalized in records
-            if ((normalized or {}).get("fields") or {}).get(name) == value
+            for rid, normalized, system, given in records
+            if (name and ((normalized or {}).get("fields") or {}).get(name) == value)
+            or (not given and system == source)
         )
         if carrying:
             self.session.execute(

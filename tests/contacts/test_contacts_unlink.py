@@ -128,6 +128,25 @@ class TestAfterAnUnlink:
         assert holders(engine, org) == [again.id]
         assert (contact(engine, ann).phone, contact(engine, ann).email) == (None, "ann@example.com")
 
+    def test_resolving_a_handle_with_the_same_payload_does_not_find_it_again(
+        self, engine, session, org
+    ):
+        # given
+        first, _ = resolve_contact(
+            session, organization=org, channel="INSTAGRAM", value="@ann", data={"first_name": "Ann"}
+        )
+        session.commit()
+
+        # when
+        unlink(session, org, first.id, value="@ann", channel="INSTAGRAM")
+        again, created = resolve_contact(
+            session, organization=org, channel="INSTAGRAM", value="@ann", data={"first_name": "Ann"}
+        )
+        session.commit()
+
+        # then
+        assert (again.id != first.id, created) == (True, True)
+
     def test_re_sending_the_identical_record_does_not_link_it_again(self, engine, session, org):
         # given
         ann = observe(session, org, **ann_row()).contact_id
