@@ -17,6 +17,7 @@ from crm.errors import ServiceError
 from crm.ingest import UNCHANGED, build_observation, ingest
 from crm.merging import merge_contacts
 from crm.models import Contact, ContactEvent, ContactIdentifier
+from tests.importing.conftest import csv_text, import_text
 
 PHONE = "+61412345678"
 
@@ -146,6 +147,23 @@ class TestAfterAnUnlink:
 
         # then
         assert (again.id != first.id, created) == (True, True)
+
+    def test_an_imported_row_with_the_value_finds_someone_else(self, engine, session, org):
+        # given
+        ann = observe(session, org, **ann_row()).contact_id
+        unlink(session, org, ann)
+        session.rollback()
+
+        # when: a file row with the number and Ann's first name, nothing else of hers
+        job = import_text(
+            engine, org, csv_text(["first_name", "mobile"], [["Ann", "0412 345 678"]])
+        )
+
+        # then
+        assert (job.created, job.linked) == (1, 0)
+        [holder] = holders(engine, org)
+        assert holder != ann
+        assert contact(engine, ann).phone is None
 
     def test_re_sending_the_identical_record_does_not_link_it_again(self, engine, session, org):
         # given
