@@ -6,15 +6,25 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
-from crm.contacts.queries import get_contact, identifier_key
+from crm.contacts.queries import get_contact
+from crm.contacts.unlink import unlink
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.identity import Channel, IdentityError
-from crm.ingest import CREATED, Observation, Rejected, build_observation, ingest
+from crm.identity import Channel
+from crm.ingest import (
+    CREATED,
+    REJECTED,
+    FieldIssue,
+    Observation,
+    Outcome,
+    Rejected,
+    build_observation,
+    ingest,
+)
 from crm.ingest.priorities import MANUAL_SOURCE
-from crm.models import Contact, ContactEvent, ContactIdentifier, Organization, utcnow, uuid7
+from crm.models import Contact, Organization, uuid7
 from crm.tenancy.sources import lookup_source
 
 
@@ -80,6 +90,26 @@ def _active(session: Session, organization: Organization, contact_id: Any) -> Co
     return contact
 
 
+def _named(session: Session, organization: Organization, contact_id: Any) -> Contact:
+    """The contact a write names, whatever its status: the pipeline follows a merged one to
+    its survivor and refuses an erased one (``_written``), deciding on what it writes with."""
+    contact = get_contact(session, organization_id=organization.id, contact_id=contact_id)
+    if contact is None:
+        raise NotFound("contact", field="id")
+    return contact
+
+
+def _written(outcome: Outcome) -> uuid.UUID:
+    """The contact a write naming its contact went to, or the coded reason it was refused."""
+    if outcome.outcome == REJECTED or outcome.contact_id is None:
+        issue = next(
+            (i for i in outcome.issues if i.field == "contact_id"),
+            FieldIssue("NOT_ACTIVE", "contact_id", "contact is not active"),
+        )
+        raise ServiceError(issue.code, issue.message, field="id")
+    return outcome.contact_id
+
+
 def _reload(session: Session, contact_id: uuid.UUID) -> Contact:
     contact = session.get(Contact, contact_id)
     assert contact is not None
@@ -112,14 +142,28 @@ def update_contact(
     data: Mapping[str, Any],
     actor: str | None,
 ) -> Contact:
-    """A manual edit: it holds until a newer observation from a higher-priority source."""
-    contact = _active(session, organization, contact_id)
+    """A manual edit: it holds until a newer observation from a higher-priority source.
+
+    A merged contact's edit goes to its survivor; an erased contact's is NOT_ACTIVE. With
+    ``version``, the contact read must still be live at that version (else VERSION_CONFLICT).
+    """
+    contact = _named(session, organization, contact_id)
     if version is not None:
         # lock the row: a concurrent edit of the same version waits, then sees it is stale
         # (the pipeline would otherwise retry past the version change and lose an update)
-        current = session.execute(
-            select(Contact.version).where(Contact.id == contact.id).with_for_update()
-        ).scalar_one()
+        current, status, merged_into = session.execute(
+            select(Contact.version, Contact.status, Contact.merged_into_id)
+            .where(Contact.id == contact.id)
+            .with_for_update()
+        ).one()
+        if status == "erased":
+            raise ServiceError(ErrorCode.NOT_ACTIVE, "contact is erased", field="id")
+        if status != "active":
+            raise ServiceError(
+                ErrorCode.VERSION_CONFLICT,
+                f"contact was merged into contact {merged_into}: reload and retry",
+                field="version",
+            )
         if current != version:
             raise ServiceError(
                 ErrorCode.VERSION_CONFLICT,
@@ -131,8 +175,8 @@ def update_contact(
     obs = _observe(
         organization, data, source=MANUAL_SOURCE, source_id=_manual_id(), contact_id=contact.id
     )
-    ingest(session, organization=organization, observations=[obs], actor=actor)
-    return _reload(session, contact.id)
+    outcome = ingest(session, organization=organization, observations=[obs], actor=actor)[0]
+    return _reload(session, _written(outcome))
 
 
 def resolve_contact(
@@ -171,9 +215,10 @@ def link_identifier(
     value: str,
     actor: str | None,
 ) -> Contact:
-    """Attach a channel identifier to a contact (exclusive ones must be free)."""
+    """Attach a channel identifier to a contact (exclusive ones must be free); a merged
+    contact's goes to its survivor, an erased contact's is NOT_ACTIVE."""
     channel = _parse_channel(channel)
-    contact = _active(session, organization, contact_id)
+    contact = _named(session, organization, contact_id)
     obs = _observe(
         organization,
         {},
@@ -192,7 +237,8 @@ def link_identifier(
                     f"this {channel.value} identifier belongs to another contact",
                     field="value",
                 )
-    return _reload(session, contact.id)
+        written = _written(outcome)
+    return _reload(session, written)
 
 
 def unlink_identifier(
@@ -204,61 +250,16 @@ def unlink_identifier(
     value: str,
     actor: str | None,
 ) -> Contact:
-    """Detach a channel identifier from a contact; the next holder becomes primary."""
+    """Detach a channel identifier from a contact: its fields are recomputed without it, the
+    next holder becomes primary, and only new data from a source brings it back (a merged
+    contact's goes to its survivor; an erased contact's is NOT_ACTIVE)."""
     channel = _parse_channel(channel)
-    contact = _active(session, organization, contact_id)
-    try:
-        namespace, normalized = identifier_key(channel, value, region=organization.default_region)
-    except IdentityError as exc:  # pragma: no cover - identifier_key already converts
-        raise ServiceError(exc.code.value, exc.message, field="value") from exc
-    ci = ContactIdentifier
-    row = session.exec(
-        select(ci).where(
-            ci.organization_id == organization.id,
-            ci.contact_id == contact.id,
-            ci.namespace == namespace,
-            ci.value == normalized,
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound("identifier on this contact", field="value")
-    was_primary = row.ordinal == 0
-    session.delete(row)
-    session.flush()
-    if was_primary:
-        successor = session.exec(
-            select(ci)
-            .where(
-                ci.organization_id == organization.id,
-                ci.namespace == namespace,
-                ci.value == normalized,
-            )
-            .order_by(ci.ordinal)
-            .limit(1)
-        ).scalar_one_or_none()
-        if successor is not None:
-            successor.ordinal = 0
-            session.add(successor)
-    now = utcnow()
-    session.add(
-        ContactEvent(
-            organization_id=organization.id,
-            contact_id=contact.id,
-            kind="identifier_unlinked",
-            source=MANUAL_SOURCE,
-            actor=actor,
-            data={
-                "namespace": namespace,
-                "value": normalized,
-                "channel": row.channel,
-            },
-            created_at=now,
-        )
+    written = unlink(
+        session,
+        organization=organization,
+        contact_id=contact_id,
+        channel=channel,
+        value=value,
+        actor=actor,
     )
-    session.execute(
-        update(Contact)
-        .where(Contact.id == contact.id)
-        .values(version=Contact.version + 1, updated_at=now)
-    )
-    session.flush()
-    return _reload(session, contact.id)
+    return _reload(session, written)

@@ -262,7 +262,6 @@ class _Importer:
                 select(Contact).where(
                     Contact.organization_id == self.org.id,
                     Contact.id.in_(set(ids.values())),
-                    Contact.status == "active",
                 )
             ).scalars()
         }
@@ -272,7 +271,11 @@ class _Importer:
             contact = contacts.get(contact_id)
             if contact is None:
                 continue
+            # a merged contact's row goes to its survivor, an erased one's is refused: the
+            # pipeline decides (``_Batch._follow_named``), on what it reads when it writes
             observations[index].contact_id = contact_id
+            if contact.status != "active":
+                continue
             exported = {
                 k: v for k, v in export_values(contact, idents.get(contact_id, [])).items() if v
             }
@@ -411,19 +414,20 @@ class _Importer:
             self.written = {
                 obs.source_id
                 for outcome, obs in zip(outcomes, todo, strict=True)
-                if outcome.outcome != UNCHANGED
+                if outcome.outcome not in (UNCHANGED, REJECTED)
             }
             for outcome, obs in zip(outcomes, todo, strict=True):
                 self.counts[outcome.outcome] += 1
+                rejected = outcome.outcome == REJECTED
                 for issue in outcome.issues[len(obs.issues) :]:
-                    self.warnings += 1
+                    self.warnings += not rejected
                     errors.append(
                         self._error(
                             by_line[obs.line],
                             code=issue.code,
                             column=issue.field,
                             message=issue.message,
-                            rejected=False,
+                            rejected=rejected,
                         )
                     )
         if deferred:

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from crm.db import RenderedCopy, bulk_insert, in_values, is_retryable, render_copy
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_agree, name_key
 from crm.ingest.observation import FieldIssue, Observation
-from crm.ingest.recompute import contact_values, current_observations, observed
+from crm.ingest.recompute import contact_values, current_observations, observed, retractions
 from crm.ingest.survivorship import Observed
 from crm.models import (
     CONTACT_FIELDS,
@@ -63,6 +63,10 @@ _EXCLUSIVE_RANK = {
 }
 
 
+# a chain of merges longer than this is a cycle or corruption, never real data
+_MAX_CHAIN = 100
+
+
 class ConcurrentUpdate(Exception):
     """A contact changed under the batch (its version moved); the batch is planned again."""
 
@@ -76,6 +80,9 @@ class Outcome:
     contact_id: uuid.UUID | None
     line: int | None = None
     issues: list[FieldIssue] = field(default_factory=list)
+    # the contact the observation named (``contact_id``) when it was merged and the write went
+    # to its survivor (``contact_id``) instead
+    redirected_from: uuid.UUID | None = None
 
 
 @dataclass(slots=True)
@@ -148,7 +155,11 @@ class _Batch:
         # (namespace, value) -> [(ordinal, contact_id)], the batch's keys only
         self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
         self.current: dict[tuple[str, str], _Current] = {}
+        # current record id -> the identifiers unlinked from it (``unlinkIdentifier``)
+        self.retracted: dict[uuid.UUID, set[tuple[str, str]]] = {}
         self.contacts: dict[uuid.UUID, dict[str, Any]] = {}
+        # named contact (``obs.contact_id``) -> the live contact it leads to, None if erased
+        self.named: dict[uuid.UUID, uuid.UUID | None] = {}
         self.people: dict[uuid.UUID, _Person] = {}
         self.new_contacts: set[uuid.UUID] = set()
         self.new_identifiers: list[dict[str, Any]] = []
@@ -207,6 +218,10 @@ class _Batch:
                         self.current[(system, source_id)] = _Current(
                             cur.id, cur.contact_id, cur.version, cur.content_hash
                         )
+        if self.current:
+            self.retracted = retractions(
+                self.session, record_ids=[cur.id for cur in self.current.values()]
+            )
         # the contacts the batch's keys and records lead to, and those its rows name
         reached = {cid for held in self.holders.values() for _, cid in held}
         reached |= {cur.contact_id for cur in self.current.values()}
@@ -233,6 +248,47 @@ class _Batch:
         # the tombstone (its version matches): it is read again instead.
         if any(self.contacts.get(cid, {}).get("status") == "merged" for cid in reached):
             raise ConcurrentUpdate("a contact was merged while the batch was read")
+        self._follow_named({obs.contact_id for obs in self.observations if obs.contact_id})
+
+    def _follow_named(self, named: set[uuid.UUID]) -> None:
+        """Where a write naming a contact goes: a merged contact leads to its survivor (along
+        the ``merged_into`` chain), an erased or unknown one nowhere (the row is refused).
+
+        Decided on what was read: a merge committing after these reads moves the contact's
+        version, so the batch's versioned ``UPDATE`` misses and it is planned again."""
+        for start in named:
+            chain = [start]
+            target: uuid.UUID | None = None
+            while len(chain) <= _MAX_CHAIN:
+                row = self.contacts.get(chain[-1])
+                if row is None:
+                    row = self._load_contact(chain[-1])
+                if row is None:
+                    break
+                if row["status"] == "active":
+                    target = row["id"]
+                    break
+                following = row["merged_into_id"] if row["status"] == "merged" else None
+                if following is None or following in chain:
+                    break
+                chain.append(following)
+            self.named[start] = target
+
+    def _load_contact(self, contact_id: uuid.UUID) -> dict[str, Any] | None:
+        row = (
+            self.session.execute(
+                select(_CONTACTS).where(
+                    _CONTACTS.c.organization_id == self.org_id, _CONTACTS.c.id == contact_id
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        self.contacts[contact_id] = dict(row)
+        self.people[contact_id] = _Person(row["first_name"], row["date_of_birth"])
+        return self.contacts[contact_id]
 
     # planning ------------------------------------------------------------------------------
 
@@ -333,17 +389,38 @@ class _Batch:
         for index, obs in enumerate(self.observations):
             issues = list(obs.issues)
             cur = self.current.get((obs.source, obs.source_id))
-            if cur is not None and (
-                cur.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
-            ):
-                outcomes.append(Outcome(index, UNCHANGED, cur.contact_id, obs.line, issues))
+            named = obs.contact_id
+            if named is not None and (refused := self._refuse_named(obs, cur)) is not None:
+                outcomes.append(Outcome(index, REJECTED, None, obs.line, [*issues, refused]))
                 continue
-            if obs.contact_id is not None:
-                owner = obs.contact_id
-            elif cur is not None:
-                owner = cur.contact_id
+            # the record that says who this is: none when every key it had was unlinked from
+            # its contact and it has no id of the source's own (its id is its content)
+            lineage = None if cur is not None and self._unlinked(obs, cur) else cur
+            if lineage is not None and (
+                lineage.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
+            ):
+                outcomes.append(Outcome(index, UNCHANGED, lineage.contact_id, obs.line, issues))
+                continue
+            redirected_from = None
+            if named is not None:
+                owner = self.named[named]
+                if owner != named:
+                    redirected_from = named
+                    issues.append(_redirected(named, owner))
+                    self._event(
+                        owner,
+                        "write_redirected",
+                        source=obs.source,
+                        data={"from": str(named), "to": str(owner)},
+                    )
+            elif lineage is not None:
+                owner = lineage.contact_id
             else:
                 owner = self._find_owner(obs)
+                if cur is not None and owner != cur.contact_id:
+                    # the record version moves to the new owner: the contact it leaves is
+                    # recomputed without it
+                    self.batch_obs.setdefault(cur.contact_id, [])
             created = owner is None
             if owner is None:
                 owner = uuid7()
@@ -363,8 +440,39 @@ class _Batch:
             )
             self.batch_obs[owner].append(obs)
             kind = CREATED if created else (UPDATED if cur is not None else LINKED)
-            outcomes.append(Outcome(index, kind, owner, obs.line, issues))
+            outcomes.append(Outcome(index, kind, owner, obs.line, issues, redirected_from))
         return outcomes
+
+    def _unlinked(self, obs: Observation, cur: _Current) -> bool:
+        retracted = self.retracted.get(cur.id)
+        return (
+            bool(retracted)
+            and obs.external_id is None
+            and bool(obs.keys)
+            and all(key.identity in retracted for key in obs.keys)
+        )
+
+    def _refuse_named(self, obs: Observation, cur: _Current | None) -> FieldIssue | None:
+        """Why a row naming its contact cannot be written there, if it cannot: the contact is
+        erased (or unknown), or the row's source record belongs to another contact (moving it
+        would leave that contact's fields and keys behind)."""
+        assert obs.contact_id is not None
+        target = self.named.get(obs.contact_id)
+        if target is None:
+            status = self.contacts.get(obs.contact_id, {}).get("status")
+            return FieldIssue(
+                "NOT_ACTIVE" if status else "NOT_FOUND",
+                "contact_id",
+                f"contact {obs.contact_id} is {status}" if status else "contact not found",
+            )
+        if cur is not None and cur.contact_id != target:
+            return FieldIssue(
+                "IDENTIFIER_CONFLICT",
+                "external_id",
+                f"this {obs.source} record belongs to contact {cur.contact_id}, "
+                f"not to contact {target}",
+            )
+        return None
 
     def _record(self, obs: Observation, owner: uuid.UUID, cur: _Current | None) -> dict[str, Any]:
         if cur is not None:
@@ -535,7 +643,12 @@ class _Batch:
         for values, expected in updates:
             result = self.session.execute(
                 update(_CONTACTS)
-                .where(_CONTACTS.c.id == values["id"], _CONTACTS.c.version == expected)
+                .where(
+                    _CONTACTS.c.id == values["id"],
+                    _CONTACTS.c.version == expected,
+                    # no write lands on a tombstone, whatever version it read
+                    _CONTACTS.c.status == "active",
+                )
                 .values({k: v for k, v in values.items() if k != "id"})
             )
             if result.rowcount != 1:
@@ -628,6 +741,14 @@ def plan_batch(
         import_job_id,
         previous.batch if previous is not None else None,
     ).plan()
+
+
+def _redirected(named: uuid.UUID, owner: uuid.UUID) -> FieldIssue:
+    return FieldIssue(
+        "CONTACT_REDIRECTED",
+        "contact_id",
+        f"contact {named} was merged into contact {owner}: written there",
+    )
 
 
 def _jsonable(value: Any) -> Any:

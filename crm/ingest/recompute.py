@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from crm.db import in_values
 from crm.ingest.survivorship import Observed, Survived, survive
-from crm.models import CONTACT_FIELDS, SourceRecord
+from crm.models import CONTACT_FIELDS, IdentifierRetraction, SourceRecord
 from crm.search.text import build_search_text
 
 # the contacts columns survivorship writes (besides CONTACT_FIELDS themselves)
@@ -29,6 +29,8 @@ COMPUTED_COLUMNS = (
     "field_sources",
     "search_text",
 )
+# the contact field an identifier namespace's value shows in
+_FIELD_OF_NAMESPACE = {"tel": "phone", "email": "email"}
 
 
 def observed(system: str, normalized: Mapping[str, Any], observed_at: datetime) -> Observed:
@@ -70,12 +72,51 @@ def current_observations(
     ).all()
     if exclude:
         rows = [row for row in rows if row[0] not in exclude]
+    if rows and (retracted := retractions(session, record_ids=[row[0] for row in rows])):
+        rows = [
+            (rid, cid, system, without(normalized, retracted[rid]), at)
+            if rid in retracted
+            else (rid, cid, system, normalized, at)
+            for rid, cid, system, normalized, at in rows
+        ]
     rows.extend(pending)
     # sorted here rather than by ORDER BY, so the bulk path's query plan is unchanged
     rows.sort(key=lambda row: (row[4], row[0]))
     for _rid, contact_id, system, normalized, observed_at in rows:
         result[contact_id].append(observed(system, normalized, observed_at))
     return result
+
+
+def retractions(
+    session: Session, *, record_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, set[tuple[str, str]]]:
+    """The identifiers ``(namespace, value)`` unlinked from each of these record versions."""
+    found: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
+    if not record_ids:
+        return found
+    ir = IdentifierRetraction
+    rows = session.execute(
+        select(ir.source_record_id, ir.namespace, ir.value).where(
+            in_values(ir.source_record_id, set(record_ids))
+        )
+    )
+    for record_id, namespace, value in rows:
+        found[record_id].add((namespace, value))
+    return found
+
+
+def without(normalized: Mapping[str, Any], retracted: set[tuple[str, str]]) -> dict[str, Any]:
+    """A record's normalised content without the values unlinked from it: it no longer
+    supports them as its contact's phone or email."""
+    fields = normalized.get("fields", {})
+    drop = {
+        name
+        for namespace, value in retracted
+        if (name := _FIELD_OF_NAMESPACE.get(namespace)) and fields.get(name) == value
+    }
+    if not drop:
+        return dict(normalized)
+    return {**normalized, "fields": {k: v for k, v in fields.items() if k not in drop}}
 
 
 def contact_values(

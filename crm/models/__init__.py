@@ -6,6 +6,7 @@ from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
+from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ContactIdentifier",
     "DedupRun",
     "DuplicateCandidate",
+    "IdentifierRetraction",
     "ImportFile",
     "ImportJob",
     "ImportRowError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +38,24 @@ def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, 
     finally:
         info.context.session.rollback()
         info.context.loaders.clear()
+
+
+def redirected_from(requested: str, row: Any) -> strawberry.ID | None:
+    """The contact a write named, when it went to another one (the survivor of a merge)."""
+    if row is None:
+        return None
+    try:
+        if uuid.UUID(str(requested).strip()) == row.id:
+            return None
+    except ValueError:
+        return None
+    return strawberry.ID(str(requested))
+
+
+REDIRECTED_FROM_HELP = (
+    "The contact the input named when it had been merged: the change went to its survivor "
+    "(`contact`) instead. Null when it went to the contact named."
+)
 
 
 @strawberry.input(description="A postal address; omitted parts stay as they are.")

@@ -6,7 +6,7 @@ import strawberry
 
 from crm.contacts.commands import link_identifier, unlink_identifier
 from graphql_schema.context import Info
-from graphql_schema.mutations.base import run_command
+from graphql_schema.mutations.base import REDIRECTED_FROM_HELP, redirected_from, run_command
 from graphql_schema.types.common import Channel, UserError
 from graphql_schema.types.contact import Contact
 
@@ -25,12 +25,18 @@ class LinkIdentifierPayload:
         description="Why nothing changed (IDENTIFIER_CONFLICT: an exclusive identifier such as "
         "a PMS id belongs to another contact)."
     )
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None, description=REDIRECTED_FROM_HELP
+    )
 
 
 @strawberry.type(description="Result of unlinkIdentifier.")
 class UnlinkIdentifierPayload:
     contact: Contact | None = strawberry.field(description="The contact; null on errors.")
     errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None, description=REDIRECTED_FROM_HELP
+    )
 
 
 def resolve_link(info: Info, input: IdentifierInput) -> LinkIdentifierPayload:
@@ -46,7 +52,11 @@ def resolve_link(info: Info, input: IdentifierInput) -> LinkIdentifierPayload:
             actor=ctx.principal.actor,
         ),
     )
-    return LinkIdentifierPayload(contact=Contact.from_model(row) if row else None, errors=errors)
+    return LinkIdentifierPayload(
+        contact=Contact.from_model(row) if row else None,
+        errors=errors,
+        redirected_from=redirected_from(input.contact_id, row),
+    )
 
 
 def resolve_unlink(info: Info, input: IdentifierInput) -> UnlinkIdentifierPayload:
@@ -62,4 +72,8 @@ def resolve_unlink(info: Info, input: IdentifierInput) -> UnlinkIdentifierPayloa
             actor=ctx.principal.actor,
         ),
     )
-    return UnlinkIdentifierPayload(contact=Contact.from_model(row) if row else None, errors=errors)
+    return UnlinkIdentifierPayload(
+        contact=Contact.from_model(row) if row else None,
+        errors=errors,
+        redirected_from=redirected_from(input.contact_id, row),
+    )

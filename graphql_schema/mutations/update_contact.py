@@ -8,8 +8,10 @@ from crm.contacts.commands import update_contact
 from graphql_schema.context import Info
 from graphql_schema.mutations.base import (
     DATE_OF_BIRTH_HELP,
+    REDIRECTED_FROM_HELP,
     AddressInput,
     contact_data,
+    redirected_from,
     run_command,
 )
 from graphql_schema.types.common import UserError
@@ -38,6 +40,9 @@ class UpdateContactInput:
 class UpdateContactPayload:
     contact: Contact | None = strawberry.field(description="The contact as now; null on errors.")
     errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None, description=REDIRECTED_FROM_HELP
+    )
 
 
 def resolve(info: Info, input: UpdateContactInput) -> UpdateContactPayload:
@@ -61,4 +66,8 @@ def resolve(info: Info, input: UpdateContactInput) -> UpdateContactPayload:
             actor=ctx.principal.actor,
         ),
     )
-    return UpdateContactPayload(contact=Contact.from_model(row) if row else None, errors=errors)
+    return UpdateContactPayload(
+        contact=Contact.from_model(row) if row else None,
+        errors=errors,
+        redirected_from=redirected_from(input.id, row),
+    )

@@ -200,12 +200,9 @@ class TestUpdateContactErrors:
         # then
         assert user_errors(data) == [("NOT_FOUND", "id")]
 
-    @pytest.mark.parametrize("status", ["merged", "erased"])
-    def test_a_merged_or_erased_contact_is_not_active(
-        self, api, editor_key, john, jane, set_status, status
-    ):
+    def test_an_erased_contact_is_not_active(self, api, editor_key, john, set_status):
         # given
-        set_status(john, status=status, merged_into=jane if status == "merged" else None)
+        set_status(john, status="erased")
 
         # when
         data = api.data(
@@ -216,6 +213,31 @@ class TestUpdateContactErrors:
 
         # then
         assert user_errors(data) == [("NOT_ACTIVE", "id")]
+
+    def test_a_merged_contact_s_edit_goes_to_its_survivor_and_says_so(
+        self, api, editor_key, john, jane, set_status
+    ):
+        # given
+        set_status(john, status="merged", merged_into=jane)
+
+        # when
+        data = api.data(
+            """
+            mutation Edit($input: UpdateContactInput!) {
+              updateContact(input: $input) {
+                redirectedFrom contact { id lastName } errors { code }
+              }
+            }
+            """,
+            key=editor_key,
+            variables={"input": {"id": str(john.id), "lastName": "Nguyen"}},
+        )
+
+        # then
+        payload = data["updateContact"]
+        assert payload["errors"] == []
+        assert payload["contact"] == {"id": str(jane.id), "lastName": "Nguyen"}
+        assert payload["redirectedFrom"] == str(john.id)
 
     def test_a_stale_version_is_a_conflict(self, api, editor_key, admin_key, john):
         # given
@@ -388,11 +410,9 @@ class TestIdentifierErrors:
         assert user_errors(data) == [("NOT_FOUND", "id")]
 
     @pytest.mark.parametrize("operation", [LINK_IDENTIFIER, UNLINK_IDENTIFIER])
-    def test_a_merged_contact_is_not_active(
-        self, api, editor_key, john, jane, set_status, operation
-    ):
+    def test_an_erased_contact_is_not_active(self, api, editor_key, john, set_status, operation):
         # given
-        set_status(john, status="merged", merged_into=jane)
+        set_status(john, status="erased")
 
         # when
         data = api.data(
@@ -403,6 +423,32 @@ class TestIdentifierErrors:
 
         # then
         assert user_errors(data) == [("NOT_ACTIVE", "id")]
+
+    def test_a_merged_contact_s_link_goes_to_its_survivor_and_says_so(
+        self, api, editor_key, john, jane, set_status
+    ):
+        # given
+        set_status(john, status="merged", merged_into=jane)
+
+        # when
+        data = api.data(
+            """
+            mutation Link($input: IdentifierInput!) {
+              linkIdentifier(input: $input) {
+                redirectedFrom contact { id identifiers { channel value } } errors { code }
+              }
+            }
+            """,
+            key=editor_key,
+            variables={"input": {"contactId": str(john.id), "channel": "GENTU", "value": "7"}},
+        )
+
+        # then
+        payload = data["linkIdentifier"]
+        assert payload["errors"] == []
+        assert payload["redirectedFrom"] == str(john.id)
+        assert payload["contact"]["id"] == str(jane.id)
+        assert {"channel": "GENTU", "value": "7"} in payload["contact"]["identifiers"]
 
     def test_unlink_an_identifier_the_contact_does_not_hold_is_not_found(
         self, api, editor_key, john, jane
