@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.db import in_values
+from crm.db_write import update_rows
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.ingest.recompute import contact_values, current_observations
@@ -61,7 +62,6 @@ from crm.merging.rows import (
     lock_contacts,
     refresh_loaded,
     row_to_json,
-    update_rows,
 )
 from crm.models import (
     Contact,

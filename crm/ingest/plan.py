@@ -1,0 +1,381 @@
+"""The pipeline's middle step, **plan**: a function of a snapshot and the batch.
+
+For each observation: its owner by identity keys (``owners``), its outcome, the identifiers
+it links, its source record version; then survivorship for every contact the batch touches,
+and the events. Nothing is read from the database here: everything comes from the
+``Snapshot`` (``load``), and what the plan writes is returned as ``Writes`` (``store``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from crm.identity import SHARED_NAMESPACES
+from crm.ingest.observation import FieldIssue, Observation
+from crm.ingest.outcome import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Outcome
+from crm.ingest.owners import find_owner
+from crm.ingest.recompute import by_contact, contact_values, observed
+from crm.ingest.snapshot import Current, Key, Person, Snapshot, unlinked
+from crm.ingest.store import Writes
+from crm.models import CONTACT_FIELDS, Organization, utcnow, uuid7
+
+
+@dataclass(slots=True)
+class Plan:
+    """A planned batch: its outcomes, its writes, and what they leave (for ``Pending``)."""
+
+    outcomes: list[Outcome]
+    writes: Writes
+    # the batch's keys' holders, current records and changed contacts once stored
+    holders: dict[Key, list[tuple[int, uuid.UUID]]] = field(default_factory=dict)
+    current: dict[Key, Current] = field(default_factory=dict)
+    contacts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+
+
+def plan(
+    snapshot: Snapshot,
+    observations: Sequence[Observation],
+    *,
+    organization: Organization,
+    actor: str | None = None,
+    import_job_id: uuid.UUID | None = None,
+) -> Plan:
+    """Plan ``observations`` (one outcome each, in order) on ``snapshot``, which it leaves
+    as it was."""
+    return _Planner(snapshot, organization, actor, import_job_id).run(observations)
+
+
+class _Planner:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        organization: Organization,
+        actor: str | None,
+        import_job_id: uuid.UUID | None,
+    ) -> None:
+        self.snap = snapshot
+        self.org_id = snapshot.organization_id
+        self.overrides = (organization.settings or {}).get("source_priorities")
+        self.actor = actor
+        self.import_job_id = import_job_id
+        self.import_job_text = None if import_job_id is None else str(import_job_id)
+        self.now = utcnow()
+        # the snapshot's as the batch changes them (copies: the snapshot stays as read)
+        self.holders = defaultdict(list, {k: list(v) for k, v in snapshot.holders.items()})
+        self.current = dict(snapshot.current)
+        self.people = dict(snapshot.people)
+        self.new_contacts: set[uuid.UUID] = set()
+        self.identifiers: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self.superseded: list[uuid.UUID] = []
+        self.events: list[dict[str, Any]] = []
+        self.batch_obs: dict[uuid.UUID, list[Observation]] = defaultdict(list)
+        # each contact this batch inserts or updates, as its row will be once written
+        self.final: dict[uuid.UUID, dict[str, Any]] = {}
+
+    def run(self, observations: Sequence[Observation]) -> Plan:
+        outcomes = self._outcomes(observations)
+        writes = self._contacts()
+        writes.identifiers = sorted(self.identifiers, key=lambda r: (r["namespace"], r["value"]))
+        writes.superseded = self.superseded
+        writes.records = self.records
+        writes.events = self.events
+        current = {k: cur for k, cur in self.current.items() if cur.planned is not None}
+        return Plan(outcomes, writes, dict(self.holders), current, self.final)
+
+    # owners, outcomes, records -------------------------------------------------------------
+
+    def _outcomes(self, observations: Sequence[Observation]) -> list[Outcome]:
+        snap = self.snap
+        outcomes: list[Outcome] = []
+        # A record repeated in the batch ends as its last occurrence. When that is already the
+        # stored version, the earlier occurrences change nothing either: re-ingesting is a no-op.
+        last = {(obs.source, obs.source_id): obs.content_hash for obs in observations}
+        settled = {
+            k for k, h in last.items() if k in self.current and self.current[k].content_hash == h
+        }
+        for index, obs in enumerate(observations):
+            issues = list(obs.issues)
+            cur = self.current.get((obs.source, obs.source_id))
+            named = obs.contact_id
+            if named is not None and (refused := self._refuse_named(obs, cur)) is not None:
+                outcomes.append(Outcome(index, REJECTED, None, obs.line, [*issues, refused]))
+                continue
+            # the record that says who this is: none when every key it had was unlinked from
+            # its contact and it has no id of the source's own (its id is its content)
+            lineage = None if cur is not None and unlinked(snap, obs, cur) else cur
+            if lineage is not None and (
+                lineage.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
+            ):
+                outcomes.append(Outcome(index, UNCHANGED, lineage.contact_id, obs.line, issues))
+                continue
+            redirected_from = None
+            if named is not None:
+                owner = snap.named[named]
+                if owner != named:
+                    redirected_from = named
+                    issues.append(_redirected(named, owner))
+                    self._event(
+                        owner,
+                        "write_redirected",
+                        source=obs.source,
+                        data={"from": str(named), "to": str(owner)},
+                    )
+            elif lineage is not None:
+                owner = lineage.contact_id
+            else:
+                owner = find_owner(obs, self.holders, self.people)
+                if cur is not None and owner != cur.contact_id:
+                    # the record version moves to the new owner: the contact it leaves is
+                    # recomputed without it
+                    self.batch_obs.setdefault(cur.contact_id, [])
+            created = owner is None
+            if owner is None:
+                owner = uuid7()
+                self.new_contacts.add(owner)
+                self.people[owner] = Person(obs.first_name, obs.date_of_birth)
+            else:
+                # later rows of the batch are checked against what this one says of the owner,
+                # as they would be in a later batch: a household stays apart either way
+                person = self.people.get(owner) or Person(None, None)
+                self.people[owner] = Person(
+                    person.first_name or obs.first_name,
+                    person.date_of_birth or obs.date_of_birth,
+                )
+            self._link_keys(obs, owner, created, issues)
+            record = self._record(obs, owner, cur)
+            self.current[(obs.source, obs.source_id)] = Current(
+                record["id"], owner, record["version"], obs.content_hash, planned=record
+            )
+            self.batch_obs[owner].append(obs)
+            kind = CREATED if created else (UPDATED if cur is not None else LINKED)
+            outcomes.append(Outcome(index, kind, owner, obs.line, issues, redirected_from))
+        return outcomes
+
+    def _link_keys(
+        self, obs: Observation, owner: uuid.UUID, created: bool, issues: list[FieldIssue]
+    ) -> None:
+        for key in obs.keys:
+            held = self.holders[(key.namespace, key.value)]
+            if held and owner in [cid for _, cid in held]:
+                continue
+            if held and key.namespace not in SHARED_NAMESPACES:
+                issues.append(
+                    FieldIssue(
+                        "IDENTIFIER_CONFLICT",
+                        key.channel.lower(),
+                        f"{key.channel} identifier already belongs to another contact",
+                    )
+                )
+                self._event(
+                    owner,
+                    "identifier_conflict",
+                    source=obs.source,
+                    data={
+                        "namespace": key.namespace,
+                        "value": key.value,
+                        "holder": str(held[0][1]),
+                    },
+                )
+                continue
+            ordinal = held[-1][0] + 1 if held else 0
+            held.append((ordinal, owner))
+            self.identifiers.append(
+                {
+                    "id": uuid7(),
+                    "organization_id": self.org_id,
+                    "contact_id": owner,
+                    "namespace": key.namespace,
+                    "value": key.value,
+                    "channel": key.channel,
+                    "ordinal": ordinal,
+                    "source": obs.source,
+                    "created_at": self.now,
+                }
+            )
+            if not created:
+                self._event(
+                    owner,
+                    "identifier_linked",
+                    source=obs.source,
+                    data={"namespace": key.namespace, "value": key.value, "ordinal": ordinal},
+                )
+
+    def _refuse_named(self, obs: Observation, cur: Current | None) -> FieldIssue | None:
+        """Why a row naming its contact cannot be written there, if it cannot: the contact is
+        erased (or unknown), or the row's source record belongs to another contact (moving it
+        would leave that contact's fields and keys behind)."""
+        assert obs.contact_id is not None
+        target = self.snap.named.get(obs.contact_id)
+        if target is None:
+            status = self.snap.contacts.get(obs.contact_id, {}).get("status")
+            return FieldIssue(
+                "NOT_ACTIVE" if status else "NOT_FOUND",
+                "contact_id",
+                f"contact {obs.contact_id} is {status}" if status else "contact not found",
+            )
+        if cur is not None and cur.contact_id != target:
+            return FieldIssue(
+                "IDENTIFIER_CONFLICT",
+                "external_id",
+                f"this {obs.source} record belongs to contact {cur.contact_id}, "
+                f"not to contact {target}",
+            )
+        return None
+
+    def _record(self, obs: Observation, owner: uuid.UUID, cur: Current | None) -> dict[str, Any]:
+        if cur is not None:
+            if cur.planned is not None:
+                cur.planned["is_current"] = False
+            else:
+                self.superseded.append(cur.id)
+        normalized: dict[str, Any] = {"fields": obs.fields}
+        if obs.metadata:
+            normalized["metadata"] = obs.metadata
+        record = {
+            "id": uuid7(),
+            "organization_id": self.org_id,
+            "contact_id": owner,
+            "source_system": obs.source,
+            "source_id": obs.source_id,
+            "source_id_given": obs.external_id is not None,
+            "version": cur.version + 1 if cur is not None else 1,
+            "is_current": True,
+            "content_hash": obs.content_hash,
+            "payload_hash": obs.payload_hash or None,
+            "payload": obs.payload,
+            "normalized": normalized,
+            "observed_at": obs.observed_at,
+            "received_at": self.now,
+            "import_job_id": self.import_job_id,
+        }
+        self.records.append(record)
+        return record
+
+    def _event(self, contact_id: uuid.UUID, kind: str, **values: Any) -> None:
+        self.events.append(
+            {
+                "id": uuid7(),
+                "organization_id": self.org_id,
+                "contact_id": contact_id,
+                "kind": kind,
+                "field": values.get("field"),
+                "old_value": values.get("old_value"),
+                "new_value": values.get("new_value"),
+                "source": values.get("source"),
+                "actor": self.actor,
+                "data": values.get("data") or {},
+                "created_at": self.now,
+            }
+        )
+
+    # survivorship --------------------------------------------------------------------------
+
+    def _contacts(self) -> Writes:
+        """Each touched contact's row by survivorship over its current records: the new ones
+        inserted, the others updated (with events for what moved)."""
+        touched = set(self.batch_obs)
+        existing = touched - self.new_contacts
+        superseded = set(self.superseded)
+        observed_by = by_contact(
+            r for r in self.snap.records if r[1] in existing and r[0] not in superseded
+        )
+        for record in self.records:
+            if record["is_current"]:
+                observed_by[record["contact_id"]].append(
+                    observed(record["source_system"], record["normalized"], record["observed_at"])
+                )
+        writes = Writes()
+        changes: list[tuple[uuid.UUID, dict[str, Any], int]] = []
+        # by the ids' integers: the same order as sorting the UUIDs, without their Python __lt__
+        for contact_id in sorted(touched, key=_uuid_int):
+            row, result = contact_values(observed_by[contact_id], overrides=self.overrides)
+            self._conflict_events(contact_id, result.conflicts)
+            if contact_id in self.new_contacts:
+                row.update(
+                    id=contact_id,
+                    organization_id=self.org_id,
+                    status="active",
+                    contact_type="person",
+                    version=1,
+                    created_at=self.now,
+                    updated_at=self.now,
+                )
+                writes.contacts.append(row)
+                self.final[contact_id] = row
+                first = self.batch_obs[contact_id][0]
+                self._event(
+                    contact_id,
+                    "created",
+                    source=first.source,
+                    data={"fields": result.fields, "import_job_id": self.import_job_text},
+                )
+                continue
+            before = self.snap.contacts[contact_id]
+            changed = {k: v for k, v in row.items() if before.get(k) != v}
+            for name in CONTACT_FIELDS:
+                if name in changed:
+                    self._event(
+                        contact_id,
+                        "field_changed",
+                        field=name,
+                        old_value=_jsonable(before.get(name)),
+                        new_value=_jsonable(changed[name]),
+                        source=result.provenance.get(name, {}).get("source"),
+                    )
+            # a new observation is a change even when no field moved: bump the version
+            changed["updated_at"] = self.now
+            changed["version"] = before["version"] + 1
+            self.final[contact_id] = {**before, **changed}
+            changes.append((contact_id, changed, before["version"]))
+        # one statement sets the columns any of them changed, on every one of them (those
+        # that did not change one get the value they have)
+        columns = sorted({c for _, changed, _ in changes for c in changed} - {"version"})
+        writes.contact_updates = [
+            {"id": cid, "version": read, **{c: self.final[cid][c] for c in columns}}
+            for cid, _, read in changes
+        ]
+        return writes
+
+    def _conflict_events(self, contact_id: uuid.UUID, conflicts: list) -> None:
+        if not conflicts:
+            return
+        incoming = {
+            (name, obs.source, _jsonable(value))
+            for obs in self.batch_obs[contact_id]
+            for name, value in obs.fields.items()
+        }
+        for name, source, value, kept in conflicts:
+            if (name, source, _jsonable(value)) in incoming:
+                self._event(
+                    contact_id,
+                    "conflict",
+                    field=name,
+                    old_value=_jsonable(value),
+                    new_value=_jsonable(kept),
+                    source=source,
+                    data={"kept": "survivorship"},
+                )
+
+
+def _redirected(named: uuid.UUID, owner: uuid.UUID) -> FieldIssue:
+    return FieldIssue(
+        "CONTACT_REDIRECTED",
+        "contact_id",
+        f"contact {named} was merged into contact {owner}: written there",
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _uuid_int(value: uuid.UUID) -> int:
+    return value.int
