@@ -103,9 +103,19 @@ _COPY_FORMATTERS = {
 }
 
 
+def _copy_json_null(value: Any) -> str:
+    return _copy_text(json_dumps(value))
+
+
 @lru_cache(maxsize=64)
-def _copy_formatters(table: sa.Table, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(_COPY_FORMATTERS[_copy_kind(table.c[name])] for name in columns)
+def _copy_formatters(
+    table: sa.Table, columns: tuple[str, ...], json_null: bool = False
+) -> tuple[Any, ...]:
+    kinds = [_copy_kind(table.c[name]) for name in columns]
+    return tuple(
+        _copy_json_null if json_null and kind == "json" else _COPY_FORMATTERS[kind]
+        for kind in kinds
+    )
 
 
 # stands for NULL while a line is built; counted, so a value that holds one is never taken
@@ -114,7 +124,7 @@ _NULL_MARK = "\x00"
 
 
 @lru_cache(maxsize=64)
-def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
+def _copy_line_function(table: sa.Table, columns: tuple[str, ...], json_null: bool) -> Any:
     """A function of one row that returns its COPY line, made once per table and columns.
 
     The line is one f-string of the values as they are; a line in which escaping would
@@ -138,7 +148,9 @@ def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
             text = f"('t' if {value} else 'f')"
         else:  # text, numbers, dates: their str()
             text = value
-        if column.nullable or kind != "uuid":
+        if json_null and kind == "json":
+            pass  # None is JSON null
+        elif column.nullable or kind != "uuid":
             nullable.append(f"({value} is None)")
             text = f"_NULL if {value} is None else {text}"
         cells.append("{" + text + "}")
@@ -158,7 +170,7 @@ def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
             "    return (text.replace(_NULL, '\\\\N') if nulls else text) + '\\n'",
         ]
     )
-    formatters = _copy_formatters(table, columns)
+    formatters = _copy_formatters(table, columns, json_null)
     pairs = list(zip(columns, formatters, strict=True))
 
     def general(row: dict[str, Any]) -> str:
@@ -175,13 +187,21 @@ def _copy_line_function(table: sa.Table, columns: tuple[str, ...]) -> Any:
     return namespace["line"]
 
 
-def copy_lines(table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
-    """``rows`` as PostgreSQL ``COPY ... FROM STDIN`` text (every row has ``columns``)."""
-    line = _copy_line_function(table, columns)
+def copy_lines(
+    table: sa.Table,
+    columns: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    json_null: bool = False,
+) -> str:
+    """``rows`` as PostgreSQL ``COPY ... FROM STDIN`` text (every row has ``columns``).
+
+    A JSON column's ``None`` is SQL ``NULL``, or with ``json_null`` JSON ``null`` (as a
+    one-row insert through SQLAlchemy stores it)."""
+    line = _copy_line_function(table, columns, json_null)
     try:
         return "".join([line(row) for row in rows])
     except AttributeError:  # an id that is not a uuid.UUID: the general formatters
-        formatters = _copy_formatters(table, columns)
+        formatters = _copy_formatters(table, columns, json_null)
         pairs = list(zip(columns, formatters, strict=True))
         return "".join("\t".join([fmt(row[name]) for name, fmt in pairs]) + "\n" for row in rows)
 
@@ -207,6 +227,8 @@ class InsertRows:
 
     table: sa.Table
     rows: list[dict[str, Any]]
+    # a JSON column's None as JSON null rather than SQL NULL (``copy_lines``)
+    json_null: bool = False
     chunks: list[str] | None = field(default=None)
 
     def render(self) -> InsertRows:
@@ -217,7 +239,8 @@ class InsertRows:
     def _chunks(self) -> Any:
         columns = tuple(self.rows[0])
         for start in range(0, len(self.rows), COPY_CHUNK_ROWS):
-            yield copy_lines(self.table, columns, self.rows[start : start + COPY_CHUNK_ROWS])
+            rows = self.rows[start : start + COPY_CHUNK_ROWS]
+            yield copy_lines(self.table, columns, rows, self.json_null)
 
     def send(self, session: Session) -> None:
         if not self.rows:
@@ -232,10 +255,13 @@ class InsertRows:
                 copy.write(text)
 
 
-def insert_rows(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(
+    session: Session, table: sa.Table, rows: list[dict[str, Any]], *, json_null: bool = False
+) -> None:
     """Insert many rows at once (all with the same keys): PostgreSQL ``COPY``, a multi-row
-    ``INSERT`` elsewhere."""
-    InsertRows(table, rows).send(session)
+    ``INSERT`` elsewhere. ``json_null``: a JSON column's ``None`` is JSON ``null`` on
+    PostgreSQL too (as SQLAlchemy's ``INSERT`` stores it), not SQL ``NULL``."""
+    InsertRows(table, rows, json_null).send(session)
 
 
 def update_rows(

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from crm.db import in_values, is_postgres
-from crm.db_write import json_text
+from crm.db import in_values
+from crm.db_write import insert_rows as db_insert_rows
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.models import CONTACT_FIELDS, Contact, ContactEvent, DuplicateCandidate, uuid7
 from crm.models.base import UTCDateTime
@@ -210,21 +210,10 @@ def row_from_json(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def insert_rows(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys): ``COPY`` on PostgreSQL, one prepared statement
-    elsewhere. JSON values as a one-row insert stores them (``None`` is JSON ``null``)."""
-    if not rows:
-        return
-    if not is_postgres(session):
-        session.execute(table.insert(), rows)
-        return
-    columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    dumps = json_text
-    raw = session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([dumps(row[c]) if c in json_columns else row[c] for c in columns])
+    """Insert rows (all with the same keys) through the pipeline's writer
+    (``crm.db_write.insert_rows``); JSON values as a one-row insert stores them (``None`` is
+    JSON ``null``)."""
+    db_insert_rows(session, table, rows, json_null=True)
 
 
 def json_value(text: str | bytes) -> Any:
