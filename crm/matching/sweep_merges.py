@@ -181,6 +181,9 @@ class MergeFailure(Exception):
 
 @dataclass(slots=True)
 class MergeJob:
+    """A group to merge: its survivor, the others, its weakest pair's score and, for a pair,
+    its pending review-queue row."""
+
     survivor: uuid.UUID
     merge_ids: list[uuid.UUID]
     score: float | None
@@ -224,4 +227,5 @@ def group_pairs(groups: list[list[int]], pairs: list[PairResult]) -> dict[int, l
 
 
 def weakest(pairs: list[PairResult]) -> float | None:
+    """The lowest score among a group's pairs (the score its merge is recorded with)."""
     return min((p.scored.score for p in pairs), default=None)
