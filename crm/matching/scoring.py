@@ -1,10 +1,10 @@
 """Pairwise scoring: compare two records field by field and explain the score.
 
 Fellegi-Sunter: each field's comparison falls into an agreement level (exact, nickname, typo,
-different, ...), each level has a weight ``log2(m / u)`` (m: how often true duplicates show
-it, u: how often different people do; see ``weights``), and the sum of the weights plus the
-prior odds is turned into a probability. Exact name agreement is adjusted by the name's
-frequency in the organization: two "Smith"s say less than two "Papadopoulos"es.
+different, ...; see ``levels``), each level has a weight ``log2(m / u)`` (m: how often true
+duplicates show it, u: how often different people do; see ``weights``), and the sum of the
+weights plus the prior odds is turned into a probability. Exact name agreement is adjusted by
+the name's frequency in the organization: two "Smith"s say less than two "Papadopoulos"es.
 
 Every field that was compared becomes a reason ``{field, comparison, similarity, weight}``.
 
@@ -29,22 +29,22 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
-from functools import lru_cache
 from typing import Any
 
-from rapidfuzz.distance import OSA, JaroWinkler
-from rapidfuzz.fuzz import token_set_ratio
+from rapidfuzz.distance import OSA
 
-from crm.identity import feminine_form, first_name_similarity, first_names_compatible
-from crm.matching.blocking import phonetic
+from crm.identity import feminine_form, first_names_compatible
+from crm.matching.levels import (
+    compare_addresses,
+    compare_birth_dates,
+    compare_emails,
+    compare_first_names,
+    compare_identifiers,
+    compare_last_names,
+)
 from crm.matching.records import MatchRecord
 from crm.matching.weights import DEFAULT_WEIGHTS, PRIOR_LOG2_ODDS, SWAP_WEIGHT
 
-TYPO_SIMILARITY = 0.92
-SIMILAR_SIMILARITY = 0.85
-STREET_SAME = 90.0
-STREET_SIMILAR = 75.0
 # frequency adjustment of exact name agreement stays within these bounds (log2 units)
 TF_BOUNDS = (-3.0, 3.0)
 
@@ -203,7 +203,7 @@ class Scorer:
             total += reason.weight
         first_level = names[0].comparison if names and names[0].field == "first_name" else ""
 
-        dob_level = _dob_level(a.dob, b.dob)
+        dob_level = compare_birth_dates(a.dob, b.dob)
         if dob_level:
             weight = w["date_of_birth"][dob_level]
             reasons.append(Reason("date_of_birth", dob_level, None, weight))
@@ -211,7 +211,7 @@ class Scorer:
 
         shared_contact = False
         if a.emails and b.emails:
-            level = _email_level(a.emails, b.emails)
+            level = compare_emails(a.emails, b.emails)
             shared_contact = level == "shared"
             weight = w["email"][level]
             reasons.append(Reason("email", level, None, weight))
@@ -225,13 +225,13 @@ class Scorer:
 
         address_level = ""
         if a.has_address and b.has_address:
-            address_level, similarity = _address_level(a, b)
+            address_level, similarity = compare_addresses(a, b)
             weight = w["address"][address_level]
             reasons.append(Reason("address", address_level, similarity, weight))
             total += weight
 
         if a.ids and b.ids:
-            level = _identifier_level(a.ids, b.ids)
+            level = compare_identifiers(a.ids, b.ids)
             if level:
                 weight = w["identifier"][level]
                 reasons.append(Reason("identifier", level, None, weight))
@@ -280,14 +280,14 @@ class Scorer:
         direct: list[Reason] = []
         weight_direct = 0.0
         if a.fkey and b.fkey:
-            level, similarity = _first_level(a.first, a.fkey, b.first, b.fkey)
+            level, similarity = compare_first_names(a.first, a.fkey, b.first, b.fkey)
             weight = w["first_name"][level]
             if level == "exact":
                 weight += self.frequencies.adjustment("first", a.fkey)
             direct.append(Reason("first_name", level, similarity, weight))
             weight_direct += weight
         if a.lkey and b.lkey:
-            level, similarity = _last_level(a.lkey, b.lkey)
+            level, similarity = compare_last_names(a.lkey, b.lkey)
             weight = w["last_name"][level]
             if level == "exact":
                 weight += self.frequencies.adjustment("last", a.lkey)
@@ -296,8 +296,8 @@ class Scorer:
         if not (a.fkey and b.fkey and a.lkey and b.lkey) or weight_direct > 0:
             return direct
         # "Smith John" and "John Smith": compare across, and keep that when it explains more
-        first_level, first_sim = _first_level(a.first, a.fkey, b.lkey, b.lkey)
-        last_level, last_sim = _last_level(a.lkey, b.fkey)
+        first_level, first_sim = compare_first_names(a.first, a.fkey, b.lkey, b.lkey)
+        last_level, last_sim = compare_last_names(a.lkey, b.fkey)
         if first_level not in _STRONG_FIRST or last_level not in _STRONG_LAST:
             return direct
         first_weight = w["first_name"][first_level]
@@ -323,120 +323,16 @@ def _probability(log2_odds: float) -> float:
     return 1.0 / (1.0 + 2.0 ** (-log2_odds))
 
 
-@lru_cache(maxsize=262144)
-def _first_level(a: str, akey: str, b: str, bkey: str) -> tuple[str, float]:
-    if akey == bkey:
-        return "exact", 1.0
-    short, long = (akey, bkey) if len(akey) <= len(bkey) else (bkey, akey)
-    if len(short) == 1:
-        return ("initial", 0.75) if long.startswith(short) else ("different", 0.0)
-    similarity = first_name_similarity(a, b)
-    if similarity >= 1.0:
-        return "nickname", 1.0
-    if len(short) >= 3 and long.startswith(short):
-        return "prefix", similarity
-    if similarity >= TYPO_SIMILARITY:
-        return "typo", similarity
-    if similarity >= SIMILAR_SIMILARITY:
-        return "similar", similarity
-    return "different", similarity
-
-
-@lru_cache(maxsize=262144)
-def _last_level(a: str, b: str) -> tuple[str, float]:
-    if a == b:
-        return "exact", 1.0
-    similarity = JaroWinkler.similarity(a, b)
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    # "Smith" within "Smith-Jones" (keys keep letters only: "smithjones")
-    if len(short) >= 3 and (long.startswith(short) or long.endswith(short)):
-        return "partial", similarity
-    if similarity >= TYPO_SIMILARITY:
-        return "typo", similarity
-    if similarity >= SIMILAR_SIMILARITY or phonetic(a) == phonetic(b):
-        return "similar", similarity
-    return "different", similarity
-
-
 def _share_surname(a: MatchRecord, b: MatchRecord) -> bool:
     """The surnames agree, or one's surname is the other's first name (written swapped)."""
     for x, y in ((a.lkey, b.lkey), (a.lkey, b.fkey), (a.fkey, b.lkey)):
-        if x and y and _last_level(x, y)[0] in ("exact", "typo", "partial", "similar"):
+        if x and y and compare_last_names(x, y)[0] in ("exact", "typo", "partial", "similar"):
             return True
     return False
 
 
 def _names_conflict(names: list[Reason]) -> bool:
     return len(names) == 2 and all(r.comparison == "different" for r in names)
-
-
-def _dob_level(a: date | None, b: date | None) -> str:
-    if a is None or b is None:
-        return ""
-    if a == b:
-        return "exact"
-    if a.year == b.year and a.month == b.day and a.day == b.month:
-        return "transposed"
-    sa, sb = _digits(a), _digits(b)
-    diffs = [i for i in range(8) if sa[i] != sb[i]]
-    if len(diffs) == 1:
-        return "typo"
-    if len(diffs) == 2 and diffs[1] == diffs[0] + 1:
-        i = diffs[0]
-        if sa[i] == sb[i + 1] and sa[i + 1] == sb[i]:
-            return "typo"  # two digits swapped: 1985 / 1958
-    return "different"
-
-
-@lru_cache(maxsize=65536)
-def _digits(value: date) -> str:
-    # strftime once per date, not once per pair
-    return f"{value:%Y%m%d}"
-
-
-def _email_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
-    if not set(a).isdisjoint(b):
-        return "shared"
-    for x in a:
-        local_x = x.partition("@")[0]
-        for y in b:
-            if len(local_x) >= 4 and local_x == y.partition("@")[0]:
-                return "local_part"
-    return "different"
-
-
-@lru_cache(maxsize=16384)
-def _numbers(street: str) -> frozenset[str]:
-    # a record's street is compared in every pair of its block, one pair after another:
-    # split once per block (a small cache: a million streets would not fit a large one)
-    return frozenset(t for t in street.split() if t.isdigit())
-
-
-def _address_level(a: MatchRecord, b: MatchRecord) -> tuple[str, float | None]:
-    locality = bool((a.postcode and a.postcode == b.postcode) or (a.city and a.city == b.city))
-    known_locality = bool((a.postcode or a.city) and (b.postcode or b.city))
-    if not (a.street and b.street):
-        return ("locality" if locality else "different"), None
-    similarity = token_set_ratio(a.street, b.street)
-    numbers_a, numbers_b = _numbers(a.street), _numbers(b.street)
-    # neighbours share a street, not a house: different numbers are different addresses
-    numbers_agree = not (numbers_a and numbers_b) or (
-        numbers_a <= numbers_b or numbers_b <= numbers_a
-    )
-    if numbers_agree and similarity >= STREET_SAME and (locality or not known_locality):
-        return "same", similarity / 100
-    if numbers_agree and similarity >= STREET_SIMILAR and locality:
-        return "similar", similarity / 100
-    return ("locality" if locality else "different"), similarity / 100
-
-
-def _identifier_level(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> str:
-    if not set(a).isdisjoint(b):
-        return "shared"
-    namespaces_a = {ns for ns, _ in a}
-    if any(ns in namespaces_a for ns, _ in b):
-        return "conflict"  # two different patient ids in one PMS (or two handles)
-    return ""
 
 
 def classify(scored: Scored, thresholds: Thresholds) -> str:

@@ -1,0 +1,191 @@
+"""The dedup sweep streamed through the database (PostgreSQL).
+
+The records and key entries go to temporary tables (``worktables``) and come back block by
+block (``stream``): memory stays flat however large the organization, and the scoring stream
+is one read transaction on those tables. The auto-merge groups are written to ``dedup_groups``
+and merged from it a slice at a time (``group_streamed``, ``streamed_jobs``): memory stays flat
+however many merges. A mixin of ``sweep._Sweep``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from array import array
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from crm.db import read_only
+from crm.matching.blocking import DEFAULT_MAX_BLOCK
+from crm.matching.matcher import PairResult, merge_groups
+from crm.matching.records import iter_record_chunks
+from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Scored, Scorer, Thresholds
+from crm.matching.stream import BlockScorer, iter_blocks, score_stream
+from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, prefetched, weakest
+from crm.matching.worktables import WorkTables
+from crm.models import utcnow
+
+if TYPE_CHECKING:
+    from crm.matching.sweep import SweepSummary
+
+
+class StreamedSweep:
+    """The streamed path of ``sweep._Sweep`` (which gives it the state below and ``beat``,
+    ``lap``, ``dismissed_pairs``, ``run_merges``)."""
+
+    engine: Engine
+    org_id: uuid.UUID
+    summary: SweepSummary
+    thresholds: Thresholds
+    workers: int
+    # contacts from which the scoring forks; records a grouping slice holds (``sweep``)
+    fork_from: int
+    grouping_slice: int
+
+    def run_streamed(self, *, since: Any) -> None:
+        """The same sweep with the records and key entries in the database (``stream``):
+        memory stays flat however large the organization."""
+        summary = self.summary
+        tables = WorkTables(self.engine, max_block=DEFAULT_MAX_BLOCK)
+        try:
+            frequencies = NameFrequencies()
+            with Session(read_only(self.engine)) as session:
+                for chunk in iter_record_chunks(
+                    session, organization_id=self.org_id, changed_since=since
+                ):
+                    session.rollback()  # no read transaction stays open between chunks
+                    for record in chunk:
+                        frequencies.add(record)
+                        summary.contacts += 1
+                        summary.changed += record.changed
+                    tables.add(chunk)
+                    self.beat()
+            frequencies.finish()
+            oversized, summary.blocks = tables.blocks()
+            self.lap("load")
+            scorer = Scorer(frequencies=frequencies)
+            blocks = BlockScorer(
+                scorer=scorer,
+                thresholds=self.thresholds,
+                oversized=oversized,
+                only_changed=since is not None,
+            )
+            summary.pairs_scored, errors = score_stream(
+                blocks,
+                iter_blocks(tables.stream()),
+                # forking pays for itself on large organizations only
+                workers=self.workers if summary.contacts >= self.fork_from else 1,
+                on_result=tables.add_pairs,
+                beat=self.beat,
+            )
+            tables.end_stream()
+            summary.errors += errors
+            self.lap("match")
+            dismissed = self.dismissed_pairs()
+            parts, groups = self.group_streamed(tables, scorer, dismissed)
+            tables.drop_pairs(dismissed)
+            summary.candidates += tables.queue(organization_id=self.org_id, now=utcnow())
+            self.beat()
+            self.lap("queue")
+            failed = self.run_merges(
+                prefetched(lambda part: self.streamed_jobs(tables, part), parts), groups=groups
+            )
+            if failed:
+                # what could not merge waits for a person instead
+                tables.ungroup(failed)
+                summary.candidates += tables.queue(
+                    organization_id=self.org_id, now=utcnow(), refresh=False
+                )
+            self.lap("merge")
+        finally:
+            tables.close()
+
+    def group_streamed(
+        self, tables: WorkTables, scorer: Scorer, dismissed: set[Pair]
+    ) -> tuple[int, int]:
+        """Write the auto-merge groups to ``dedup_groups``, a slice at a time: the number of
+        slices and of groups.
+
+        The auto-merge pairs' connected components come from a union-find over an array of
+        the record indexes (8 bytes a record, the pairs streamed past it); then each slice of
+        components has its pairs and records read, is grouped (``merge_groups``) and written,
+        and is dropped: memory holds a slice, however many merges the sweep makes.
+        """
+        components = _components(tables.auto_links(), size=self.summary.contacts)
+        tables.set_components((i, c) for i, c in enumerate(components) if c >= 0)
+        del components
+        # slices of whole components, self.grouping_slice records or so each: (first, last)
+        slices: list[tuple[int, int]] = []
+        first = last = None
+        held = 0
+        for last, size in tables.component_sizes():
+            first = last if first is None else first
+            held += size
+            if held >= self.grouping_slice:
+                slices.append((first, last))
+                first, held = None, 0
+        if first is not None and last is not None:
+            slices.append((first, last))
+        tables.clear_groups()
+        groups = 0
+        for part, (first, last) in enumerate(slices):
+            auto = tables.auto_pairs(first, last)
+            records = tables.records({i for a, b, _ in auto for i in (a, b)})
+            pairs = [
+                PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
+                for a, b, score in auto
+                if _ordered(records[a].id, records[b].id) not in dismissed
+            ]
+            del auto
+            found = merge_groups(
+                pairs,
+                records=records,
+                scorer=scorer,
+                thresholds=self.thresholds,
+                excluded=dismissed,
+            )
+            by_group = group_pairs(found, pairs)
+            scores = [weakest(by_group.get(group[0], [])) for group in found]
+            tables.add_groups(found, scores=scores, part=part)
+            groups += len(found)
+            self.beat()
+        return len(slices), groups
+
+    def streamed_jobs(self, tables: WorkTables, part: int) -> list[MergeJob]:
+        """A slice's groups, written by ``group_streamed``, as merge jobs (by survivor)."""
+        jobs: list[MergeJob] = []
+        for root, contact_id, score in tables.groups(part):
+            if jobs and jobs[-1].root == root:
+                jobs[-1].merge_ids.append(contact_id)
+            else:
+                jobs.append(MergeJob(contact_id, [], score, None, root))
+        return jobs
+
+
+def _components(links: Iterable[tuple[int, int]], *, size: int) -> array[int]:
+    """Each record's connected component through ``links`` (its lowest index), -1 for a
+    record in no link: a union-find over an array of the record indexes, 8 bytes a record."""
+    parent = array("l", range(size))
+    linked = bytearray(size)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in links:
+        linked[a] = linked[b] = 1
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    # a parent is always a lower index: in index order, each parent already holds its root
+    for i in range(size):
+        parent[i] = parent[parent[i]] if linked[i] else -1
+    return parent
+
+
+def _ordered(a: uuid.UUID, b: uuid.UUID) -> Pair:
+    return (a, b) if a < b else (b, a)
