@@ -3,7 +3,8 @@
 A person says a contact is not behind an identifier. The identifier row goes; each current
 source record version that carried the value as the contact's phone or email gets an
 ``identifier_retractions`` row, so that survivorship leaves the value out of it, a re-sent
-identical record does not bring it back, and the contact's fields are recomputed at once.
+identical record does not bring it back (nor a new version of it still carrying the value: the
+pipeline carries the retraction forward), and the contact's fields are recomputed at once.
 """
 
 from __future__ import annotations

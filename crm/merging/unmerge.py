@@ -8,7 +8,9 @@ Its row is restored from the snapshot when its current records are the ones it h
 survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the
 merge, survivorship otherwise. The manual record of the merge's field choices is deleted
-first, so the survivor's fields no longer hold what was chosen.
+first, so the survivor's fields no longer hold what was chosen. An identifier a person
+unlinked from the survivor since the merge stays unlinked, and both contacts are then
+recomputed (their snapshots show the value): docs/merging.md.
 """
 
 from __future__ import annotations
