@@ -63,6 +63,30 @@ class TestANewVersionOfTheRecord:
         assert (shown.city, shown.phone, shown.email) == ("Manly", None, "ann@example.com")
         assert events(engine, ann, "identifier_linked") == []
 
+    @pytest.mark.parametrize(
+        ("column", "channel", "value"),
+        [("whatsapp", "WHATSAPP", "0400 111 222"), ("instagram", "INSTAGRAM", "@ann.lee")],
+        ids=["second-number", "handle"],
+    )
+    def test_a_value_from_another_column_keeps_unlinked_too(
+        self, engine, session, org, column, channel, value
+    ):
+        # given: the record carries the value in a column that is not the contact's phone
+        ann = observe(session, org, **ann_row(**{column: value})).contact_id
+        unlink(session, org, ann, value=value, channel=channel)
+
+        # when
+        observe(session, org, **ann_row(**{column: value}, city="Bondi"))
+
+        # then
+        with Session(engine) as s:
+            found = contacts_by_identifier(
+                s, organization_id=org.id, channel=channel, value=value, region="AU"
+            )
+            assert [c.id for c in found] == []
+        assert contact(engine, ann).city == "Bondi"
+        assert holders(engine, org) == [ann]  # her phone is untouched
+
     def test_two_changes_in_one_batch_keep_the_value_unlinked(self, engine, session, org):
         # given
         ann = observe(session, org, **ann_row()).contact_id
