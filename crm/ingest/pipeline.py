@@ -26,13 +26,23 @@ from sqlmodel import Session
 from crm.db import RenderedCopy, bulk_insert, in_values, is_retryable, render_copy
 from crm.identity import PMS_NAMESPACES, SHARED_NAMESPACES, first_names_agree, name_key
 from crm.ingest.observation import FieldIssue, Observation
-from crm.ingest.recompute import contact_values, current_observations, observed, retractions
+from crm.ingest.recompute import (
+    Retracted,
+    carried_retractions,
+    contact_values,
+    current_observations,
+    observed,
+    retracted_keys,
+    still_retracted,
+    without,
+)
 from crm.ingest.survivorship import Observed
 from crm.models import (
     CONTACT_FIELDS,
     Contact,
     ContactEvent,
     ContactIdentifier,
+    IdentifierRetraction,
     Organization,
     SourceRecord,
     utcnow,
@@ -51,6 +61,7 @@ _CONTACTS = Contact.__table__
 _IDENTIFIERS = ContactIdentifier.__table__
 _RECORDS = SourceRecord.__table__
 _EVENTS = ContactEvent.__table__
+_RETRACTIONS = IdentifierRetraction.__table__
 # exclusive keys in the order they decide the owner: the source's own record id, PMS patient
 # ids, EMR ids, social handles, chat ids (a PMS id outweighs an Instagram handle)
 _EXCLUSIVE_RANK = {
@@ -155,8 +166,10 @@ class _Batch:
         # (namespace, value) -> [(ordinal, contact_id)], the batch's keys only
         self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
         self.current: dict[tuple[str, str], _Current] = {}
-        # current record id -> the identifiers unlinked from it (``unlinkIdentifier``)
-        self.retracted: dict[uuid.UUID, set[tuple[str, str]]] = {}
+        # current record id -> the identifiers unlinked from it (``unlinkIdentifier``), with
+        # the new versions this batch carries them forward to (``_carry_retractions``)
+        self.retracted: dict[uuid.UUID, Retracted] = {}
+        self.new_retractions: list[dict[str, Any]] = []
         self.contacts: dict[uuid.UUID, dict[str, Any]] = {}
         # named contact (``obs.contact_id``) -> the live contact it leads to, None if erased
         self.named: dict[uuid.UUID, uuid.UUID | None] = {}
@@ -218,10 +231,7 @@ class _Batch:
                         self.current[(system, source_id)] = _Current(
                             cur.id, cur.contact_id, cur.version, cur.content_hash
                         )
-        if self.current:
-            self.retracted = retractions(
-                self.session, record_ids=[cur.id for cur in self.current.values()]
-            )
+        self._load_retractions()
         # the contacts the batch's keys and records lead to, and those its rows name
         reached = {cid for held in self.holders.values() for _, cid in held}
         reached |= {cur.contact_id for cur in self.current.values()}
@@ -249,6 +259,16 @@ class _Batch:
         if any(self.contacts.get(cid, {}).get("status") == "merged" for cid in reached):
             raise ConcurrentUpdate("a contact was merged while the batch was read")
         self._follow_named({obs.contact_id for obs in self.observations if obs.contact_id})
+
+    def _load_retractions(self) -> None:
+        """The unlinks recorded against the current versions of the batch's records; those a
+        previous batch carried forward to versions it planned are taken from it."""
+        ids = {cur.id for cur in self.current.values()}
+        self.retracted = retracted_keys(self.session, record_ids=ids) if ids else {}
+        if self.previous is not None:
+            for rid, kept in self.previous.retracted.items():
+                if rid in ids:
+                    self.retracted[rid] = {**self.retracted.get(rid, {}), **kept}
 
     def _follow_named(self, named: set[uuid.UUID]) -> None:
         """Where a write naming a contact goes: a merged contact leads to its survivor (along
@@ -330,9 +350,17 @@ class _Batch:
         return min(score, key=lambda cid: (-score[cid][0], cid not in same, score[cid][1], cid))
 
     def _link_keys(
-        self, index: int, obs: Observation, owner: uuid.UUID, created: bool, issues: list
+        self,
+        index: int,
+        obs: Observation,
+        owner: uuid.UUID,
+        created: bool,
+        issues: list,
+        unlinked: Retracted,
     ) -> None:
         for key in obs.keys:
+            if key.identity in unlinked:
+                continue  # still unlinked: the record's new version carries it as before
             held = self.holders[(key.namespace, key.value)]
             if held and owner in [cid for _, cid in held]:
                 continue
@@ -433,8 +461,10 @@ class _Batch:
                 person = self.people.setdefault(owner, _Person(None, None))
                 person.first_name = person.first_name or obs.first_name
                 person.date_of_birth = person.date_of_birth or obs.date_of_birth
-            self._link_keys(index, obs, owner, created, issues)
+            kept = self._kept_retractions(obs, lineage)
+            self._link_keys(index, obs, owner, created, issues, kept)
             record = self._record(obs, owner, cur)
+            self._carry_retractions(record, kept)
             self.current[(obs.source, obs.source_id)] = _Current(
                 record["id"], owner, record["version"], obs.content_hash, planned=record
             )
@@ -442,6 +472,29 @@ class _Batch:
             kind = CREATED if created else (UPDATED if cur is not None else LINKED)
             outcomes.append(Outcome(index, kind, owner, obs.line, issues, redirected_from))
         return outcomes
+
+    def _kept_retractions(self, obs: Observation, lineage: _Current | None) -> Retracted:
+        """The unlinks a new version of a record keeps: those of the version it replaces
+        whose value it still carries. A value the source changed (absent or different in that
+        version) is new data, and so is a record of its own (no lineage)."""
+        if lineage is None:
+            return {}
+        return still_retracted(self.retracted.get(lineage.id), (k.identity for k in obs.keys))
+
+    def _carry_retractions(self, record: dict[str, Any], kept: Retracted) -> None:
+        if not kept:
+            return
+        self.retracted[record["id"]] = kept
+        self.new_retractions.extend(
+            carried_retractions(
+                organization_id=self.org_id, record_id=record["id"], kept=kept, now=self.now
+            )
+        )
+
+    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A planned record's content as survivorship reads it: without its unlinked values."""
+        kept = self.retracted.get(record["id"])
+        return without(record["normalized"], set(kept)) if kept else record["normalized"]
 
     def _unlinked(self, obs: Observation, cur: _Current) -> bool:
         retracted = self.retracted.get(cur.id)
@@ -533,7 +586,7 @@ class _Batch:
             exclude.update(previous.superseded)
             exclude.update(record["id"] for record in previous.new_records)
             pending = [
-                (r["id"], r["contact_id"], r["source_system"], r["normalized"], r["observed_at"])
+                (r["id"], r["contact_id"], r["source_system"], previous._shown(r), r["observed_at"])
                 for r in previous.new_records
                 if r["is_current"] and r["contact_id"] in existing and r["id"] not in superseded
             ]
@@ -547,7 +600,7 @@ class _Batch:
         for record in self.new_records:
             if record["is_current"]:
                 observed_by[record["contact_id"]].append(
-                    observed(record["source_system"], record["normalized"], record["observed_at"])
+                    observed(record["source_system"], self._shown(record), record["observed_at"])
                 )
         return observed_by
 
@@ -633,6 +686,8 @@ class _Batch:
         self._supersede()
         if self.new_records:
             bulk_insert(session, _RECORDS, self.new_records)
+        if self.new_retractions:
+            bulk_insert(session, _RETRACTIONS, self.new_retractions)
         if self.events:
             bulk_insert(session, _EVENTS, self.events)
 
@@ -682,6 +737,7 @@ class _Batch:
             (_CONTACTS, inserts),
             (_IDENTIFIERS, self._identifier_rows() if self.new_identifiers else []),
             (_RECORDS, self.new_records),
+            (_RETRACTIONS, self.new_retractions),
             (_EVENTS, self.events),
         )
         copies = {table.name: render_copy(table, rows) for table, rows in tables if rows}
@@ -708,6 +764,7 @@ class PlannedWrites:
         copy(_IDENTIFIERS)
         batch._supersede()
         copy(_RECORDS)
+        copy(_RETRACTIONS)
         copy(_EVENTS)
 
 
