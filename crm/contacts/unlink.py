@@ -3,7 +3,8 @@
 A person says a contact is not behind an identifier. The identifier row goes; each current
 source record version that carried the value as the contact's phone or email gets an
 ``identifier_retractions`` row, so that survivorship leaves the value out of it, a re-sent
-identical record does not bring it back, and the contact's fields are recomputed at once.
+identical record does not bring it back (nor a new version of it still carrying the value: the
+pipeline carries the retraction forward), and the contact's fields are recomputed at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from crm.contacts.queries import get_contact, identifier_key
 from crm.db import is_retryable
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import SHARED_NAMESPACES, Channel
+from crm.ingest.observation import Rejected, build_observation
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.ingest.priorities import MANUAL_SOURCE
 from crm.ingest.recompute import recompute
@@ -189,24 +191,27 @@ class _Unlink:
         self, contact_id: uuid.UUID, namespace: str, value: str, source: str | None
     ) -> list[uuid.UUID]:
         """Record the unlink against each current record version that gave the contact the
-        value: its phone or email field is the value, or its id is its content and it comes
-        from the source that linked the identifier (a ``resolveContact`` lookup's record, whose
-        key is not among its fields). A version retracted that did not carry the value loses
-        nothing: only a field equal to the value is left out, and a lookup is only turned away
-        when every key it has was unlinked."""
-        name = _FIELD_OF_NAMESPACE.get(namespace)
+        value: the value is among its keys (its phone or email field, or a column such as a
+        WhatsApp number, a handle or a PMS id, or its own id), or its id is its content and
+        it comes from the source that linked the identifier (a ``resolveContact`` lookup's
+        record, whose key is not among its fields). A version retracted that did not carry
+        the value loses nothing: only a field equal to the value is left out, and a lookup is
+        only turned away when every key it has was unlinked."""
         sr = _RECORDS.c
         records = self.session.execute(
-            select(sr.id, sr.normalized, sr.source_system, sr.source_id_given).where(
+            select(
+                sr.id, sr.normalized, sr.payload, sr.source_system, sr.source_id, sr.source_id_given
+            ).where(
                 sr.organization_id == self.org.id,
                 sr.contact_id == contact_id,
                 sr.is_current.is_(True),
             )
         ).all()
+        key = (namespace, value)
         carrying = sorted(
             rid
-            for rid, normalized, system, given in records
-            if (name and ((normalized or {}).get("fields") or {}).get(name) == value)
+            for rid, normalized, payload, system, source_id, given in records
+            if key in self._keys_of(normalized, payload, system, source_id if given else None)
             or (not given and system == source)
         )
         if carrying:
@@ -227,3 +232,29 @@ class _Unlink:
                 ],
             )
         return carrying
+
+    def _keys_of(
+        self,
+        normalized: dict[str, Any] | None,
+        payload: dict[str, Any] | None,
+        system: str,
+        external_id: str | None,
+    ) -> set[tuple[str, str]]:
+        """The identifiers a stored record version carries: its phone and email fields, and
+        the keys its payload gives (as the pipeline built them from it)."""
+        fields = (normalized or {}).get("fields") or {}
+        keys = {
+            (namespace, fields[name])
+            for namespace, name in _FIELD_OF_NAMESPACE.items()
+            if fields.get(name)
+        }
+        try:
+            rebuilt = build_observation(
+                dict(payload or {}),
+                source=system,
+                region=self.org.default_region,
+                external_id=external_id,
+            )
+        except Rejected:
+            return keys
+        return keys | {k.identity for k in rebuilt.keys}

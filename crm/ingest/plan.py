@@ -19,7 +19,15 @@ from crm.identity import SHARED_NAMESPACES
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.outcome import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Outcome
 from crm.ingest.owners import find_owner
-from crm.ingest.recompute import by_contact, contact_values, observed
+from crm.ingest.recompute import (
+    Retracted,
+    by_contact,
+    carried_retractions,
+    contact_values,
+    observed,
+    still_retracted,
+    without,
+)
 from crm.ingest.snapshot import Current, Key, Person, Snapshot, unlinked
 from crm.ingest.store import Writes
 from crm.models import CONTACT_FIELDS, Organization, utcnow, uuid7
@@ -35,6 +43,8 @@ class Plan:
     holders: dict[Key, list[tuple[int, uuid.UUID]]] = field(default_factory=dict)
     current: dict[Key, Current] = field(default_factory=dict)
     contacts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    # the unlinks carried forward to the record versions the plan makes
+    retracted: dict[uuid.UUID, Retracted] = field(default_factory=dict)
 
 
 def plan(
@@ -69,6 +79,10 @@ class _Planner:
         self.holders = defaultdict(list, {k: list(v) for k, v in snapshot.holders.items()})
         self.current = dict(snapshot.current)
         self.people = dict(snapshot.people)
+        # record id -> its unlinks, with the new versions this batch carries them forward to
+        self.retracted = dict(snapshot.retracted)
+        self.carried: dict[uuid.UUID, Retracted] = {}
+        self.retractions: list[dict[str, Any]] = []
         self.new_contacts: set[uuid.UUID] = set()
         self.identifiers: list[dict[str, Any]] = []
         self.records: list[dict[str, Any]] = []
@@ -84,9 +98,10 @@ class _Planner:
         writes.identifiers = sorted(self.identifiers, key=lambda r: (r["namespace"], r["value"]))
         writes.superseded = self.superseded
         writes.records = self.records
+        writes.retractions = self.retractions
         writes.events = self.events
         current = {k: cur for k, cur in self.current.items() if cur.planned is not None}
-        return Plan(outcomes, writes, dict(self.holders), current, self.final)
+        return Plan(outcomes, writes, dict(self.holders), current, self.final, self.carried)
 
     # owners, outcomes, records -------------------------------------------------------------
 
@@ -108,7 +123,7 @@ class _Planner:
                 continue
             # the record that says who this is: none when every key it had was unlinked from
             # its contact and it has no id of the source's own (its id is its content)
-            lineage = None if cur is not None and unlinked(snap, obs, cur) else cur
+            lineage = None if cur is not None and unlinked(self.retracted, obs, cur) else cur
             if lineage is not None and (
                 lineage.content_hash == obs.content_hash or (obs.source, obs.source_id) in settled
             ):
@@ -147,8 +162,10 @@ class _Planner:
                     person.first_name or obs.first_name,
                     person.date_of_birth or obs.date_of_birth,
                 )
-            self._link_keys(obs, owner, created, issues)
+            kept = self._kept_retractions(obs, lineage)
+            self._link_keys(obs, owner, created, issues, kept)
             record = self._record(obs, owner, cur)
+            self._carry_retractions(record, kept)
             self.current[(obs.source, obs.source_id)] = Current(
                 record["id"], owner, record["version"], obs.content_hash, planned=record
             )
@@ -158,9 +175,16 @@ class _Planner:
         return outcomes
 
     def _link_keys(
-        self, obs: Observation, owner: uuid.UUID, created: bool, issues: list[FieldIssue]
+        self,
+        obs: Observation,
+        owner: uuid.UUID,
+        created: bool,
+        issues: list[FieldIssue],
+        unlinked: Retracted,
     ) -> None:
         for key in obs.keys:
+            if key.identity in unlinked:
+                continue  # still unlinked: the record's new version carries it as before
             held = self.holders[(key.namespace, key.value)]
             if held and owner in [cid for _, cid in held]:
                 continue
@@ -205,6 +229,29 @@ class _Planner:
                     source=obs.source,
                     data={"namespace": key.namespace, "value": key.value, "ordinal": ordinal},
                 )
+
+    def _kept_retractions(self, obs: Observation, lineage: Current | None) -> Retracted:
+        """The unlinks a new version of a record keeps: those of the version it replaces
+        whose value it still carries. A value the source changed (absent or different in that
+        version) is new data, and so is a record of its own (no lineage)."""
+        if lineage is None:
+            return {}
+        return still_retracted(self.retracted.get(lineage.id), (k.identity for k in obs.keys))
+
+    def _carry_retractions(self, record: dict[str, Any], kept: Retracted) -> None:
+        if not kept:
+            return
+        self.retracted[record["id"]] = self.carried[record["id"]] = kept
+        self.retractions.extend(
+            carried_retractions(
+                organization_id=self.org_id, record_id=record["id"], kept=kept, now=self.now
+            )
+        )
+
+    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A planned record's content as survivorship reads it: without its unlinked values."""
+        kept = self.retracted.get(record["id"])
+        return without(record["normalized"], set(kept)) if kept else record["normalized"]
 
     def _refuse_named(self, obs: Observation, cur: Current | None) -> FieldIssue | None:
         """Why a row naming its contact cannot be written there, if it cannot: the contact is
@@ -288,7 +335,7 @@ class _Planner:
         for record in self.records:
             if record["is_current"]:
                 observed_by[record["contact_id"]].append(
-                    observed(record["source_system"], record["normalized"], record["observed_at"])
+                    observed(record["source_system"], self._shown(record), record["observed_at"])
                 )
         writes = Writes()
         changes: list[tuple[uuid.UUID, dict[str, Any], int]] = []

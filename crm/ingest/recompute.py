@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from crm.db import in_values
 from crm.ingest.survivorship import Observed, Survived, survive
-from crm.models import CONTACT_FIELDS, IdentifierRetraction, SourceRecord
+from crm.models import CONTACT_FIELDS, IdentifierRetraction, SourceRecord, uuid7
 from crm.search.text import build_search_text
 
 # the contacts columns survivorship writes (besides CONTACT_FIELDS themselves)
@@ -110,6 +110,59 @@ def retractions(
     for record_id, namespace, value in rows:
         found[record_id].add((namespace, value))
     return found
+
+
+# an identifier unlinked from a record version -> (the contact it was unlinked from, who did)
+Retracted = dict[tuple[str, str], tuple[uuid.UUID, str | None]]
+
+
+def retracted_keys(
+    session: Session, *, record_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Retracted]:
+    """``retractions`` with each one's contact and actor: what a new version of the record
+    carries forward when it still carries the value (``carried_retractions``)."""
+    found: dict[uuid.UUID, Retracted] = defaultdict(dict)
+    if not record_ids:
+        return found
+    ir = IdentifierRetraction
+    rows = session.execute(
+        select(ir.source_record_id, ir.namespace, ir.value, ir.contact_id, ir.actor)
+        .where(in_values(ir.source_record_id, set(record_ids)))
+        .order_by(ir.id)
+    )
+    for record_id, namespace, value, contact_id, actor in rows:
+        found[record_id].setdefault((namespace, value), (contact_id, actor))
+    return found
+
+
+def still_retracted(retracted: Retracted | None, carried: Iterable[tuple[str, str]]) -> Retracted:
+    """The unlinks a new version of a record keeps: those of the version it follows whose
+    value it still carries (``carried``: its keys). A value it does not carry any more is
+    dropped, so that a later version carrying it again is new data."""
+    if not retracted:
+        return {}
+    return {key: origin for key in carried if (origin := retracted.get(key)) is not None}
+
+
+def carried_retractions(
+    *, organization_id: uuid.UUID, record_id: uuid.UUID, kept: Retracted, now: datetime
+) -> list[dict[str, Any]]:
+    """``identifier_retractions`` rows carrying ``kept`` forward to the new version
+    ``record_id``: the same person's unlink, against the version that replaces the one it
+    was recorded on."""
+    return [
+        {
+            "id": uuid7(),
+            "organization_id": organization_id,
+            "contact_id": contact_id,
+            "source_record_id": record_id,
+            "namespace": namespace,
+            "value": value,
+            "actor": actor,
+            "created_at": now,
+        }
+        for (namespace, value), (contact_id, actor) in sorted(kept.items())
+    ]
 
 
 def without(normalized: Mapping[str, Any], retracted: set[tuple[str, str]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from sqlmodel import Session
 from crm.db import in_values
 from crm.ingest.observation import Observation
 from crm.ingest.outcome import ConcurrentUpdate
-from crm.ingest.recompute import current_records, retractions
+from crm.ingest.recompute import Retracted, current_records, retracted_keys, without
 from crm.models import Contact, ContactIdentifier, SourceRecord
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Snapshot:
     # (source system, source id) -> its current record, for the batch's rows
     current: dict[Key, Current] = field(default_factory=dict)
     # current record id -> the identifiers unlinked from it (``unlinkIdentifier``)
-    retracted: dict[uuid.UUID, set[Key]] = field(default_factory=dict)
+    retracted: dict[uuid.UUID, Retracted] = field(default_factory=dict)
     # the contacts' rows (as the table has them)
     contacts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     people: dict[uuid.UUID, Person] = field(default_factory=dict)
@@ -93,6 +93,8 @@ class Pending:
     superseded: set[uuid.UUID] = field(default_factory=set)
     # record id -> (id, contact_id, source_system, normalized, observed_at), current ones
     records: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    # record id -> the unlinks the plans carried forward to it
+    retracted: dict[uuid.UUID, Retracted] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan) -> Pending:
@@ -109,13 +111,17 @@ class Pending:
         self.superseded.update(gone)
         for record_id in gone:
             self.records.pop(record_id, None)
+        self.retracted.update(plan.retracted)
         for r in plan.writes.records:
             if r["is_current"]:
+                kept = plan.retracted.get(r["id"])
+                # as survivorship reads it: without its unlinked values
+                shown = without(r["normalized"], set(kept)) if kept else r["normalized"]
                 self.records[r["id"]] = (
                     r["id"],
                     r["contact_id"],
                     r["source_system"],
-                    r["normalized"],
+                    shown,
                     r["observed_at"],
                 )
         return self
@@ -175,8 +181,14 @@ def load(
                     snap.current[(system, source_id)] = Current(
                         cur.id, cur.contact_id, cur.version, cur.content_hash
                     )
-    if snap.current:
-        snap.retracted = retractions(session, record_ids=[cur.id for cur in snap.current.values()])
+    # the unlinks recorded against the current versions of the batch's records; those the
+    # plans before carried forward to versions they made are taken from them
+    ids = {cur.id for cur in snap.current.values()}
+    snap.retracted = dict(retracted_keys(session, record_ids=ids)) if ids else {}
+    if pending is not None:
+        for rid, kept in pending.retracted.items():
+            if rid in ids:
+                snap.retracted[rid] = {**snap.retracted.get(rid, {}), **kept}
     _load_contacts(session, snap, observations, pending)
     _load_records(session, snap, observations, pending)
     return snap
@@ -277,7 +289,7 @@ def changing(snap: Snapshot, observations: Sequence[Observation]) -> set[uuid.UU
     for obs in observations:
         cur = snap.current.get((obs.source, obs.source_id))
         if cur is not None:
-            if not unlinked(snap, obs, cur) and cur.content_hash in (
+            if not unlinked(snap.retracted, obs, cur) and cur.content_hash in (
                 obs.content_hash,
                 last[(obs.source, obs.source_id)],
             ):
@@ -290,10 +302,10 @@ def changing(snap: Snapshot, observations: Sequence[Observation]) -> set[uuid.UU
     return cids & snap.contacts.keys()
 
 
-def unlinked(snap: Snapshot, obs: Observation, cur: Current) -> bool:
+def unlinked(retractions: Mapping[uuid.UUID, Retracted], obs: Observation, cur: Current) -> bool:
     """Every key of the row was unlinked from its record, and it has no id of the source's
     own (its id is its content): the record no longer says who this is."""
-    retracted = snap.retracted.get(cur.id)
+    retracted = retractions.get(cur.id)
     return (
         bool(retracted)
         and obs.external_id is None

@@ -18,12 +18,19 @@ from sqlmodel import Session
 from crm.db import in_values
 from crm.db_write import InsertRows, update_rows
 from crm.ingest.outcome import ConcurrentUpdate
-from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.models import (
+    Contact,
+    ContactEvent,
+    ContactIdentifier,
+    IdentifierRetraction,
+    SourceRecord,
+)
 
 CONTACTS = Contact.__table__
 IDENTIFIERS = ContactIdentifier.__table__
 RECORDS = SourceRecord.__table__
 EVENTS = ContactEvent.__table__
+RETRACTIONS = IdentifierRetraction.__table__
 
 
 @dataclass(slots=True)
@@ -38,6 +45,8 @@ class Writes:
     # record versions no longer current
     superseded: list[uuid.UUID] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    # unlinks carried forward to new record versions
+    retractions: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     # the inserts, once ``render``ed
     rendered: list[InsertRows] | None = None
@@ -45,8 +54,8 @@ class Writes:
     def inserts(self) -> list[InsertRows]:
         if self.rendered is not None:
             return self.rendered
-        tables = (CONTACTS, IDENTIFIERS, RECORDS, EVENTS)
-        rows = (self.contacts, self.identifiers, self.records, self.events)
+        tables = (CONTACTS, IDENTIFIERS, RECORDS, RETRACTIONS, EVENTS)
+        rows = (self.contacts, self.identifiers, self.records, self.retractions, self.events)
         return [InsertRows(table, r) for table, r in zip(tables, rows, strict=True)]
 
     def render(self) -> Writes:
@@ -57,12 +66,13 @@ class Writes:
 
 def store(session: Session, writes: Writes) -> None:
     """Send ``writes``; ``ConcurrentUpdate`` when a contact moved on since it was read."""
-    contacts, identifiers, records, events = writes.inserts()
+    contacts, identifiers, records, retractions, events = writes.inserts()
     contacts.send(session)
     update_contacts(session, writes.contact_updates)
     identifiers.send(session)
     supersede(session, writes.superseded)
     records.send(session)
+    retractions.send(session)
     events.send(session)
 
 

@@ -8,7 +8,9 @@ Its row is restored from the snapshot when its current records are the ones it h
 survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the
 merge, survivorship otherwise. The manual record of the merge's field choices is deleted
-first, so the survivor's fields no longer hold what was chosen.
+first, so the survivor's fields no longer hold what was chosen. An identifier a person
+unlinked from the survivor since the merge stays unlinked, and both contacts are then
+recomputed (their snapshots show the value): docs/merging.md.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ from crm.merging.rows import (
     row_from_json,
     write_contact,
 )
-from crm.models import Contact, Merge, Organization, SourceRecord, utcnow
+from crm.models import (
+    Contact,
+    ContactEvent,
+    ContactIdentifier,
+    Merge,
+    Organization,
+    SourceRecord,
+    utcnow,
+)
 from crm.models.base import parse_uuid
 
 
@@ -95,14 +105,19 @@ def unmerge(
     if choices:  # the merge's field choices go with it
         session.execute(delete(SourceRecord).where(SourceRecord.id == uuid.UUID(choices["record"])))
     _restore_records(session, org_id, merged_id, undo["source_records"], set(chain))
+    # values unlinked from the survivor since: they stay unlinked, and the snapshots (which
+    # show them) give way to survivorship, which leaves the retracted values out
+    unlinked = _unlinked_since(session, org_id, merge, chain)
+    entries, gone = _without_unlinked(session, undo["identifiers"], unlinked)
     not_restored = restore_identifiers(
         session,
         organization_id=org_id,
         merged_id=merged_id,
-        entries=undo["identifiers"],
+        entries=entries,
         promotions=undo["promoted"],
         chain=set(chain),
     )
+    not_restored += gone
     candidates.on_unmerge(
         session,
         organization_id=org_id,
@@ -121,7 +136,7 @@ def unmerge(
         overrides=overrides,
     )
     snapshot = row_from_json(CONTACTS, undo["merged"])
-    if current[merged_id] == set(undo["current_source_records"]):
+    if current[merged_id] == set(undo["current_source_records"]) and not unlinked:
         restored = {k: snapshot[k] for k in COMPUTED_COLUMNS}
     else:
         restored = computed[merged_id]
@@ -133,7 +148,11 @@ def unmerge(
     write_contact(session, row=merged, values=restored, now=now)
 
     before_merge = row_from_json(CONTACTS, undo["survivor"])
-    if live_id == merge.survivor_id and current[live_id] == set(undo["survivor_source_records"]):
+    if (
+        live_id == merge.survivor_id
+        and current[live_id] == set(undo["survivor_source_records"])
+        and not unlinked
+    ):
         values = {k: before_merge[k] for k in COMPUTED_COLUMNS}
     else:
         values = computed[live_id]
@@ -149,6 +168,45 @@ def unmerge(
     survivor = session.get(Contact, live_id)
     assert contact is not None and survivor is not None
     return UnmergeOutcome(contact=contact, survivor=survivor, merge=merge)
+
+
+def _unlinked_since(
+    session: Session, org_id: uuid.UUID, merge: Merge, chain: list[uuid.UUID]
+) -> set[tuple[str, str]]:
+    """The identifiers a person unlinked from the survivor (its chain) since the merge."""
+    ev = ContactEvent
+    rows = session.execute(
+        select(ev.data).where(
+            ev.organization_id == org_id,
+            ev.contact_id.in_(list(chain)),
+            ev.kind == "identifier_unlinked",
+            ev.created_at >= merge.created_at,
+        )
+    )
+    return {(data.get("namespace"), data.get("value")) for (data,) in rows}
+
+
+def _without_unlinked(
+    session: Session, entries: list[dict[str, Any]], unlinked: set[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The merged contact's identifier rows to restore, and those unlinked since the merge
+    (the row is gone), which stay unlinked: the later unlink is a person's decision and
+    holds, as the retractions it recorded keep the value out of the fields wherever the
+    records go. docs/merging.md"""
+    if not unlinked or not entries:
+        return entries, []
+    ci = ContactIdentifier
+    ids = [uuid.UUID(str(entry["id"])) for entry in entries]
+    present = {str(rid) for (rid,) in session.execute(select(ci.id).where(ci.id.in_(ids)))}
+    keep: list[dict[str, Any]] = []
+    gone: list[dict[str, Any]] = []
+    for entry in entries:
+        key = (entry["namespace"], entry["value"])
+        if key in unlinked and str(entry["id"]) not in present:
+            gone.append({"namespace": key[0], "value": key[1], "reason": "unlinked"})
+        else:
+            keep.append(entry)
+    return keep, gone
 
 
 def _restore_records(

@@ -16,10 +16,12 @@ class IdentifierRetraction(SQLModel, table=True):
     longer gives its contact the identifier ``(namespace, value)``.
 
     Keyed by the record version (a row of ``source_records``, which is never changed or
-    deleted), so it follows the record through merges and unmerges, and a new version of the
-    record, which is new data, is not retracted. ``contact_id`` is the contact it was unlinked
-    from. Rows are never changed; ``(source_record_id, namespace, value)`` is unique, which
-    settles two unlinks of the same value at once.
+    deleted), so it follows the record through merges and unmerges. A new version of the
+    record that still carries the value gets a row of its own (carried forward by the
+    pipeline, same contact and actor); one whose source changed the value is new data.
+    ``contact_id`` is the contact it was unlinked from. Rows are never changed;
+    ``(source_record_id, namespace, value)`` is unique, which settles two unlinks of the same
+    value at once.
     """
 
     __tablename__ = "identifier_retractions"

@@ -178,18 +178,6 @@ class TestAfterAnUnlink:
         assert holders(engine, org) == []
         assert contact(engine, ann).phone is None
 
-    def test_a_changed_record_carrying_the_value_brings_it_back(self, engine, session, org):
-        # given
-        ann = observe(session, org, **ann_row()).contact_id
-        unlink(session, org, ann)
-
-        # when: the source sends new data (a new version of the record) with the number
-        observe(session, org, **ann_row(city="Bondi"))
-
-        # then
-        assert holders(engine, org) == [ann]
-        assert contact(engine, ann).phone == PHONE
-
     def test_a_merge_does_not_bring_the_value_back(self, engine, session, org):
         # given: the number was unlinked from Ann, who is then merged into Annie
         ann = observe(session, org, **ann_row()).contact_id

@@ -213,7 +213,7 @@ class TestWhatArrivedAfterTheMerge:
         assert restored.last_name == "Lee-Jones"
         assert "cliniko" not in stored.contact(ann)["source_systems"]
 
-    def test_an_identifier_unlinked_from_the_survivor_meanwhile_comes_back(
+    def test_an_identifier_unlinked_from_the_survivor_meanwhile_stays_unlinked(
         self, session, org, merge, unmerge, stored, family
     ):
         # given
@@ -235,8 +235,19 @@ class TestWhatArrivedAfterTheMerge:
         # when
         unmerge(annie)
 
-        # then
-        assert stored.state(annie) == annie_before
+        # then: the later unlink holds (docs/merging.md); all else is as before the merge
+        after = stored.state(annie)
+        kept = [i for i in annie_before["identifiers"] if i["namespace"] != "cliniko"]
+        assert (after["contact"], after["records"]) == (
+            annie_before["contact"],
+            annie_before["records"],
+        )
+        assert after["identifiers"] == kept
+        assert stored.held("cliniko", "p-9") == []
+        (event,) = stored.events(annie, "unmerged")
+        assert event.data["not_restored"] == [
+            {"namespace": "cliniko", "value": "p-9", "reason": "unlinked"}
+        ]
 
     def test_an_exclusive_identifier_taken_meanwhile_is_reported_not_stolen(
         self, session, org, add, merge, unmerge, stored, family
@@ -272,7 +283,7 @@ class TestWhatArrivedAfterTheMerge:
         assert stored.held("cliniko", "p-9") == [(zed.id, 0)]
         (event,) = stored.events(annie, "unmerged")
         assert event.data["not_restored"] == [
-            {"namespace": "cliniko", "value": "p-9", "reason": "taken"}
+            {"namespace": "cliniko", "value": "p-9", "reason": "unlinked"}
         ]
 
     def test_a_holder_that_took_the_ordinal_meanwhile_keeps_it(
