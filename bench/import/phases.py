@@ -42,7 +42,7 @@ PHASES = [
     ("service", "normalise_rows", "normalise (build_observation)"),
     ("pipeline", "load", "pipeline: load (lookups)"),
     ("plan._Planner", "_outcomes", "pipeline: plan (owners, identifiers, records)"),
-    ("plan._Planner", "_contacts", "pipeline: survivorship, contact rows, events"),
+    ("plan", "contact_writes", "pipeline: survivorship, contact rows, events"),
     ("pipeline", "store", "pipeline: store (other than COPY)"),
     ("db_write.InsertRows", "send", "COPY (send, wait; text building below)"),
     ("db_write", "copy_lines", "COPY text"),

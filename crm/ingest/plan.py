@@ -12,25 +12,22 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from crm.identity import SHARED_NAMESPACES
+from crm.ingest.contact_rows import contact_writes
 from crm.ingest.observation import FieldIssue, Observation
 from crm.ingest.outcome import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Outcome
 from crm.ingest.owners import find_owner
 from crm.ingest.recompute import (
     Retracted,
-    by_contact,
     carried_retractions,
-    contact_values,
-    observed,
     still_retracted,
     without,
 )
 from crm.ingest.snapshot import Current, Key, Person, Snapshot, unlinked
 from crm.ingest.store import Writes
-from crm.models import CONTACT_FIELDS, Organization, utcnow, uuid7
+from crm.models import Organization, utcnow, uuid7
 
 
 @dataclass(slots=True)
@@ -94,7 +91,7 @@ class _Planner:
 
     def run(self, observations: Sequence[Observation]) -> Plan:
         outcomes = self._outcomes(observations)
-        writes = self._contacts()
+        writes = contact_writes(self)
         writes.identifiers = sorted(self.identifiers, key=lambda r: (r["namespace"], r["value"]))
         writes.superseded = self.superseded
         writes.records = self.records
@@ -135,7 +132,7 @@ class _Planner:
                 if owner != named:
                     redirected_from = named
                     issues.append(_redirected(named, owner))
-                    self._event(
+                    self.event(
                         owner,
                         "write_redirected",
                         source=obs.source,
@@ -196,7 +193,7 @@ class _Planner:
                         f"{key.channel} identifier already belongs to another contact",
                     )
                 )
-                self._event(
+                self.event(
                     owner,
                     "identifier_conflict",
                     source=obs.source,
@@ -223,7 +220,7 @@ class _Planner:
                 }
             )
             if not created:
-                self._event(
+                self.event(
                     owner,
                     "identifier_linked",
                     source=obs.source,
@@ -248,7 +245,7 @@ class _Planner:
             )
         )
 
-    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
+    def shown(self, record: dict[str, Any]) -> dict[str, Any]:
         """A planned record's content as survivorship reads it: without its unlinked values."""
         kept = self.retracted.get(record["id"])
         return without(record["normalized"], set(kept)) if kept else record["normalized"]
@@ -304,7 +301,7 @@ class _Planner:
         self.records.append(record)
         return record
 
-    def _event(self, contact_id: uuid.UUID, kind: str, **values: Any) -> None:
+    def event(self, contact_id: uuid.UUID, kind: str, **values: Any) -> None:
         self.events.append(
             {
                 "id": uuid7(),
@@ -321,94 +318,6 @@ class _Planner:
             }
         )
 
-    # survivorship --------------------------------------------------------------------------
-
-    def _contacts(self) -> Writes:
-        """Each touched contact's row by survivorship over its current records: the new ones
-        inserted, the others updated (with events for what moved)."""
-        touched = set(self.batch_obs)
-        existing = touched - self.new_contacts
-        superseded = set(self.superseded)
-        observed_by = by_contact(
-            r for r in self.snap.records if r[1] in existing and r[0] not in superseded
-        )
-        for record in self.records:
-            if record["is_current"]:
-                observed_by[record["contact_id"]].append(
-                    observed(record["source_system"], self._shown(record), record["observed_at"])
-                )
-        writes = Writes()
-        changes: list[tuple[uuid.UUID, dict[str, Any], int]] = []
-        # by the ids' integers: the same order as sorting the UUIDs, without their Python __lt__
-        for contact_id in sorted(touched, key=_uuid_int):
-            row, result = contact_values(observed_by[contact_id], overrides=self.overrides)
-            self._conflict_events(contact_id, result.conflicts)
-            if contact_id in self.new_contacts:
-                row.update(
-                    id=contact_id,
-                    organization_id=self.org_id,
-                    status="active",
-                    contact_type="person",
-                    version=1,
-                    created_at=self.now,
-                    updated_at=self.now,
-                )
-                writes.contacts.append(row)
-                self.final[contact_id] = row
-                first = self.batch_obs[contact_id][0]
-                self._event(
-                    contact_id,
-                    "created",
-                    source=first.source,
-                    data={"fields": result.fields, "import_job_id": self.import_job_text},
-                )
-                continue
-            before = self.snap.contacts[contact_id]
-            changed = {k: v for k, v in row.items() if before.get(k) != v}
-            for name in CONTACT_FIELDS:
-                if name in changed:
-                    self._event(
-                        contact_id,
-                        "field_changed",
-                        field=name,
-                        old_value=_jsonable(before.get(name)),
-                        new_value=_jsonable(changed[name]),
-                        source=result.provenance.get(name, {}).get("source"),
-                    )
-            # a new observation is a change even when no field moved: bump the version
-            changed["updated_at"] = self.now
-            changed["version"] = before["version"] + 1
-            self.final[contact_id] = {**before, **changed}
-            changes.append((contact_id, changed, before["version"]))
-        # one statement sets the columns any of them changed, on every one of them (those
-        # that did not change one get the value they have)
-        columns = sorted({c for _, changed, _ in changes for c in changed} - {"version"})
-        writes.contact_updates = [
-            {"id": cid, "version": read, **{c: self.final[cid][c] for c in columns}}
-            for cid, _, read in changes
-        ]
-        return writes
-
-    def _conflict_events(self, contact_id: uuid.UUID, conflicts: list) -> None:
-        if not conflicts:
-            return
-        incoming = {
-            (name, obs.source, _jsonable(value))
-            for obs in self.batch_obs[contact_id]
-            for name, value in obs.fields.items()
-        }
-        for name, source, value, kept in conflicts:
-            if (name, source, _jsonable(value)) in incoming:
-                self._event(
-                    contact_id,
-                    "conflict",
-                    field=name,
-                    old_value=_jsonable(value),
-                    new_value=_jsonable(kept),
-                    source=source,
-                    data={"kept": "survivorship"},
-                )
-
 
 def _redirected(named: uuid.UUID, owner: uuid.UUID) -> FieldIssue:
     return FieldIssue(
@@ -416,13 +325,3 @@ def _redirected(named: uuid.UUID, owner: uuid.UUID) -> FieldIssue:
         "contact_id",
         f"contact {named} was merged into contact {owner}: written there",
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _uuid_int(value: uuid.UUID) -> int:
-    return value.int
