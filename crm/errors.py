@@ -25,6 +25,7 @@ class ErrorCode(str, enum.Enum):
     MERGE_CONFLICT = "MERGE_CONFLICT"
     NOT_MERGED = "NOT_MERGED"
     CANDIDATE_CLOSED = "CANDIDATE_CLOSED"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 class ServiceError(Exception):
