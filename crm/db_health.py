@@ -18,6 +18,7 @@ from functools import lru_cache
 import psycopg
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -36,7 +37,7 @@ _QUERY_CANCELED = "57014"
 def unavailable_reason(exc: BaseException) -> str | None:
     """``unreachable`` or ``timeout`` when ``exc`` says the database cannot serve now, None
     for any other error (a bug, a constraint, bad SQL)."""
-    if isinstance(exc, PoolTimeoutError):
+    if isinstance(exc, PoolTimeoutError | PoolTimeout):  # no pooled connection in time
         return TIMEOUT
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
