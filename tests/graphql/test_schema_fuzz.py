@@ -54,9 +54,7 @@ def _document(strategy: st.SearchStrategy) -> st.SearchStrategy[str]:
     return strategy.map(lambda document: document if isinstance(document, str) else str(document))
 
 
-QUERIES = _document(
-    hypothesis_graphql.queries(SCHEMA, custom_scalars=SCALARS, print_ast=print_ast)
-)
+QUERIES = _document(hypothesis_graphql.queries(SCHEMA, custom_scalars=SCALARS, print_ast=print_ast))
 MUTATIONS = _document(
     hypothesis_graphql.mutations(SCHEMA, custom_scalars=SCALARS, print_ast=print_ast)
 )
