@@ -7,7 +7,7 @@ import base64
 import encodings.aliases
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 MASKED = "Unexpected error."
@@ -66,6 +66,9 @@ def _no_bug(response) -> dict:
 class TestImportInputs:
     @PROPERTY
     @given(csv=csv_texts, encoding=encodings_drawn)
+    @example(csv="first_name\nAnn\n", encoding="rot13")
+    @example(csv="first_name\nAnn\n", encoding="utf-16")
+    @example(csv="first_name,email\nAn\ud800n,a@example.com\n", encoding=None)
     def test_any_csv_text_in_any_encoding(self, production_api, admin_key, csv, encoding):
         body = _no_bug(
             production_api.post(
@@ -78,6 +81,7 @@ class TestImportInputs:
 class TestConnectionCursors:
     @PROPERTY
     @given(query=st.sampled_from(CONNECTIONS), after=cursors)
+    @example(query=CONNECTIONS[0], after=base64.urlsafe_b64encode(b"[" * 5000).decode())
     def test_any_after_cursor(self, production_api, admin_key, import_contact, query, after):
         import_contact(first_name="Ann", email="ann@example.com")
         body = _no_bug(production_api.post(query, key=admin_key, variables={"after": after}))
