@@ -157,7 +157,7 @@ class TestCursors:
     @pytest.mark.parametrize("score", ["NaN", "Infinity", "1e400"])
     def test_a_candidates_cursor_without_a_finite_score_is_invalid(self, api, admin_key, score):
         # given
-        after = cursor('{"s": %s, "id": "00000000-0000-0000-0000-000000000000"}' % score)
+        after = cursor('{"s": ' + score + ', "id": "00000000-0000-0000-0000-000000000000"}')
 
         # when
         body = api.execute(CANDIDATES_AFTER, key=admin_key, variables={"after": after})
@@ -169,7 +169,7 @@ class TestCursors:
     def test_an_import_errors_cursor_with_an_impossible_line_is_invalid(self, api, admin_key, line):
         # given
         job_id = imported(api, admin_key, csv=CSV)["importJob"]["id"]
-        after = cursor('{"line": %s, "id": "00000000-0000-0000-0000-000000000000"}' % line)
+        after = cursor('{"line": ' + line + ', "id": "00000000-0000-0000-0000-000000000000"}')
 
         # when
         body = api.execute(JOB_ERRORS, key=admin_key, variables={"id": job_id, "after": after})
