@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
+from crm.db_health import database_problem
 from crm.errors import NotFound
 from crm.importing import cli as import_cli
 from crm.logging import configure_logging, get_logger, logging_config
@@ -115,6 +116,13 @@ def key_create(
     )
 
 
+_PROBLEMS = {
+    "unreachable": "unreachable",
+    "timeout": "not answering (timeout)",
+    "not migrated": "not migrated (run `crm db upgrade`)",
+}
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -124,6 +132,16 @@ def serve(
     """Serve the GraphQL API at http://HOST:PORT/graphql."""
     import uvicorn
 
+    # a malformed URL is bad usage, said in one line; a database that is down is reported and
+    # served anyway (/healthz answers 503 with the reason until it is back)
+    engine = database()
+    with reported_errors():
+        problem = database_problem(engine)
+    if problem is not None:
+        stderr().print(
+            f"[yellow]warning:[/] the database is {_PROBLEMS.get(problem, problem)}: serving "
+            "anyway, /healthz answers 503 until it is fixed"
+        )
     uvicorn.run(
         "graphql_schema.app:serve_app",
         factory=True,

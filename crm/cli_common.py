@@ -16,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
 from crm.db import get_engine, session_scope
+from crm.db_health import unavailable_reason
 from crm.errors import ErrorCode, ServiceError
 
 
@@ -73,9 +75,14 @@ def reported_errors() -> Iterator[None]:
         status = ExitStatus.USAGE if exc.code in USAGE_ERRORS else ExitStatus.FAILED
         where = f" ({exc.field})" if exc.field else ""
         fail(f"{exc.message}{where} [{exc.code.value}]", status)
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        fail(f"the database did not answer: {reason}")
+    except (OperationalError, PoolTimeoutError) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        detail = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        reason = unavailable_reason(exc) or "error"
+        fail(f"the database did not answer ({reason}): {detail}")
+    except DBAPIError as exc:  # e.g. a connection option libpq does not know
+        detail = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"the database refused: {detail}")
 
 
 def database() -> Engine:

@@ -13,7 +13,7 @@ import sqlalchemy.ext.compiler
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, create_engine
 
 from crm.settings import get_settings
@@ -84,6 +84,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     else:
         kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("pool_timeout", get_settings().db_pool_timeout)
+        # no statement timeout here: imports, sweeps and merges run long statements by design
+        kwargs["connect_args"] = {
+            **postgres_timeouts(url, statement=False),
+            **kwargs.get("connect_args", {}),
+        }
         kwargs.setdefault("max_overflow", 20)
         # no pre-ping round trip per checkout: a connection the server dropped fails one
         # statement, which invalidates the pool, and is replaced
@@ -91,6 +97,19 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _postgres_session_settings)
     return engine
+
+
+def postgres_timeouts(url: str, *, statement: bool = True) -> dict[str, Any]:
+    """The connect and (with ``statement``) statement timeouts of ``CRM_DB_*`` as libpq
+    connection parameters (a ``connect_timeout`` or ``options`` already in ``url`` wins)."""
+    settings = get_settings()
+    given = make_url(url).query
+    params: dict[str, Any] = {}
+    if "connect_timeout" not in given:
+        params["connect_timeout"] = settings.db_connect_timeout
+    if statement and "options" not in given and settings.db_statement_timeout > 0:
+        params["options"] = f"-c statement_timeout={round(settings.db_statement_timeout * 1000)}"
+    return params
 
 
 _engine: Engine | None = None
@@ -142,20 +161,30 @@ def insert(bind: Any, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+# serialization failure, deadlock, unique violation (PostgreSQL)
 _RETRYABLE_SQLSTATES = ("40001", "40P01", "23505")
+# SQLite's extended result codes of a unique or primary-key violation
+_SQLITE_UNIQUE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """A conflict another transaction caused: unique violation, deadlock, serialization, lock."""
-    if isinstance(exc, IntegrityError):
-        return True
-    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
-        return True
-    if isinstance(exc, DBAPIError):
-        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    """A conflict another transaction caused, which running again resolves: a unique
+    violation (two writers claimed one identity key), a deadlock or a serialization failure.
+
+    Not retried, because running again cannot help: a foreign-key, NOT NULL or check
+    violation (a bug or bad data: it fails the same way every time), and SQLite's "database is
+    locked", which comes only once the busy timeout has already waited for the lock.
+    """
+    orig = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:  # psycopg, wrapped by SQLAlchemy or raised by COPY
         return sqlstate in _RETRYABLE_SQLSTATES
-    # raised by psycopg itself (COPY goes around SQLAlchemy)
-    return getattr(exc, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    if isinstance(exc, IntegrityError):  # SQLite
+        name = getattr(orig, "sqlite_errorname", None)
+        if name is not None:
+            return name in _SQLITE_UNIQUE
+        return str(orig).startswith("UNIQUE constraint failed")
+    return False
 
 
 def analyze(session: Session, tables: list[sa.Table]) -> None:

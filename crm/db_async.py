@@ -13,18 +13,24 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from crm.db import postgres_timeouts
+from crm.settings import get_settings
+
 try:
     from psycopg_pool import AsyncConnectionPool
 except ImportError:  # pragma: no cover - a declared dependency; SQLite deployments may lack it
     AsyncConnectionPool = None  # type: ignore[assignment,misc]
 
 
-def make_async_pool(engine: Engine, *, max_size: int | None = None) -> AsyncConnectionPool | None:
+def make_async_pool(
+    engine: Engine, *, max_size: int | None = None, timeout: float | None = None
+) -> AsyncConnectionPool | None:
     """A closed pool on ``engine``'s PostgreSQL database, or None for other databases.
 
     At most ``max_size`` connections (default: the engine's ``pool_size``); a request holds
     one while it runs and a request beyond them waits for one without holding the loop. Open
-    it with ``await pool.open()``.
+    it with ``await pool.open()``. A request waits at most ``timeout`` seconds for one
+    (default: ``CRM_DB_POOL_TIMEOUT``).
     """
     if engine.dialect.name != "postgresql" or AsyncConnectionPool is None:
         return None
@@ -37,7 +43,13 @@ def make_async_pool(engine: Engine, *, max_size: int | None = None) -> AsyncConn
         min_size=min(2, max_size),
         max_size=max_size,
         # named, so that an operator can tell the API's connections apart in pg_stat_activity
-        kwargs={"autocommit": True, "application_name": "crm-api"},
+        kwargs={
+            "autocommit": True,
+            "application_name": "crm-api",
+            **postgres_timeouts(conninfo),
+        },
+        # a request waits this long for a connection, then hears the database is unavailable
+        timeout=timeout if timeout is not None else get_settings().db_pool_timeout,
         open=False,
         name="crm-hot-path",
     )

@@ -18,6 +18,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
 
     database_url: str = "sqlite:///./crm.db"
+    # A sick database must be a fast answer, not a frozen worker (docs/operations.md).
+    # PostgreSQL: seconds to wait for a connection to be made (libpq's minimum is 2; a
+    # ``connect_timeout`` in the URL wins)
+    db_connect_timeout: int = Field(default=3, ge=1, le=600)
+    # PostgreSQL: seconds a statement of the request path's asyncio connections (API-key
+    # checks, lookups) may run before the server cancels it (0: no limit); imports, sweeps,
+    # merges and migrations run on the engine, without it
+    db_statement_timeout: float = Field(default=60.0, ge=0)
+    # seconds a request waits for a pooled connection before it is told the database is
+    # unavailable
+    db_pool_timeout: float = Field(default=4.0, gt=0)
+    # seconds /healthz waits for its database check before answering 503 "timeout"
+    health_timeout: float = Field(default=1.5, gt=0)
     redis_url: str | None = None
     secret_key: str | None = None
     env: str = "development"

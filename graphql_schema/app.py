@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
+import anyio.to_thread
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from crm.db import get_engine
 from crm.db_async import make_async_pool
+from crm.db_health import TIMEOUT, database_problem
 from crm.settings import Settings, get_settings
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
@@ -26,7 +28,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     engine = engine or get_engine()
     # the key that encrypts PMS tokens exists from the first start (generated if not configured)
     settings.resolved_secret_key()
-    async_pool = make_async_pool(engine)
+    async_pool = make_async_pool(engine, timeout=settings.db_pool_timeout)
     view = CRMGraphQL(
         build_schema(settings),
         engine=engine,
@@ -36,12 +38,16 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         multipart_uploads_enabled=True,
     )
 
+    health = HealthCheck(engine, timeout=settings.health_timeout)
+
     async def healthz(_: Request) -> JSONResponse:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        problem = await health()
+        if problem is not None:
+            return JSONResponse(
+                {"status": "unavailable", "database": problem},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         return JSONResponse({"status": "ok", "database": "up"})
 
     @contextlib.asynccontextmanager
@@ -62,6 +68,30 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         ],
         lifespan=lifespan,
     )
+
+
+class HealthCheck:
+    """The database check behind ``/healthz``: off the event loop, answered within
+    ``timeout`` seconds (``timeout`` when the database has not answered by then).
+
+    One check runs at a time: while a hung database holds it, later probes wait on the same
+    check instead of each taking another thread.
+    """
+
+    def __init__(self, engine: Engine, *, timeout: float):
+        self.engine = engine
+        self.timeout = timeout
+        self._running: asyncio.Future[str | None] | None = None
+
+    async def __call__(self) -> str | None:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(
+                anyio.to_thread.run_sync(database_problem, self.engine)
+            )
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._running), self.timeout)
+        except TimeoutError:
+            return TIMEOUT
 
 
 # objects allocated (net) between young-generation collections in a serving process

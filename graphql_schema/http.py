@@ -15,6 +15,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
+import anyio.to_thread
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from psycopg import AsyncConnection
@@ -31,6 +32,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from crm.db import read_only
+from crm.db_health import unavailable_reason
+from crm.errors import ErrorCode
 from crm.settings import Settings
 from crm.tenancy.service import Principal, authenticate, authenticate_async
 from graphql_schema.context import Context
@@ -131,6 +134,19 @@ def error_response(
     )
 
 
+def database_unavailable_response(reason: str, *, media_type: str = JSON) -> Response:
+    """503 with one coded error: the request was not run because the database cannot serve."""
+    error = {
+        "message": f"the database is unavailable ({reason}): try again shortly",
+        "extensions": {"code": ErrorCode.DATABASE_UNAVAILABLE.value, "reason": reason},
+    }
+    return Response(
+        json.dumps({"errors": [error]}, separators=(",", ":")),
+        status_code=503,
+        headers={"Retry-After": "5", "Content-Type": content_type(media_type)},
+    )
+
+
 class CRMGraphQL(GraphQL):
     """Strawberry's ASGI view with API-key auth, a session per request and spec status codes."""
 
@@ -190,6 +206,17 @@ class CRMGraphQL(GraphQL):
         if request.method == "POST" and request.headers.get("content-type", "").startswith(JSON):
             # read a JSON body before taking a database connection: a slow client holds none
             await request.body()
+        try:
+            return await self._connected(request, key)
+        except Exception as exc:
+            # the database cannot serve (refused, hung, out of connections): a coded answer
+            # within the pool's and connect timeouts, never a plain-text 500
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            return database_unavailable_response(reason, media_type=media_type)
+
+    async def _connected(self, request: Request, key: str | None) -> Response:
         pool = self.async_pool
         if pool is not None and not pool.closed:
             # PostgreSQL: the hot statements on an asynchronous connection, so the loop serves
@@ -199,13 +226,22 @@ class CRMGraphQL(GraphQL):
                 if key is not None:
                     principal = await authenticate_async(aconnection, self.engine.dialect, key=key)
                 return await self._serve(request, principal, aconnection=aconnection)
-        # one pooled synchronous connection: autocommit reads (no BEGIN/ROLLBACK round trips)
-        connection = read_only(self.engine).connect()
+        # one pooled synchronous connection: autocommit reads (no BEGIN/ROLLBACK round trips),
+        # made and used for authentication off the event loop (a hung database holds a thread)
+        connection, principal = await anyio.to_thread.run_sync(self._connect, key)
         try:
-            principal = authenticate(connection, key=key) if key is not None else None
             return await self._serve(request, principal, connection=connection)
         finally:
             connection.close()
+
+    def _connect(self, key: str | None) -> tuple[Connection, Principal | None]:
+        connection = read_only(self.engine).connect()
+        try:
+            principal = authenticate(connection, key=key) if key is not None else None
+        except BaseException:
+            connection.close()
+            raise
+        return connection, principal
 
     async def _serve(
         self,

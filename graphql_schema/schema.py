@@ -22,6 +22,11 @@ from strawberry.extensions import (
 from crm.settings import Settings
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
+from graphql_schema.request_errors import (
+    code_database_errors,
+    is_client_error,
+    with_located_values,
+)
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 
@@ -40,7 +45,7 @@ CACHED_DOCUMENTS = 256
 def should_mask(error: GraphQLError) -> bool:
     """Mask bugs only: request errors and coded errors (bad input, FORBIDDEN) are for clients."""
     original = error.original_error
-    if original is None:
+    if original is None or is_client_error(error):
         return False
     return not (isinstance(original, GraphQLError) and (original.extensions or {}).get("code"))
 
@@ -71,12 +76,18 @@ class RequestPolicy(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.max_tokens
-        context.validation_rules = context.validation_rules + self.rules
+        context.validation_rules = with_located_values(context.validation_rules) + self.rules
         if self.masking is None:
             yield
+            code_database_errors(context.result)
             return
         self.masking.execution_context = context
-        yield from self.masking.on_operation()
+        masking = self.masking.on_operation()
+        next(masking)
+        yield
+        # before masking: a database outage is a coded error, not an "Unexpected error."
+        code_database_errors(context.result)
+        next(masking, None)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context

@@ -12,11 +12,15 @@ from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import IdentityError, normalize_region
+from crm.importing.validation import text_encoding, upload_filename
 from crm.models import ImportFile, ImportJob, ImportRowError, Organization
-from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.models.base import parse_uuid
+from crm.pagination import check_first, cursor_int, decode_cursor, encode_cursor
 from crm.tenancy.sources import file_source
 
 BATCH_SIZE = 2000
+# ImportRowError.line is a 32-bit integer column
+MAX_LINE = 2**31 - 1
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ def create_import_job(
         overrides=(organization.settings or {}).get("source_priorities"),
     )
     options.source = source
+    options.encoding = text_encoding(options.encoding)
+    options.filename = upload_filename(options.filename)
     if options.region:
         try:
             options.region = normalize_region(options.region)
@@ -113,10 +119,9 @@ def list_import_errors(
     e = ImportRowError
     stmt = select(e).where(e.import_job_id == job.id)
     if cursor is not None:
-        try:
-            line, key = int(cursor["line"]), uuid.UUID(cursor["id"])
-        except (KeyError, ValueError, TypeError):
-            raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after") from None
+        line, key = cursor_int(cursor, "line", maximum=MAX_LINE), parse_uuid(cursor.get("id"))
+        if key is None:
+            raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
         stmt = stmt.where((e.line > line) | ((e.line == line) & (e.id > key)))
     rows = list(session.exec(stmt.order_by(e.line, e.id).limit(first + 1)).scalars())
     total = session.exec(

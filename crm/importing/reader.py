@@ -16,6 +16,7 @@ from typing import IO, Any
 from crm.errors import ErrorCode, ServiceError
 from crm.importing.address import split_address
 from crm.importing.columns import ColumnPlan, plan_columns
+from crm.importing.validation import text_encoding
 from crm.ingest.observation import storable
 
 SAMPLE_BYTES = 64 * 1024
@@ -24,6 +25,8 @@ MAX_FIELD = 1024 * 1024
 # a cell starting with one of these is a formula to a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 csv.field_size_limit(MAX_FIELD)
+# the length of ImportRowError.column, where an unknown column's warning names it
+MAX_COLUMN_LABEL = 200
 
 
 class ImportFailed(ServiceError):
@@ -87,14 +90,19 @@ def _check_encoding(sample: bytes, encoding: str) -> None:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
         decoder.decode(sample, final=False)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or a codec's own (utf-16 without BOM)
         hint = (
             "the file is not UTF-8: re-save it as UTF-8, or declare its encoding "
             "(--encoding cp1252, latin-1, utf-16...)"
             if encoding.replace("-", "").lower().startswith("utf8")
             else f"the file is not valid {encoding}"
         )
-        raise ImportFailed(f"{hint} (first bad byte at offset {exc.start})") from None
+        where = (
+            f"first bad byte at offset {exc.start}"
+            if isinstance(exc, UnicodeDecodeError)
+            else str(exc)
+        )
+        raise ImportFailed(f"{hint} ({where})") from None
 
 
 class CsvSource:
@@ -107,22 +115,31 @@ class CsvSource:
         column_map: Mapping[str, str] | None = None,
         encoding: str | None = None,
     ) -> None:
-        encoding = encoding or "utf-8-sig"
         try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ImportFailed(f"unknown encoding {encoding!r}") from None
+            encoding = text_encoding(encoding) or "utf-8-sig"
+        except ServiceError as exc:
+            raise ImportFailed(exc.message) from None
         if encoding.replace("-", "").lower() == "utf8":
             encoding = "utf-8-sig"  # a BOM is accepted either way
         self._counter = _CountingReader(stream)
         buffered = io.BufferedReader(self._counter, buffer_size=SAMPLE_BYTES)
         _check_encoding(buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES], encoding)
         self._text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
-        first = self._text.readline()
+        try:
+            first = self._text.readline()
+        except UnicodeError as exc:
+            raise ImportFailed(
+                f"the file is not valid {encoding} in its header row: declare its encoding"
+            ) from exc
         if not first.strip():
             raise ImportFailed("the file is empty or has no header row")
         self.delimiter = _sniff_delimiter(first)
-        header = next(csv.reader([first], delimiter=self.delimiter))
+        try:
+            header = next(csv.reader([first], delimiter=self.delimiter))
+        except csv.Error as exc:
+            raise ImportFailed(f"unreadable CSV header: {exc}") from exc
+        # a header is kept (metadata keys, warnings): without what no column can hold
+        header = [storable(name) for name in header]
         self.plan: ColumnPlan = plan_columns(header, column_map or {})
         if not self.plan.canonical:
             raise ImportFailed("no recognisable columns in the header; map them with --map SRC=DST")
@@ -135,7 +152,7 @@ class CsvSource:
 
     @property
     def unknown_columns(self) -> list[str]:
-        return list(self.plan.unknown.values())
+        return [name[:MAX_COLUMN_LABEL] for name in self.plan.unknown.values()]
 
     def rows(self) -> Iterator[Row]:
         """Every non-blank data row; ``line`` is the physical line it starts on (header = 1)."""
@@ -164,7 +181,7 @@ class CsvSource:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"
                         metadata[label] = value
                 yield Row(line, values, metadata, record, headers, plan.skipped)
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {self.encoding} near line {previous_end + 1}: "
                 "declare its encoding (--encoding)"

@@ -14,7 +14,7 @@ from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.merging.dismissals import live_contacts, ordered
 from crm.models import Contact, DuplicateCandidate, utcnow
 from crm.models.base import parse_uuid
-from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.pagination import check_first, cursor_number, decode_cursor, encode_cursor
 
 STATUSES = ("pending", "merged", "dismissed")
 
@@ -67,8 +67,8 @@ def list_candidates(
     cursor = decode_cursor(after)
     page_conditions = list(conditions)
     if cursor is not None:
-        score, after_id = cursor.get("s"), parse_uuid(cursor.get("id"))
-        if not isinstance(score, int | float) or isinstance(score, bool) or after_id is None:
+        score, after_id = cursor_number(cursor, "s"), parse_uuid(cursor.get("id"))
+        if after_id is None:
             raise ServiceError(ErrorCode.INVALID_INPUT, "invalid cursor", field="after")
         page_conditions.append(or_(dc.score < score, and_(dc.score == score, dc.id > after_id)))
     total_sq = select(func.count()).select_from(dc).where(*conditions).scalar_subquery()

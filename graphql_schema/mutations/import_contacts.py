@@ -12,6 +12,7 @@ from crm.errors import ErrorCode, ServiceError
 from crm.importing.columns import parse_column_map
 from crm.importing.jobs import ImportOptions, create_import_job, get_import_job, store_import_file
 from crm.importing.service import run_import
+from crm.importing.validation import csv_text_bytes
 from graphql_schema.context import Info
 from graphql_schema.types.common import UserError, user_errors
 from graphql_schema.types.import_job import ImportJob
@@ -67,7 +68,7 @@ async def _content(input: ImportContactsInput) -> tuple[bytes, str | None]:
     if (input.csv is None) == (input.file is None):
         raise ServiceError(ErrorCode.INVALID_INPUT, "give exactly one of csv or file", field="csv")
     if input.csv is not None:
-        return input.csv.encode("utf-8"), None
+        return csv_text_bytes(input.csv), None
     data = await input.file.read()  # type: ignore[union-attr]
     return data, getattr(input.file, "filename", None)
 
