@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
-from crm.importing import service
+from crm.importing import importer
 from crm.importing.export import export_contacts
 from crm.ingest import pipeline
 from crm.models import Contact, ContactEvent, ImportRowError, SourceRecord
@@ -173,7 +173,7 @@ def estimated_rows(engine) -> dict[str, float]:
 def test_the_writer_keeps_the_lookup_tables_analysed(pg, org, monkeypatch, small_batches):
     # given: tables never analysed; statistics due every 50 rows written, batches of 40
     overlap(monkeypatch, True)
-    monkeypatch.setattr(service, "ANALYZE_MIN_ROWS", 50)
+    monkeypatch.setattr(importer, "ANALYZE_MIN_ROWS", 50)
     assert all(rows < 1 for rows in estimated_rows(pg).values())
     # when: 322 rows
     job = import_text(pg, org, csv_text(HEADER, people(0, 300)))
@@ -194,7 +194,7 @@ def test_a_planned_batch_does_not_keep_the_one_before(pg, org, monkeypatch, smal
         planned.append(writes)
         return outcomes, writes
 
-    monkeypatch.setattr(service, "plan_batch", keep)
+    monkeypatch.setattr(importer, "plan_batch", keep)
     import_text(pg, org, csv_text(HEADER, people(0, 200)))
     assert len(planned) >= 5
     assert all(writes.batch.previous is None for writes in planned)
