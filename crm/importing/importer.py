@@ -25,6 +25,7 @@ from crm.db import (
     session_scope,
 )
 from crm.identity import IdentityError, normalize_external_id
+from crm.importing.dry_run import DryRunning, DryRunPlan
 from crm.importing.export import export_values
 from crm.importing.jobs import ImportOptions
 from crm.importing.overlap import Overlapping, _Planned
@@ -62,7 +63,7 @@ from crm.settings import get_settings
 log = structlog.get_logger(__name__)
 
 
-class Importer(Overlapping):
+class Importer(Overlapping, DryRunning):
     def __init__(self, engine: Engine, job: ImportJob, org: Organization, options: ImportOptions):
         self.engine = engine
         self.job = job
@@ -76,6 +77,8 @@ class Importer(Overlapping):
         # the source ids whose records the batch planned last wrote (``_recheck``)
         self.written: set[str] = set()
         self.pool: ProcessPoolExecutor | None = None
+        # a dry run's plan so far (``dry_run.DryRunPlan``): batches are planned, not stored
+        self.dry: DryRunPlan | None = None
 
     def _error(
         self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
@@ -195,8 +198,11 @@ class Importer(Overlapping):
                 sr.is_current.is_(True),
             )
         )
+        hashes = {source_id: payload_hash for source_id, payload_hash in stored}
+        if self.dry is not None:  # a dry run: what the batches before planned, as if stored
+            hashes.update(self.dry.payload_hashes(self.options.source, wanted))
         seen: dict[int, str] = {}
-        for source_id, payload_hash in stored:
+        for source_id, payload_hash in hashes.items():
             seen.update(
                 (line, source_id) for line, digest in wanted[source_id] if digest == payload_hash
             )
@@ -269,7 +275,9 @@ class Importer(Overlapping):
         writes: PlannedWrites | None = None
         self.written = set()
         if todo:
-            if deferred:
+            if self.dry is not None:
+                outcomes = self.dry.plan(session, self, todo)
+            elif deferred:
                 outcomes, writes = plan_batch(
                     session,
                     organization=self.org,
@@ -304,7 +312,7 @@ class Importer(Overlapping):
                             rejected=False,
                         )
                     )
-        if deferred:
+        if deferred or self.dry is not None:
             return writes, errors
         if errors:
             session.execute(insert(session, ImportRowError.__table__), errors)
@@ -328,7 +336,12 @@ class Importer(Overlapping):
         return True
 
     def _progress_values(self, source: CsvSource) -> dict[str, Any]:
-        return {**self.counts, "rows": self.rows, "processed_bytes": source.bytes_read}
+        return {
+            **self.counts,
+            "rows": self.rows,
+            "processed_bytes": source.bytes_read,
+            "heartbeat_at": utcnow(),
+        }
 
     def _progress(self, session: Session, source: CsvSource, *, final: bool = False) -> None:
         values = self._progress_values(source)
@@ -365,46 +378,29 @@ class Importer(Overlapping):
             )
             for name in source.unknown_columns
         ]
-        if self.options.dry_run:
-            session = Session(self.engine, expire_on_commit=False)
-            try:
-                self._all_batches(session, source, progress, commit=False)
-            finally:
-                session.rollback()
-                session.close()
-            with session_scope(self.engine) as s:
-                self._progress(s, source, final=True)
-                if notes:
-                    s.execute(insert(s, ImportRowError.__table__), notes)
-            return
         with session_scope(self.engine) as s:
             if notes:
                 s.execute(insert(s, ImportRowError.__table__), notes)
-        if get_settings().import_overlap and is_postgres(self.engine):
+        if self.options.dry_run:
+            self._dry_batches(source, progress)
+        elif get_settings().import_overlap and is_postgres(self.engine):
             self._overlapped_batches(source, progress)
         else:
-            self._all_batches(None, source, progress, commit=True)
+            self._all_batches(source, progress)
         with session_scope(self.engine) as s:
             self._progress(s, source, final=True)
 
-    def _all_batches(
-        self,
-        session: Session | None,
-        source: CsvSource,
-        progress: Callable[[ImportJob], None] | None,
-        *,
-        commit: bool,
-    ) -> None:
+    def _all_batches(self, source: CsvSource, progress: Callable[[ImportJob], None] | None) -> None:
         # While batch k is stored, batch k+1 is already being normalised (by the worker
         # process, when there is one): each batch is prepared one step ahead.
         batches = _batches(source.rows(), self.options.batch_size)
         ahead: _Prepared | None = None
         for batch in batches:
-            current, ahead = ahead, self._prepare_in(session, batch)
+            current, ahead = ahead, self._prepare_in(None, batch)
             if current is not None:
-                self._store(session, current, source, progress, commit=commit)
+                self._store(current, source, progress)
         if ahead is not None:
-            self._store(session, ahead, source, progress, commit=commit)
+            self._store(ahead, source, progress)
 
     def _prepare_in(self, session: Session | None, batch: list[Row]) -> _Prepared:
         if session is not None:
@@ -414,24 +410,17 @@ class Importer(Overlapping):
 
     def _store(
         self,
-        session: Session | None,
         prepared: _Prepared,
         source: CsvSource,
         progress: Callable[[ImportJob], None] | None,
-        *,
-        commit: bool,
     ) -> None:
-        if commit:
-            with session_scope(self.engine) as s:
-                self._keep_statistics(s)
-                self._batch(s, prepared)
-                self._progress(s, source)
-        else:
-            assert session is not None
-            self._batch(session, prepared)
-            for key, value in {**self.counts, "rows": self.rows}.items():
-                setattr(self.job, key, value)
-            self.job.processed_bytes = source.bytes_read
+        with session_scope(self.engine) as s:
+            self._keep_statistics(s)
+            self._batch(s, prepared)
+            self._progress(s, source)
+        self._batch_done(progress)
+
+    def _batch_done(self, progress: Callable[[ImportJob], None] | None) -> None:
         # With the raised thresholds (``fewer_gc_passes``) a re-import, which frees nearly
         # everything by reference counting, might never reach one: what a batch leaves in
         # reference cycles (its session, its results) is collected here, so memory stays

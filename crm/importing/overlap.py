@@ -120,7 +120,7 @@ class Overlapping:
                             planned.discard()
                             planned = self._plan(prepared, source, None)
                     if planned is None:  # lost a race while planning: one at a time
-                        self._store(None, prepared, source, progress, commit=True)
+                        self._store(prepared, source, progress)
                         continue
                     planned.future = writer.submit(planned.send, self.job.id)
                     in_flight, planned = planned, None
@@ -174,7 +174,7 @@ class Overlapping:
             if not _conflict(exc):
                 raise
             self._again(exc, in_flight.before)
-            self._store(None, in_flight.prepared, source, progress, commit=True)
+            self._store(in_flight.prepared, source, progress)
             return False
         for key, value in in_flight.progress.items():
             setattr(self.job, key, value)
