@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import IdentityError, normalize_region
-from crm.models import ImportFile, ImportJob, ImportRowError, Organization
+from crm.models import ImportFile, ImportJob, ImportRowError, Organization, utcnow
 from crm.pagination import check_first, decode_cursor, encode_cursor
+from crm.settings import get_settings
 
 BATCH_SIZE = 2000
 
@@ -44,8 +46,96 @@ def create_import_job(
     options: ImportOptions,
     total_bytes: int | None,
     actor: str | None,
+    content_hash: str | None = None,
 ) -> ImportJob:
     """Validate the options and record a pending import job."""
+    validate_options(options)
+    job = ImportJob(
+        organization_id=organization.id,
+        source=options.source,
+        filename=options.filename,
+        dry_run=options.dry_run,
+        options=options.as_json(),
+        total_bytes=total_bytes,
+        actor=actor,
+        content_hash=content_hash,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+# a running job whose process died: reported so, never stored (``reported_status``)
+INTERRUPTED = "interrupted"
+
+
+def _heartbeat_cutoff() -> datetime:
+    return utcnow() - timedelta(seconds=get_settings().import_heartbeat_limit_seconds)
+
+
+def reported_status(job: ImportJob) -> str:
+    """The job's status as users see it: ``interrupted`` for a job stored as running whose
+    heartbeat (written as each batch commits) is older than the limit, its process gone."""
+    if job.status == "running":
+        beat = job.heartbeat_at or job.started_at
+        if beat is None or beat < _heartbeat_cutoff():
+            return INTERRUPTED
+    return job.status
+
+
+def claim_interrupted(
+    session: Session, *, organization: Organization, options: ImportOptions, content_hash: str
+) -> ImportJob | None:
+    """The organization's interrupted import of the same file with the same options, taken
+    back to be run again (its counters and row errors cleared: the run counts every row
+    again, those it stored before as ``unchanged``); None when there is none.
+
+    Two runs of the same file claiming it at once: a conditional update decides, the other
+    starts a job of its own.
+    """
+    j = ImportJob
+    candidates = session.exec(
+        select(j)
+        .where(
+            j.organization_id == organization.id,
+            j.content_hash == content_hash,
+            j.status == "running",
+            j.dry_run.is_(False),
+        )
+        .order_by(j.created_at.desc())
+    ).scalars()
+    wanted = options.as_json()
+    for job in candidates:
+        if reported_status(job) != INTERRUPTED or (job.options or {}) != wanted:
+            continue
+        stale = or_(j.heartbeat_at.is_(None), j.heartbeat_at < _heartbeat_cutoff())
+        claimed = session.execute(
+            update(j)
+            .where(j.id == job.id, j.status == "running", stale)
+            .values(
+                status="pending",
+                heartbeat_at=utcnow(),
+                rows=0,
+                processed_bytes=0,
+                created=0,
+                updated=0,
+                unchanged=0,
+                linked=0,
+                rejected=0,
+                error=None,
+                finished_at=None,
+            )
+        )
+        if claimed.rowcount != 1:
+            continue
+        session.execute(delete(ImportRowError).where(ImportRowError.import_job_id == job.id))
+        session.refresh(job)
+        return job
+    return None
+
+
+def validate_options(options: ImportOptions) -> None:
+    """Check the options, normalising the source name and region in place."""
     source = options.source.strip().lower()
     if (
         not source
@@ -63,18 +153,6 @@ def create_import_job(
             options.region = normalize_region(options.region)
         except IdentityError as exc:
             raise ServiceError(exc.code.value, exc.message, field="region") from exc
-    job = ImportJob(
-        organization_id=organization.id,
-        source=source,
-        filename=options.filename,
-        dry_run=options.dry_run,
-        options=options.as_json(),
-        total_bytes=total_bytes,
-        actor=actor,
-    )
-    session.add(job)
-    session.flush()
-    return job
 
 
 def get_import_job(session: Session, *, organization_id: uuid.UUID, job_id: Any) -> ImportJob:

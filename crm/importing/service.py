@@ -63,7 +63,7 @@ def run_import(
             raise NotFound("import job")
         org = session.get(Organization, job.organization_id)
         job.status = "running"
-        job.started_at = utcnow()
+        job.started_at = job.heartbeat_at = utcnow()
         session.add(job)
     opts = job.options or {}
     options = ImportOptions(
