@@ -180,21 +180,3 @@ def test_the_writer_keeps_the_lookup_tables_analysed(pg, org, monkeypatch, small
     # then: analysed while the import ran, the last time after more than half of it
     assert job.status == "succeeded"
     assert all(rows >= 150 for rows in estimated_rows(pg).values())
-
-
-def test_a_planned_batch_does_not_keep_the_one_before(pg, org, monkeypatch, small_batches):
-    # each batch is planned against the one before; holding on to it would chain every
-    # batch of the file in memory
-    overlap(monkeypatch, True)
-    planned: list[pipeline.PlannedWrites] = []
-    plan_batch = pipeline.plan_batch
-
-    def keep(*args, **kwargs):
-        outcomes, writes = plan_batch(*args, **kwargs)
-        planned.append(writes)
-        return outcomes, writes
-
-    monkeypatch.setattr(importer, "plan_batch", keep)
-    import_text(pg, org, csv_text(HEADER, people(0, 200)))
-    assert len(planned) >= 5
-    assert all(writes.batch.previous is None for writes in planned)
