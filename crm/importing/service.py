@@ -2,7 +2,10 @@
 
 Each batch commits with the job's counters, so a killed import resumes by running it again:
 rows already stored are ``unchanged``, the rest import, and the end state is the same as one
-uninterrupted run. A dry run does the same work in one transaction that is rolled back.
+uninterrupted run (``submit.submit_import`` takes an interrupted job back). A dry run plans
+every batch and stores none (``dry_run``). The module layout: ``rows`` (normalising, batches),
+``importer`` (one batch at a time), ``overlap`` (PostgreSQL's writer thread), ``dry_run``,
+``submit`` (inline or background, resuming) and ``runner`` (background without Redis).
 """
 
 from __future__ import annotations
