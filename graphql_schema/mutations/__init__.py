@@ -62,8 +62,9 @@ class Mutation:
     import_contacts: ImportContactsPayload = mutation(
         resolver=import_m.resolve,
         description="Bulk import a CSV client list (CONTRACT.md format). Re-running is safe; "
-        "rejected rows are listed in the job's errors while the rest import. Large files run "
-        "in the background when Redis is configured (the job comes back PENDING).",
+        "rejected rows are listed in the job's errors while the rest import. Files above "
+        "CRM_IMPORT_BACKGROUND_BYTES run in the background (the job comes back PENDING with its "
+        "progress); the same file imported again resumes an INTERRUPTED job.",
         permission_classes=[IsEditor],
     )
     merge_contacts: MergeContactsPayload = mutation(
