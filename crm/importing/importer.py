@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import gc
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import IO, Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from crm.contacts.queries import identifiers_for
 from crm.db import (
     analyze,
     estimated_rows,
-    in_values,
     insert,
     is_postgres,
     session_scope,
 )
-from crm.identity import IdentityError, normalize_external_id
 from crm.importing.dry_run import DryRunning, DryRunPlan
-from crm.importing.export import export_values
 from crm.importing.jobs import ImportOptions
+from crm.importing.known import KnownRows
 from crm.importing.overlap import Overlapping, _Planned
-from crm.importing.reader import CsvSource, Row, canonical_record
+from crm.importing.reader import CsvSource, Row
 from crm.importing.rows import (
     _LOOKUP_TABLES,
     ANALYZE_MIN_ROWS,
@@ -37,7 +32,6 @@ from crm.importing.rows import (
     Normalised,
     _batches,
     _Prepared,
-    _same_export,
     normalise_rows,
 )
 from crm.ingest import (
@@ -48,9 +42,7 @@ from crm.ingest import (
     ingest,
     plan_batch,
 )
-from crm.ingest.observation import content_hash_of, source_id_for
 from crm.models import (
-    Contact,
     ImportJob,
     ImportRowError,
     Organization,
@@ -63,7 +55,7 @@ from crm.settings import get_settings
 log = structlog.get_logger(__name__)
 
 
-class Importer(Overlapping, DryRunning):
+class Importer(Overlapping, DryRunning, KnownRows):
     def __init__(self, engine: Engine, job: ImportJob, org: Organization, options: ImportOptions):
         self.engine = engine
         self.job = job
@@ -124,89 +116,6 @@ class Importer(Overlapping, DryRunning):
                 targets[len(observations)] = target
             observations.append(obs)
         return observations, errors, targets
-
-    def _exported_unchanged(
-        self, session: Session, observations: list[Observation], targets: dict[int, str], rows: dict
-    ) -> set[int]:
-        """Rows of this service's own export that still say what the contact says: no-ops."""
-        ids: dict[int, uuid.UUID] = {}
-        for index, value in targets.items():
-            try:
-                ids[index] = uuid.UUID(value)
-            except ValueError:
-                continue
-        if not ids:
-            return set()
-        contacts = {
-            c.id: c
-            for c in session.exec(
-                select(Contact).where(
-                    Contact.organization_id == self.org.id,
-                    Contact.id.in_(set(ids.values())),
-                    Contact.status == "active",
-                )
-            ).scalars()
-        }
-        idents = identifiers_for(session, organization_id=self.org.id, contact_ids=contacts)
-        same: set[int] = set()
-        for index, contact_id in ids.items():
-            contact = contacts.get(contact_id)
-            if contact is None:
-                continue
-            observations[index].contact_id = contact_id
-            exported = {
-                k: v for k, v in export_values(contact, idents.get(contact_id, [])).items() if v
-            }
-            exported.pop("contact_id", None)
-            given = dict(rows[observations[index].line].values)
-            given.pop("contact_id", None)
-            if _same_export(exported, given):
-                same.add(index)
-        return same
-
-    def _seen_before(
-        self, session: Session, batch: list[Row], hashed: dict[int, tuple[dict[str, Any], str]]
-    ) -> dict[int, str]:
-        """Lines whose record is the current version of its source record already, with
-        that record's ``source_id``.
-
-        Checked on the record as received (see ``content_hash_of``), so a re-import skips
-        normalising and planning the rows it has stored before. Fills ``hashed`` with each
-        line's canonical record and its hash, for ``normalise_rows``.
-        """
-        wanted: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for row in batch:
-            record = canonical_record(row)
-            if record.get("contact_id"):
-                continue
-            external = record.get("external_id")
-            try:
-                external = normalize_external_id(external) if external is not None else None
-            except IdentityError:
-                continue
-            digest = content_hash_of(record, region=self.region)
-            hashed[row.line] = (record, digest)
-            wanted[source_id_for(external, digest)].append((row.line, digest))
-        if not wanted:
-            return {}
-        sr = SourceRecord
-        stored = session.execute(
-            select(sr.source_id, sr.payload_hash).where(
-                sr.organization_id == self.org.id,
-                sr.source_system == self.options.source,
-                in_values(sr.source_id, wanted),
-                sr.is_current.is_(True),
-            )
-        )
-        hashes = {source_id: payload_hash for source_id, payload_hash in stored}
-        if self.dry is not None:  # a dry run: what the batches before planned, as if stored
-            hashes.update(self.dry.payload_hashes(self.options.source, wanted))
-        seen: dict[int, str] = {}
-        for source_id, payload_hash in hashes.items():
-            seen.update(
-                (line, source_id) for line, digest in wanted[source_id] if digest == payload_hash
-            )
-        return seen
 
     def _prepare(self, session: Session, batch: list[Row]) -> _Prepared:
         hashed: dict[int, tuple[dict[str, Any], str]] = {}
