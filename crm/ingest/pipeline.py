@@ -808,6 +808,30 @@ def _redirected(named: uuid.UUID, owner: uuid.UUID) -> FieldIssue:
     )
 
 
+def plan_only(
+    session: Session,
+    *,
+    organization: Organization,
+    observations: Sequence[Observation],
+    actor: str | None = None,
+    import_job_id: uuid.UUID | None = None,
+    previous: Any = None,
+) -> tuple[list[Outcome], Any]:
+    """``ingest``'s reads and planning with nothing written and nothing rendered (a dry run).
+
+    Returns the outcomes and the planned batch, whose ``holders``, ``current``, ``final``,
+    ``superseded`` and ``new_records`` say what it would have written. ``previous``: what the
+    batches before planned, as one object with those same attributes (see
+    ``crm.importing.dry_run``): this batch is planned as if it were stored.
+    """
+    batch = _Batch(session, organization, observations, actor, import_job_id, previous)
+    batch._load()
+    outcomes = batch._plan()
+    batch._recompute()
+    batch.previous = None
+    return outcomes, batch
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
