@@ -39,8 +39,14 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 2000
     log_level: str = "INFO"
-    # files above this size run in the background when Redis is configured
-    import_background_bytes: int = Field(default=5 * 1024 * 1024)
+    # importContacts uploads above this size run in the background (the arq worker with
+    # Redis, else the app's own import runner) and the mutation answers at once
+    import_background_bytes: int = Field(default=256 * 1024, ge=0)
+    # imports the app's runner (no Redis) runs at a time; the others wait their turn
+    import_runner_threads: int = Field(default=1, ge=1, le=8)
+    # a running import whose heartbeat (written as each batch commits) is older than this
+    # lost its process: it is reported interrupted, and importing the same file resumes it
+    import_heartbeat_limit_seconds: float = Field(default=120.0, gt=0)
     # rows per committed import batch: a crash loses at most one batch of work
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     # worker processes that normalise large imports ahead of storing them; 0 = in-process.

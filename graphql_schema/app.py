@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from crm.db import get_engine
+from crm.db import get_engine, read_only
 from crm.db_async import make_async_pool
 from crm.db_health import TIMEOUT, database_problem
+from crm.importing.runner import ImportRunner
 from crm.settings import Settings, get_settings
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
@@ -38,7 +40,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         multipart_uploads_enabled=True,
     )
 
-    health = HealthCheck(engine, timeout=settings.health_timeout)
+    health = HealthCheck(read_only(engine), timeout=settings.health_timeout)
 
     async def healthz(_: Request) -> JSONResponse:
         problem = await health()
@@ -50,16 +52,26 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
             )
         return JSONResponse({"status": "ok", "database": "up"})
 
+    # background imports without Redis (with Redis, arq's worker runs them)
+    runner = (
+        None if settings.redis_url else ImportRunner(engine, threads=settings.import_runner_threads)
+    )
+
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if async_pool is None:
-            yield
-            return
-        await async_pool.open()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
+            app.state.import_runner = runner
+        if async_pool is not None:
+            await async_pool.open()
         try:
             yield
         finally:
-            await async_pool.close()
+            if async_pool is not None:
+                await async_pool.close()
+            if runner is not None:
+                app.state.import_runner = None
+                await run_in_threadpool(runner.stop)
 
     return Starlette(
         routes=[

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 from typing import Any
 
-from crm.importing.service import run_stored_import
+from crm.importing.submit import run_submitted
 
 
 async def import_contacts(ctx: dict[str, Any], job_id: str) -> dict[str, Any]:
     """contacts.import: import a stored upload; running it again resumes it (idempotent)."""
-    job = await asyncio.to_thread(run_stored_import, engine=ctx["engine"], job_id=uuid.UUID(job_id))
+    job = await asyncio.to_thread(run_submitted, ctx["engine"], uuid.UUID(job_id))
     return {"job_id": str(job.id), "status": job.status, "rows": job.rows}

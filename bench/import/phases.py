@@ -38,16 +38,16 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crm_bench_import_phases"
 
 # (owner, attribute, label); owners are resolved after the imports below
 PHASES = [
-    ("service._Importer", "_seen_before", "seen before (canonical record, raw hash, lookup)"),
-    ("service", "normalise_rows", "normalise (build_observation)"),
+    ("importer.Importer", "_seen_before", "seen before (canonical record, raw hash, lookup)"),
+    ("importer", "normalise_rows", "normalise (build_observation)"),
     ("pipeline", "load", "pipeline: load (lookups)"),
     ("plan._Planner", "_outcomes", "pipeline: plan (owners, identifiers, records)"),
     ("plan", "contact_writes", "pipeline: survivorship, contact rows, events"),
     ("pipeline", "store", "pipeline: store (other than COPY)"),
     ("db_write.InsertRows", "send", "COPY (send, wait; text building below)"),
     ("db_write", "copy_lines", "COPY text"),
-    ("service._Importer", "_keep_statistics", "ANALYZE"),
-    ("service._Importer", "_progress", "job progress"),
+    ("importer.Importer", "_keep_statistics", "ANALYZE"),
+    ("importer.Importer", "_progress", "job progress"),
 ]
 
 
@@ -65,7 +65,7 @@ def main() -> None:
 
     import crm.db_write as db_write
     from crm.db import make_engine, session_scope
-    from crm.importing import service
+    from crm.importing import importer, service
     from crm.ingest import pipeline, plan
     from crm.migrate import upgrade
     from crm.models import Organization
@@ -88,7 +88,13 @@ def main() -> None:
         org = create_organization(session, name="Phases", region="AU")
         org_id = org.id
 
-    owners = {"service": service, "pipeline": pipeline, "plan": plan, "db_write": db_write}
+    owners = {
+        "service": service,
+        "importer": importer,
+        "pipeline": pipeline,
+        "plan": plan,
+        "db_write": db_write,
+    }
     cpu: dict[str, float] = defaultdict(float)
     stack: list[float] = []
     profiler = cProfile.Profile()

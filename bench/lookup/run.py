@@ -385,6 +385,29 @@ def report(result: dict) -> str:
             "",
         ),
     ]
+    if (w := result.get("with_import")) is not None:
+        i = w["import"]
+        rows += [
+            ("lookup req/s, an import in progress", f"{w['rps']:,.0f}", ""),
+            (
+                "lookup p50 / p99 ms, an import in progress",
+                f"{w['p50_ms']:.1f} / {w['p99_ms']:.1f}",
+                "",
+            ),
+            (
+                "the import: rows, ms to answer the mutation, rows done when wrk ended",
+                f"{i['rows']:,}, {i['mutation_answered_ms']:.0f}, "
+                f"{i['rows_done_when_wrk_ended']:,}",
+                "still running at the end"
+                if i["still_running_when_wrk_ended"]
+                else "ended before wrk",
+            ),
+            (
+                "lookups checked ok / bad, an import in progress",
+                f"{w['checked_ok']:,} / {w['checked_bad']:,}",
+                "",
+            ),
+        ]
     m = result["machine"]
     a = result["args"]
     loads = [x for r in result["rounds"] for t in ("floor", "lookup") for x in r[t]["loadavg_1m"]]
@@ -448,6 +471,94 @@ def measure(
     return r
 
 
+# lookups while an import runs -----------------------------------------------------------------
+
+IMPORT_MUTATION = (
+    'mutation($csv: String!){ importContacts(input: {csv: $csv, source: "bench"})'
+    "{ importJob { id status } errors { code message } } }"
+)
+JOB_QUERY = "query($id: ID!){ importJob(id: $id){ status rows processedBytes totalBytes } }"
+
+
+def import_file(rows: int, seed: int) -> str:
+    """A CSV of ``rows`` other generated people (another seed: new contacts, some links)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = None
+    for person in people(rows, seed=seed):
+        raw = person.raw()
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(raw))
+            writer.writeheader()
+        writer.writerow(raw)
+    return out.getvalue()
+
+
+def editor_key(url: str) -> str:
+    from sqlalchemy import select
+
+    from crm.db import make_engine, session_scope
+    from crm.models import Organization
+    from crm.tenancy.service import create_api_key
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        org = session.exec(select(Organization).order_by(Organization.created_at)).scalars().first()
+        _, key = create_api_key(session, organization_id=org.id, role="editor")
+    engine.dispose()
+    return key
+
+
+def graphql(port: int, key: str, query: str, variables: dict) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+def measure_with_import(
+    wrk: str,
+    port: int,
+    server_pid: int,
+    url: str,
+    key: str,
+    text: str,
+    *,
+    duration: int,
+    env: dict,
+    opts: dict,
+) -> dict:
+    """wrk on the lookup while the server imports ``text`` (``importContacts``: above
+    CRM_IMPORT_BACKGROUND_BYTES, so on the app's own runner in the same process)."""
+    started = time.perf_counter()
+    submitted = graphql(port, key, IMPORT_MUTATION, {"csv": text})["data"]["importContacts"]
+    answered = time.perf_counter() - started
+    job_id = submitted["importJob"]["id"]
+    r = measure(wrk, port, server_pid, url, duration=duration, env=env, opts=opts)
+    during = graphql(port, key, JOB_QUERY, {"id": job_id})["data"]["importJob"]
+    while True:
+        job = graphql(port, key, JOB_QUERY, {"id": job_id})["data"]["importJob"]
+        if job["status"] not in ("PENDING", "RUNNING"):
+            break
+        time.sleep(0.5)
+    r["import"] = {
+        "rows": job["rows"],
+        "status": job["status"],
+        "mutation_answered_ms": answered * 1000,
+        "rows_done_when_wrk_ended": during["rows"],
+        "still_running_when_wrk_ended": during["status"] in ("PENDING", "RUNNING"),
+        "seconds": time.perf_counter() - started,
+    }
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
@@ -463,6 +574,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of wrk before measuring")
     parser.add_argument("--batch", type=int, default=2000, help="observations per ingest call")
     parser.add_argument("--seed", type=int, default=20261121)
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        default=50_000,
+        help="after the rounds, the lookup once more while importContacts imports this "
+        "many rows in the same server (0: skip)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument(
         "--app",
@@ -573,6 +691,27 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 results["ratio"] = results["lookup"]["rps"] / results["floor"]["rps"]
                 rounds.append(results)
+            with_import = None
+            if args.import_rows:
+                log(f"lookup while importing {args.import_rows:,} rows, {args.duration} s")
+                text = import_file(args.import_rows, args.seed + 1)
+                env = {**wrk_env, "BENCH_MODE": "lookup"}
+                with_import = measure_with_import(
+                    wrk,
+                    app_port,
+                    app_pid,
+                    args.database_url,
+                    editor_key(args.database_url),
+                    text,
+                    duration=args.duration,
+                    env=env,
+                    opts=opts,
+                )
+                r = with_import
+                log(
+                    f"  {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms;"
+                    f" import {r['import']}"
+                )
 
     for results in rounds:
         for name in ("floor", "lookup"):
@@ -596,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
         "lookup": median["lookup"],
         "ratio": median["ratio"],
         "rounds": rounds,
+        "with_import": with_import,
     }
     result["pass"] = {
         "ratio": result["ratio"] >= TARGET_RATIO,
@@ -604,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
             r[name]["checked_bad"] == 0 and r[name]["socket_errors"] == 0
             for r in rounds
             for name in ("floor", "lookup")
-        ),
+        )
+        and (with_import is None or with_import["checked_bad"] == 0),
     }
     out = RESULTS / f"lookup-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(result, indent=2))

@@ -15,9 +15,9 @@ from rich.table import Table
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
 from crm.importing.columns import parse_column_map
 from crm.importing.export import export_contacts
-from crm.importing.jobs import ImportOptions, create_import_job
+from crm.importing.jobs import ImportOptions, reported_status
 from crm.importing.rejects import write_rejects
-from crm.importing.service import run_import
+from crm.importing.submit import submit_import
 from crm.models import ImportJob
 from crm.tenancy.service import find_organization
 
@@ -25,10 +25,11 @@ _COUNTS = ("rows", "created", "updated", "unchanged", "linked", "rejected", "war
 OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
 
 
-def _summary(job: ImportJob, seconds: float, warnings: int) -> dict:
+def _summary(job: ImportJob, seconds: float, warnings: int, *, resumed: bool) -> dict:
     return {
         "job_id": str(job.id),
-        "status": job.status,
+        "status": reported_status(job),
+        "resumed": resumed,
         "rows": job.rows,
         "created": job.created,
         "updated": job.updated,
@@ -81,9 +82,6 @@ def import_contacts(
     size = file.stat().st_size
     with unit_of_work() as session:
         organization = find_organization(session, ref=org)
-        job = create_import_job(
-            session, organization=organization, options=options, total_bytes=size, actor="cli"
-        )
     started = time.monotonic()
     show_progress = not as_json and sys.stderr.isatty()
     progress = Progress(
@@ -96,20 +94,25 @@ def import_contacts(
         disable=not show_progress,
     )
     task = progress.add_task("import", total=size, rows=0)
-    with progress, reported_errors(), file.open("rb") as stream:
-        job = run_import(
-            engine=engine,
-            job_id=job.id,
-            stream=stream,
+    with progress, reported_errors():
+        submitted = submit_import(
+            engine,
+            organization=organization,
+            options=options,
+            actor="cli",
+            path=file,
             progress=lambda j: progress.update(task, completed=j.processed_bytes, rows=j.rows),
         )
+        if submitted.error is not None:
+            raise submitted.error
+    job = submitted.job
     seconds = time.monotonic() - started
     with unit_of_work() as session:
         warnings = _warning_count(session, job)
         if rejects is not None:
             with rejects.open("w", newline="", encoding="utf-8") as out:
                 write_rejects(session, job=job, out=out)
-    summary = _summary(job, seconds, warnings)
+    summary = _summary(job, seconds, warnings, resumed=submitted.resumed)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -135,7 +138,8 @@ def _print_summary(summary: dict, rejects: Path | None) -> None:
     table.add_row(*(str(summary[k]) for k in _COUNTS))
     out = stdout()
     out.print(table)
-    out.print(f"job {summary['job_id']}: {summary['status']} in {summary['seconds']} s")
+    resumed = " (the interrupted import of this file, resumed)" if summary["resumed"] else ""
+    out.print(f"job {summary['job_id']}: {summary['status']} in {summary['seconds']} s{resumed}")
     if summary["error"]:
         out.print(f"[red]{summary['error']}[/]")
     if summary["rejected"] and rejects is not None:

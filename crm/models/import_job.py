@@ -35,9 +35,16 @@ class ImportJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     started_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    # written as each batch commits: a running job whose heartbeat is older than
+    # CRM_IMPORT_HEARTBEAT_LIMIT_SECONDS lost its process (reported ``interrupted``)
+    heartbeat_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    # SHA-256 of the file: the same file imported again into the organization resumes the
+    # interrupted job rather than starting another
+    content_hash: str | None = Field(default=None, max_length=64)
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending','running','succeeded','failed')", name="status"),
+        sa.Index("ix_import_jobs_organization_id_content_hash", "organization_id", "content_hash"),
     )
 
 

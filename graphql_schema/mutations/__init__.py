@@ -1,4 +1,5 @@
-"""Root mutations: one module per mutation, each field here one line."""
+"""Root mutations: one module per mutation, each field here one line. Every resolver runs off
+the event loop (``base.mutation``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
@@ -31,40 +33,41 @@ from graphql_schema.permissions import IsAdmin, IsEditor
     "there, never as a top-level error."
 )
 class Mutation:
-    create_contact: CreateContactPayload = strawberry.mutation(
+    create_contact: CreateContactPayload = mutation(
         resolver=create_m.resolve,
         description="Create a contact entered by a person.",
         permission_classes=[IsEditor],
     )
-    update_contact: UpdateContactPayload = strawberry.mutation(
+    update_contact: UpdateContactPayload = mutation(
         resolver=update_m.resolve,
         description="Change a contact's fields (a manual edit).",
         permission_classes=[IsEditor],
     )
-    resolve_contact: ResolveContactPayload = strawberry.mutation(
+    resolve_contact: ResolveContactPayload = mutation(
         resolver=resolve_m.resolve,
         description="Find the contact behind a channel identifier, creating it when new. "
         "Concurrent calls for one new identity create exactly one contact.",
         permission_classes=[IsEditor],
     )
-    link_identifier: LinkIdentifierPayload = strawberry.mutation(
+    link_identifier: LinkIdentifierPayload = mutation(
         resolver=identifiers_m.resolve_link,
         description="Attach a channel identifier to a contact.",
         permission_classes=[IsEditor],
     )
-    unlink_identifier: UnlinkIdentifierPayload = strawberry.mutation(
+    unlink_identifier: UnlinkIdentifierPayload = mutation(
         resolver=identifiers_m.resolve_unlink,
         description="Detach a channel identifier from a contact.",
         permission_classes=[IsEditor],
     )
-    import_contacts: ImportContactsPayload = strawberry.mutation(
+    import_contacts: ImportContactsPayload = mutation(
         resolver=import_m.resolve,
         description="Bulk import a CSV client list (CONTRACT.md format). Re-running is safe; "
-        "rejected rows are listed in the job's errors while the rest import. Large files run "
-        "in the background when Redis is configured (the job comes back PENDING).",
+        "rejected rows are listed in the job's errors while the rest import. Files above "
+        "CRM_IMPORT_BACKGROUND_BYTES run in the background (the job comes back PENDING with its "
+        "progress); the same file imported again resumes an INTERRUPTED job.",
         permission_classes=[IsEditor],
     )
-    merge_contacts: MergeContactsPayload = strawberry.mutation(
+    merge_contacts: MergeContactsPayload = mutation(
         resolver=merge_m.resolve,
         description="Merge contacts into a survivor (admin): identifiers and source records move "
         "to it, survivorship recomputes its fields, and each merged contact becomes a MERGED "
@@ -73,7 +76,7 @@ class Mutation:
         "decision: the candidate becomes MERGED), never by the sweep. Undo with unmergeContact.",
         permission_classes=[IsAdmin],
     )
-    unmerge_contact: UnmergeContactPayload = strawberry.mutation(
+    unmerge_contact: UnmergeContactPayload = mutation(
         resolver=unmerge_m.resolve,
         description="Undo a merge (admin): the merged contact comes back exactly as it was and "
         "the survivor is recomputed, keeping what arrived after the merge. The pair is then "
@@ -81,14 +84,14 @@ class Mutation:
         "are taken back.",
         permission_classes=[IsAdmin],
     )
-    dismiss_duplicate: DismissDuplicatePayload = strawberry.mutation(
+    dismiss_duplicate: DismissDuplicatePayload = mutation(
         resolver=dismiss_m.resolve,
         description="Dismiss a duplicate candidate (admin): the two are different people and "
         "the pair is never proposed again, also after either is merged into another contact "
         "(the dismissal is carried to the survivor). Dismissing it twice is harmless.",
         permission_classes=[IsAdmin],
     )
-    run_dedup_sweep: RunDedupSweepPayload = strawberry.mutation(
+    run_dedup_sweep: RunDedupSweepPayload = mutation(
         resolver=sweep_m.resolve,
         description="Run the dedup sweep of the organization now and wait for its summary "
         "(admin). A sweep already running makes this one a no-op (`skipped`).",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import io
+import functools
+import uuid
+from typing import Any
 
 import strawberry
-from sqlmodel import Session
+from anyio import from_thread
+from starlette.concurrency import run_in_threadpool
 from strawberry.file_uploads import Upload
 
 from crm.errors import ErrorCode, ServiceError
 from crm.importing.columns import parse_column_map
-from crm.importing.jobs import ImportOptions, create_import_job, get_import_job, store_import_file
-from crm.importing.service import run_import
+from crm.importing.jobs import ImportOptions
+from crm.importing.runner import ImportRunner
+from crm.importing.submit import Enqueue, Submitted, submit_import
 from crm.importing.validation import csv_text_bytes
 from graphql_schema.context import Info
 from graphql_schema.types.common import UserError, user_errors
@@ -57,7 +61,8 @@ class ImportContactsInput:
 @strawberry.type(description="Result of importContacts.")
 class ImportContactsPayload:
     import_job: ImportJob | None = strawberry.field(
-        description="The job: finished, or PENDING when it runs in the background."
+        description="The job: finished, or PENDING (with its `progress`) when it runs in the "
+        "background: files above CRM_IMPORT_BACKGROUND_BYTES."
     )
     errors: list[UserError] = strawberry.field(
         description="Why the file could not be imported at all (row problems are in the job)."
@@ -69,8 +74,33 @@ async def _content(input: ImportContactsInput) -> tuple[bytes, str | None]:
         raise ServiceError(ErrorCode.INVALID_INPUT, "give exactly one of csv or file", field="csv")
     if input.csv is not None:
         return csv_text_bytes(input.csv), None
+    if not callable(getattr(input.file, "read", None)):
+        # a literal or a variable value in place of a multipart file part
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            "file must be a multipart upload (GraphQL multipart request); send text as csv",
+            field="file",
+        )
     data = await input.file.read()  # type: ignore[union-attr]
     return data, getattr(input.file, "filename", None)
+
+
+def _enqueuer(ctx: Any) -> Enqueue | None:
+    """How this server runs an import in the background: arq's ``contacts.import`` with Redis,
+    else the app's own runner (None when the app runs without its lifespan: then inline)."""
+    if ctx.settings.redis_url:
+
+        def to_arq(job_id: uuid.UUID, run_key: str) -> None:
+            # called on the worker thread ``submit_import`` runs on
+            from_thread.run(
+                functools.partial(
+                    enqueue, "contacts.import", str(job_id), _job_id=f"contacts.import:{run_key}"
+                )
+            )
+
+        return to_arq
+    runner: ImportRunner | None = getattr(ctx.request.app.state, "import_runner", None)
+    return runner.submit if runner is not None and runner.running else None
 
 
 async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPayload:
@@ -91,35 +121,28 @@ async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPaylo
         )
     except ServiceError as exc:
         return ImportContactsPayload(import_job=None, errors=user_errors(exc))
-    background = (
-        bool(ctx.settings.redis_url) and len(content) > ctx.settings.import_background_bytes
-    )
-    with Session(ctx.engine, expire_on_commit=False) as session:
+
+    def submit() -> Submitted:
         try:
-            job = create_import_job(
-                session,
+            return submit_import(
+                ctx.engine,
                 organization=ctx.organization,
                 options=options,
-                total_bytes=len(content),
                 actor=ctx.principal.actor,
                 allowed_sources=ctx.principal.sources,
+                content=content,
+                enqueue=_enqueuer(ctx),
+                inline_max_bytes=ctx.settings.import_background_bytes,
             )
-            if background:
-                store_import_file(session, job=job, content=content)
-            session.commit()
-        except ServiceError as exc:
-            session.rollback()
-            return ImportContactsPayload(import_job=None, errors=user_errors(exc))
-    errors: list[UserError] = []
-    if background:
-        await enqueue("contacts.import", str(job.id), _job_id=f"contacts.import:{job.id}")
-    else:
-        try:
-            run_import(engine=ctx.engine, job_id=job.id, stream=io.BytesIO(content))
-        except ServiceError as exc:
-            errors = user_errors(exc)
-        with Session(ctx.engine, expire_on_commit=False) as session:
-            job = get_import_job(session, organization_id=ctx.organization.id, job_id=job.id)
-    # a fresh read snapshot, so the payload's nested fields see what the import wrote
-    ctx.session.rollback()
-    return ImportContactsPayload(import_job=ImportJob.from_model(job), errors=errors)
+        finally:
+            # a fresh read snapshot, so the payload's nested fields see what the import wrote
+            ctx.session.rollback()
+
+    try:
+        # reading, planning and storing the file is blocking work: on a worker thread, so
+        # that the server answers other requests meanwhile
+        submitted = await run_in_threadpool(submit)
+    except ServiceError as exc:
+        return ImportContactsPayload(import_job=None, errors=user_errors(exc))
+    errors = user_errors(submitted.error) if submitted.error is not None else []
+    return ImportContactsPayload(import_job=ImportJob.from_model(submitted.job), errors=errors)

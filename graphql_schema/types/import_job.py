@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from crm.errors import ServiceError
-from crm.importing.jobs import get_import_job, list_import_errors
+from crm.importing.jobs import get_import_job, list_import_errors, reported_status
 from crm.models import ImportJob as ImportJobModel
 from crm.models import ImportRowError as RowErrorModel
 from graphql_schema.context import Info
@@ -24,6 +24,7 @@ class ImportStatus(enum.Enum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 @strawberry.type(description="A problem with one line (line 1 is the header) of an import.")
@@ -69,11 +70,17 @@ class ImportJob:
     _model: strawberry.Private[ImportJobModel]
 
     id: strawberry.ID = strawberry.field(description="Import job id.")
-    status: ImportStatus = strawberry.field(description="PENDING, RUNNING, SUCCEEDED or FAILED.")
+    status: ImportStatus = strawberry.field(
+        description="PENDING (queued), RUNNING, SUCCEEDED, FAILED, or INTERRUPTED: it was "
+        "running when its process died (no heartbeat for CRM_IMPORT_HEARTBEAT_LIMIT_SECONDS); "
+        "importing the same file again resumes it."
+    )
     source: str = strawberry.field(description="Source system name the rows were recorded as.")
     filename: str | None = strawberry.field(description="Uploaded file name, if any.")
     dry_run: bool = strawberry.field(description="True: nothing was written.")
     rows: int = strawberry.field(description="Data rows read so far.")
+    processed_bytes: int = strawberry.field(description="Bytes of the file read so far.")
+    total_bytes: int | None = strawberry.field(description="Size of the file, in bytes.")
     created: int = strawberry.field(description="Rows that created a contact.")
     updated: int = strawberry.field(description="Rows that changed what their source said.")
     unchanged: int = strawberry.field(description="Rows identical to what was already known.")
@@ -89,11 +96,13 @@ class ImportJob:
         return cls(
             _model=job,
             id=strawberry.ID(str(job.id)),
-            status=ImportStatus(job.status),
+            status=ImportStatus(reported_status(job)),
             source=job.source,
             filename=job.filename,
             dry_run=job.dry_run,
             rows=job.rows,
+            processed_bytes=job.processed_bytes,
+            total_bytes=job.total_bytes,
             created=job.created,
             updated=job.updated,
             unchanged=job.unchanged,

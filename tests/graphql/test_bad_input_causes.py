@@ -71,6 +71,17 @@ class TestImportEncoding:
 
 
 class TestImportContent:
+    def test_a_file_that_is_not_an_upload_is_a_user_error(self, api, admin_key):
+        # given: a string where the multipart request's file part belongs
+
+        # when
+        payload = imported(api, admin_key, file="")
+
+        # then
+        assert payload["importJob"] is None
+        [error] = payload["errors"]
+        assert (error["code"], error["field"]) == ("INVALID_INPUT", "file")
+
     def test_a_lone_surrogate_in_csv_text_is_dropped_like_a_nul(self, api, admin_key):
         # when
         payload = imported(api, admin_key, csv="first_name,email\nAn\ud800n,ann@example.com\n")

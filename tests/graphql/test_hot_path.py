@@ -4,14 +4,12 @@ asynchronous pool (opened by the app's lifespan); elsewhere, on one synchronous 
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import pytest
 from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
 from crm.db_async import make_async_pool
-from graphql_schema import app as app_module
 from graphql_schema.app import create_app
 from graphql_schema.http import CRMGraphQL
 from tests.graphql.conftest import Api
@@ -139,18 +137,3 @@ def test_a_client_that_disconnects_before_its_body_gets_no_error(engine, setting
 
     # then: nothing to answer, and no error raised out of the app
     assert sent == []
-
-
-def test_the_serving_factory_collects_young_objects_less_often(engine, monkeypatch):
-    # given: the process default, restored after the test
-    before = gc.get_threshold()
-    monkeypatch.setattr(app_module, "create_app", lambda: "the app")
-    try:
-        # when
-        served = app_module.serve_app()
-
-        # then
-        assert served == "the app"
-        assert gc.get_threshold() == (app_module.SERVING_GC_THRESHOLD, *before[1:])
-    finally:
-        gc.set_threshold(*before)
