@@ -6,7 +6,7 @@
 Speed (``--contacts``): a fresh database (``DROP/CREATE DATABASE crm_bench_dedup``), migrated,
 one organization, then the generator's records (``generate.py``: duplicates, households,
 corruption) normalised by ``build_observation`` and bulk-loaded straight into contacts,
-contact_identifiers and source_records (``crm.db.bulk_insert``, COPY): the ingestion pipeline
+contact_identifiers and source_records (``crm.db_write.insert_rows``, COPY): the ingestion pipeline
 would link some duplicates on the way in and take far longer to load a million rows, and the
 sweep is what is measured. Then ``run_sweep`` (full) in a child process, whose wall time and
 peak RSS (``VmHWM`` of the sweep process, overall and per phase, and of each process it forks
@@ -85,7 +85,8 @@ def fresh_database(url: str):
 
 def bulk_load(engine, org, records: list[dict]) -> dict[str, int]:
     """Normalise each record (``build_observation``) and COPY it in as its own contact."""
-    from crm.db import analyze, bulk_insert, session_scope
+    from crm.db import analyze, session_scope
+    from crm.db_write import insert_rows as bulk_insert
     from crm.ingest import Rejected, build_observation
     from crm.models import Contact, ContactIdentifier, SourceRecord, utcnow, uuid7
     from crm.search.text import build_search_text

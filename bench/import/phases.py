@@ -40,12 +40,12 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crm_bench_import_phases"
 PHASES = [
     ("importer.Importer", "_seen_before", "seen before (canonical record, raw hash, lookup)"),
     ("importer", "normalise_rows", "normalise (build_observation)"),
-    ("pipeline._Batch", "_load", "pipeline: load (lookups)"),
-    ("pipeline._Batch", "_plan", "pipeline: plan (owners, identifiers, records)"),
-    ("pipeline._Batch", "_recompute", "pipeline: survivorship, contact rows, events"),
-    ("pipeline._Batch", "_write", "pipeline: write (other than COPY)"),
-    ("pipeline", "bulk_insert", "COPY (send, wait; text building below)"),
-    ("db", "copy_lines", "COPY text"),
+    ("pipeline", "load", "pipeline: load (lookups)"),
+    ("plan._Planner", "_outcomes", "pipeline: plan (owners, identifiers, records)"),
+    ("plan", "contact_writes", "pipeline: survivorship, contact rows, events"),
+    ("pipeline", "store", "pipeline: store (other than COPY)"),
+    ("db_write.InsertRows", "send", "COPY (send, wait; text building below)"),
+    ("db_write", "copy_lines", "COPY text"),
     ("importer.Importer", "_keep_statistics", "ANALYZE"),
     ("importer.Importer", "_progress", "job progress"),
 ]
@@ -63,10 +63,10 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    import crm.db as db
+    import crm.db_write as db_write
     from crm.db import make_engine, session_scope
     from crm.importing import importer, service
-    from crm.ingest import pipeline
+    from crm.ingest import pipeline, plan
     from crm.migrate import upgrade
     from crm.models import Organization
     from crm.tenancy.service import create_organization
@@ -88,7 +88,13 @@ def main() -> None:
         org = create_organization(session, name="Phases", region="AU")
         org_id = org.id
 
-    owners = {"service": service, "importer": importer, "pipeline": pipeline, "db": db}
+    owners = {
+        "service": service,
+        "importer": importer,
+        "pipeline": pipeline,
+        "plan": plan,
+        "db_write": db_write,
+    }
     cpu: dict[str, float] = defaultdict(float)
     stack: list[float] = []
     profiler = cProfile.Profile()

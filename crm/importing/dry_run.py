@@ -2,10 +2,11 @@
 
 The batches are planned with ``plan_only`` on read-only sessions (no write transaction: on
 SQLite no write lock, so other writers never wait for a dry run). Each batch is planned as if
-the batches before it were stored: ``DryRunPlan`` gathers what they planned (the identifiers
-they linked, the source records they made current, the contact rows they wrote) and is
-passed to the next batch's planning as its ``previous``, the same overlay the overlapped
-import plans against. The counts, warnings and row errors are those the import would report.
+the batches before it were stored: ``DryRunPlan`` gathers what they planned
+(``crm.ingest.snapshot.Pending``: the identifiers they linked, the source records they made
+current, the contact rows they wrote) and the next batch is loaded updated with it, as the
+overlapped import loads a batch updated with the plan before it. The counts, warnings and
+row errors are those the import would report.
 
 What a dry run writes: its import job (status, counts, progress) and its row errors, each
 batch's in a short transaction of its own, so that ``importJob`` reports it like any job.
@@ -18,8 +19,6 @@ than its import.
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from crm.importing.reader import CsvSource
 from crm.importing.rows import _batches, _Prepared
 from crm.ingest import Observation, Outcome
 from crm.ingest.pipeline import ConcurrentUpdate, plan_only
-from crm.ingest.recompute import without
+from crm.ingest.snapshot import Pending
 from crm.models import ImportJob, ImportRowError
 
 if TYPE_CHECKING:
@@ -41,17 +40,11 @@ PLAN_ATTEMPTS = 5
 
 
 class DryRunPlan:
-    """What a dry run's batches planned so far, shaped as a planned batch (``plan_only``'s
-    ``previous``): ``holders``, ``current``, ``final``, ``superseded``, ``new_records``,
-    ``retracted`` (the unlinks carried forward to the record versions it planned)."""
+    """What a dry run's batches planned so far: ``Pending`` (each plan added in turn), which
+    the next batch is loaded with, as if it were stored."""
 
     def __init__(self) -> None:
-        self.holders: dict[tuple[str, str], list[tuple[int, uuid.UUID]]] = defaultdict(list)
-        self.current: dict[tuple[str, str], Any] = {}
-        self.final: dict[uuid.UUID, dict[str, Any]] = {}
-        self.superseded: list[uuid.UUID] = []
-        self.new_records: list[dict[str, Any]] = []
-        self.retracted: dict[uuid.UUID, Any] = {}
+        self.pending = Pending()
         # (source system, source id) -> the payload hash of the record it would have now
         self.payloads: dict[tuple[str, str], str | None] = {}
 
@@ -61,45 +54,25 @@ class DryRunPlan:
         """Plan one batch after the ones before, and add what it planned."""
         for attempt in range(PLAN_ATTEMPTS):
             try:
-                outcomes, batch = plan_only(
+                planned = plan_only(
                     session,
                     organization=importer.org,
                     observations=observations,
                     actor=importer.job.actor,
                     import_job_id=importer.job.id,
-                    previous=self,
+                    pending=self.pending,
                 )
             except ConcurrentUpdate:
                 if attempt == PLAN_ATTEMPTS - 1:
                     raise
                 continue
-            self._add(batch)
-            return outcomes
+            self.pending.add(planned)
+            for record in planned.writes.records:
+                if record["is_current"]:
+                    key = (record["source_system"], record["source_id"])
+                    self.payloads[key] = record["payload_hash"]
+            return planned.outcomes
         raise AssertionError("unreachable")
-
-    def _add(self, batch: Any) -> None:
-        # a batch's holders of a key include those planned before it (``_load``)
-        for key, held in batch.holders.items():
-            self.holders[key] = list(held)
-        self.current.update(
-            (key, cur) for key, cur in batch.current.items() if cur.planned is not None
-        )
-        self.final.update(batch.final)
-        self.retracted.update(batch.retracted)
-        gone = set(batch.superseded)
-        self.superseded.extend(batch.superseded)
-        if gone:
-            self.new_records = [r for r in self.new_records if r["id"] not in gone]
-        for record in batch.new_records:
-            if record["is_current"]:
-                self.new_records.append(record)
-                key = (record["source_system"], record["source_id"])
-                self.payloads[key] = record["payload_hash"]
-
-    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A planned record's content as survivorship reads it: without its unlinked values."""
-        kept = self.retracted.get(record["id"])
-        return without(record["normalized"], set(kept)) if kept else record["normalized"]
 
     def payload_hashes(self, system: str, source_ids: Iterable[str]) -> dict[str, str | None]:
         """The payload hash each of ``source_ids`` would have, for those the plan wrote."""

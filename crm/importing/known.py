@@ -55,7 +55,7 @@ class KnownRows:
             if contact is None:
                 continue
             # a merged contact's row goes to its survivor, an erased one's is refused: the
-            # pipeline decides (``_Batch._follow_named``), on what it reads when it writes
+            # pipeline decides (``snapshot._follow``), on what it reads when it writes
             observations[index].contact_id = contact_id
             if contact.status != "active":
                 continue

@@ -48,20 +48,20 @@ def current_observations(
     *,
     organization_id: uuid.UUID,
     contact_ids: Iterable[uuid.UUID],
-    exclude: Collection[uuid.UUID] = (),
-    pending: Iterable[tuple[Any, ...]] = (),
 ) -> dict[uuid.UUID, list[Observed]]:
-    """Each contact's current records (but ``exclude``d ids), oldest observation first.
+    """Each contact's current records, oldest observation first (``by_contact``)."""
+    rows = current_records(session, organization_id=organization_id, contact_ids=contact_ids)
+    return by_contact(rows)
 
-    The order is fixed so that ties (same priority, same instant) always go the same way.
-    ``pending``: records not stored yet (or not known to be), as ``(id, contact_id,
-    source_system, normalized, observed_at)``, taken as if they were; ``exclude`` applies to
-    the stored ones only.
-    """
-    result: dict[uuid.UUID, list[Observed]] = defaultdict(list)
+
+def current_records(
+    session: Session, *, organization_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
+) -> list[tuple[Any, ...]]:
+    """The current records of these contacts as ``(id, contact_id, source_system,
+    normalized, observed_at)``, without the identifiers unlinked from them (``without``)."""
     ids = set(contact_ids)
     if not ids:
-        return result
+        return []
     sr = SourceRecord
     rows: list[Any] = session.execute(
         select(sr.id, sr.contact_id, sr.source_system, sr.normalized, sr.observed_at).where(
@@ -70,19 +70,26 @@ def current_observations(
             sr.is_current.is_(True),
         )
     ).all()
-    if exclude:
-        rows = [row for row in rows if row[0] not in exclude]
     if rows and (retracted := retractions(session, record_ids=[row[0] for row in rows])):
-        rows = [
+        return [
             (rid, cid, system, without(normalized, retracted[rid]), at)
             if rid in retracted
             else (rid, cid, system, normalized, at)
             for rid, cid, system, normalized, at in rows
         ]
-    rows.extend(pending)
-    # sorted here rather than by ORDER BY, so the bulk path's query plan is unchanged
-    rows.sort(key=lambda row: (row[4], row[0]))
-    for _rid, contact_id, system, normalized, observed_at in rows:
+    return [tuple(row) for row in rows]
+
+
+def by_contact(rows: Iterable[tuple[Any, ...]]) -> dict[uuid.UUID, list[Observed]]:
+    """Records (``current_records``' rows) as each contact's observations, oldest first.
+
+    The order is fixed so that ties (same priority, same instant) always go the same way:
+    sorted here rather than by ORDER BY, so the bulk path's query plan is unchanged.
+    """
+    result: dict[uuid.UUID, list[Observed]] = defaultdict(list)
+    for _rid, contact_id, system, normalized, observed_at in sorted(
+        rows, key=lambda row: (row[4], row[0])
+    ):
         result[contact_id].append(observed(system, normalized, observed_at))
     return result
 

@@ -19,8 +19,9 @@ from sqlalchemy import delete, func, select, update
 from sqlmodel import Session
 
 from crm.db import in_values
+from crm.db_write import update_rows
 from crm.identity import SHARED_NAMESPACES
-from crm.merging.rows import as_dicts, row_from_json, row_to_json, update_rows
+from crm.merging.rows import as_dicts, row_from_json, row_to_json
 from crm.models import ContactIdentifier
 
 IDENTIFIERS = ContactIdentifier.__table__

@@ -33,9 +33,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.db import in_values
+from crm.db_write import update_rows
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.ingest.pipeline import ConcurrentUpdate
 from crm.ingest.recompute import contact_values, current_observations
+from crm.ingest.store import update_contacts
 from crm.merging.candidates import CandidateBook
 from crm.merging.choices import check_values, choice_record, parse_choices
 from crm.merging.identifiers import IdentifierMoves, identifier_rows
@@ -61,7 +62,6 @@ from crm.merging.rows import (
     lock_contacts,
     refresh_loaded,
     row_to_json,
-    update_rows,
 )
 from crm.models import (
     Contact,
@@ -380,9 +380,6 @@ class _Engine:
             }
             for _, s, m in pairs
         ]
+        # the pipeline's versioned contact update (both are live and locked here)
         for rows in (survivors, tombstones):
-            written = update_rows(
-                self.session, CONTACTS, rows, keys=("id", "version"), bump_version=True
-            )
-            if written != len(rows):
-                raise ConcurrentUpdate(f"{len(rows) - written} contacts changed meanwhile")
+            update_contacts(self.session, rows)

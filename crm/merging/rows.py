@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from crm.db import in_values, is_postgres
+from crm.db import in_values
+from crm.db_write import insert_rows as db_insert_rows
 from crm.ingest.pipeline import ConcurrentUpdate
 from crm.models import CONTACT_FIELDS, Contact, ContactEvent, DuplicateCandidate, uuid7
 from crm.models.base import UTCDateTime
@@ -209,84 +210,10 @@ def row_from_json(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def insert_rows(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys): ``COPY`` on PostgreSQL, one prepared statement
-    elsewhere. JSON values as a one-row insert stores them (``None`` is JSON ``null``)."""
-    if not rows:
-        return
-    if not is_postgres(session):
-        session.execute(table.insert(), rows)
-        return
-    columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    dumps = json_text
-    raw = session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([dumps(row[c]) if c in json_columns else row[c] for c in columns])
-
-
-def update_rows(
-    session: Session,
-    table: sa.Table,
-    rows: list[dict[str, Any]],
-    *,
-    keys: tuple[str, ...] = ("id",),
-    bump_version: bool = False,
-) -> int:
-    """Set each row's other columns where its ``keys`` columns match; the rows updated.
-
-    PostgreSQL: one ``UPDATE ... FROM jsonb_to_recordset(...)`` per call, however many rows;
-    elsewhere one prepared statement executed per row. Every row has the same keys. With
-    ``bump_version``, ``version`` moves on by one (put ``version`` in ``keys`` to match it).
-    """
-    if not rows:
-        return 0
-    columns = [c for c in rows[0] if c not in keys]
-    if is_postgres(session):
-        return _update_rows_postgres(session, table, rows, keys, columns, bump_version)
-    stmt = update(table).where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in keys))
-    values: dict[str, Any] = {c: sa.bindparam(f"v_{c}") for c in columns}
-    if bump_version:
-        values["version"] = table.c.version + 1
-    params = [
-        {**{f"k_{k}": row[k] for k in keys}, **{f"v_{c}": row[c] for c in columns}} for row in rows
-    ]
-    result = session.execute(stmt.values(values), params)
-    return result.rowcount
-
-
-def _update_rows_postgres(
-    session: Session,
-    table: sa.Table,
-    rows: list[dict[str, Any]],
-    keys: tuple[str, ...],
-    columns: list[str],
-    bump_version: bool,
-) -> int:
-    dialect = session.get_bind().dialect
-    names = [*keys, *columns]
-    record = ", ".join(f'"{n}" {table.c[n].type.compile(dialect=dialect)}' for n in names)
-    sets = [f'"{c}" = v."{c}"' for c in columns]
-    if bump_version:
-        sets.append('"version" = t."version" + 1')
-    match = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
-    sql = (
-        f'UPDATE "{table.name}" AS t SET {", ".join(sets)} '
-        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({record}) WHERE {match}"
-    )
-    payload = json_text([{n: row[n] for n in names} for row in rows])
-    return session.execute(sa.text(sql), {"rows": payload}).rowcount
-
-
-def json_text(value: Any) -> str:
-    """JSON text with uuids, dates and instants as ``jsonable`` writes them (orjson encodes
-    them so, natively: several times cheaper than ``json.dumps``); ``json.dumps`` for what
-    orjson refuses (non-string keys, integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(value, default=_json_default).decode()
-    except TypeError:
-        return json.dumps(value, default=_json_default)
+    """Insert rows (all with the same keys) through the pipeline's writer
+    (``crm.db_write.insert_rows``); JSON values as a one-row insert stores them (``None`` is
+    JSON ``null``)."""
+    db_insert_rows(session, table, rows, json_null=True)
 
 
 def json_value(text: str | bytes) -> Any:
@@ -295,9 +222,3 @@ def json_value(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | datetime | date):
-        return value.isoformat() if not isinstance(value, uuid.UUID) else str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

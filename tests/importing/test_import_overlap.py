@@ -4,7 +4,9 @@ storing one batch at a time."""
 
 from __future__ import annotations
 
+import gc
 import io
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 
@@ -183,3 +185,25 @@ def test_the_writer_keeps_the_lookup_tables_analysed(pg, org, monkeypatch, small
     # then: analysed while the import ran, the last time after more than half of it
     assert job.status == "succeeded"
     assert all(rows >= 150 for rows in estimated_rows(pg).values())
+
+
+def test_a_planned_batch_does_not_keep_the_one_before(pg, org, monkeypatch, small_batches):
+    # each batch is planned against the one before; holding on to it would chain every
+    # batch of the file in memory
+    overlap(monkeypatch, True)
+    planned: list[weakref.ref] = []
+    alive: list[int] = []
+    plan_batch = pipeline.plan_batch
+
+    def keep(*args, **kwargs):
+        outcomes, writes = plan_batch(*args, **kwargs)
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in planned))
+        planned.append(weakref.ref(writes))
+        return outcomes, writes
+
+    monkeypatch.setattr(importer, "plan_batch", keep)
+    import_text(pg, org, csv_text(HEADER, people(0, 200)))
+    assert len(planned) >= 5
+    # at most the batch in flight and the one planned before it are still held
+    assert max(alive) <= 2
