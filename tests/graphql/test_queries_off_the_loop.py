@@ -7,7 +7,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -170,7 +170,7 @@ class HeldTable:
 
 
 @asynccontextmanager
-async def served(engine: Engine) -> Iterator[httpx.AsyncClient]:
+async def served(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app as ``crm serve`` runs it (lifespan included: on PostgreSQL the hot
     path's asynchronous pool is open)."""
     app = create_app(engine=engine, settings=Settings(env="development"))
@@ -245,3 +245,112 @@ class TestQueriesOffTheLoop:
         assert finished == ["healthz", "other", "query"]
         assert "errors" not in body, body["errors"]
         assert answer(body["data"]) == ANSWERS[case]
+
+
+# sibling fields: strawberry resolves them concurrently, all on one request's session
+SIBLINGS = """
+query($contact: ID!, $email: String!, $job: ID!) {
+  a: contact(id: $contact) { firstName identifiers { value } sources { system } }
+  b: contacts { totalCount edges { node { firstName history { edges { node { kind } } } } } }
+  c: contactsByIdentifier(channel: EMAIL, value: $email) { firstName identifiers { value } }
+  d: contactByIdentifier(channel: EMAIL, value: $email) { firstName sources { system } }
+  e: duplicateCandidates { totalCount }
+  f: importJob(id: $job) { status errors { totalCount } }
+  g: contact(id: $contact) { firstName history { edges { node { kind } } } }
+  h: contacts(filter: {email: $email}) { totalCount }
+}
+"""
+
+
+class StatementsInFlight:
+    """The most statements one database connection had in flight at once (engine events)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.running: dict[int, int] = {}
+        self.most = 0
+        self.guard = threading.Lock()
+
+    def __enter__(self) -> StatementsInFlight:
+        event.listen(self.engine, "before_cursor_execute", self._start)
+        event.listen(self.engine, "after_cursor_execute", self._end)
+        event.listen(self.engine, "handle_error", self._failed)
+        return self
+
+    def _change(self, conn, by: int) -> None:
+        key = id(conn.connection.dbapi_connection)
+        with self.guard:
+            self.running[key] = self.running.get(key, 0) + by
+            self.most = max(self.most, self.running[key])
+
+    def _start(self, conn, *args: Any) -> None:
+        self._change(conn, 1)
+
+    def _end(self, conn, *args: Any) -> None:
+        self._change(conn, -1)
+
+    def _failed(self, context) -> None:
+        self._change(context.connection, -1)
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._start)
+        event.remove(self.engine, "after_cursor_execute", self._end)
+        event.remove(self.engine, "handle_error", self._failed)
+
+
+class TestSiblingFields:
+    def test_fields_resolved_at_once_take_turns_on_the_request_session(
+        self, engine, editor_key, held_contact
+    ):
+        # given: an import job, and the identifiers table held while a field reads it
+        headers = {"Authorization": f"Bearer {editor_key}"}
+
+        async def scenario() -> tuple[dict, int]:
+            async with served(engine) as client:
+                imported = await client.post(
+                    "/graphql", json={"query": IMPORT, "variables": {"csv": CSV}}, headers=headers
+                )
+                variables = {
+                    "contact": str(held_contact.id),
+                    "email": "held@example.com",
+                    "job": imported.json()["data"]["importContacts"]["importJob"]["id"],
+                }
+                # (counted first: a held statement is in flight while it waits)
+                with (
+                    StatementsInFlight(engine) as statements,
+                    HeldTable(engine, "contact_identifiers") as held,
+                ):
+                    deadline = threading.Timer(10, held.release)
+                    deadline.start()
+                    try:
+                        # when: one request asks for many fields at once
+                        querying = asyncio.create_task(
+                            client.post(
+                                "/graphql",
+                                json={"query": SIBLINGS, "variables": variables},
+                                headers=headers,
+                            )
+                        )
+                        await asyncio.to_thread(held.wait_until_waiting)
+                        # a chance for the other fields to send theirs meanwhile
+                        await asyncio.sleep(0.3)
+                        await asyncio.to_thread(held.release)
+                        response = await querying
+                    finally:
+                        deadline.cancel()
+                return response.json(), statements.most
+
+        body, most_in_flight = asyncio.run(scenario())
+        # then: the fields took turns on the request's connection, and every one is answered
+        assert most_in_flight == 1
+        assert "errors" not in body, body["errors"]
+        data = body["data"]
+        assert data["a"]["identifiers"] == [{"value": "held@example.com"}]
+        assert data["a"]["sources"] == [{"system": "csv"}]
+        assert data["b"]["totalCount"] == 2
+        assert data["c"] == [{"firstName": "Held", "identifiers": [{"value": "held@example.com"}]}]
+        assert data["d"] == {"firstName": "Held", "sources": [{"system": "csv"}]}
+        assert data["e"] == {"totalCount": 0}
+        assert data["f"] == {"status": "SUCCEEDED", "errors": {"totalCount": 2}}
+        assert data["g"]["history"]["edges"][-1]["node"] == {"kind": "created"}
+        assert data["h"] == {"totalCount": 1}
