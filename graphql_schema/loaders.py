@@ -1,10 +1,14 @@
-"""DataLoaders, created once per request; each returns results in key order."""
+"""DataLoaders, created once per request; each returns results in key order.
+
+A batch function's query is blocking database work: it runs on a worker thread with the
+request's session, through the request's ``read`` (``Context.read``), never on the event loop.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +19,8 @@ from crm.contacts import queries
 from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
 
 HistoryKey = tuple[uuid.UUID, queries.HistoryPage]
+# runs a query with the request's session off the event loop, one at a time per request
+Read = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 
 
 @dataclass
@@ -35,34 +41,36 @@ class Loaders:
             loader.clear_all()
 
 
-def build_loaders(session: Session, organization_id: uuid.UUID) -> Loaders:
-    """The request's loaders, all scoped to the caller's organization."""
+def build_loaders(read: Read, organization_id: uuid.UUID) -> Loaders:
+    """The request's loaders, all scoped to the caller's organization; ``read(query)`` runs
+    ``query(session)`` off the event loop."""
 
     async def contacts(ids: Sequence[uuid.UUID]) -> list[Contact | None]:
-        found = queries.contacts_by_ids(session, organization_id=organization_id, ids=ids)
+        found = await read(
+            lambda session: queries.contacts_by_ids(
+                session, organization_id=organization_id, ids=ids
+            )
+        )
         return [found.get(i) for i in ids]
 
     async def identifiers(ids: Sequence[uuid.UUID]) -> list[list[ContactIdentifier]]:
-        found = queries.identifiers_for(session, organization_id=organization_id, contact_ids=ids)
+        found = await read(
+            lambda session: queries.identifiers_for(
+                session, organization_id=organization_id, contact_ids=ids
+            )
+        )
         return [found.get(i, []) for i in ids]
 
     async def sources(ids: Sequence[uuid.UUID]) -> list[list[SourceRecord]]:
-        found = queries.sources_for(session, organization_id=organization_id, contact_ids=ids)
+        found = await read(
+            lambda session: queries.sources_for(
+                session, organization_id=organization_id, contact_ids=ids
+            )
+        )
         return [found.get(i, []) for i in ids]
 
     async def history(keys: Sequence[HistoryKey]) -> list[Any]:
-        # one statement per distinct page request (usually one: every contact asks the same)
-        by_page: dict[queries.HistoryPage, list[uuid.UUID]] = defaultdict(list)
-        for contact_id, page in keys:
-            by_page[page].append(contact_id)
-        results: dict[HistoryKey, Any] = {}
-        for page, ids in by_page.items():
-            found = queries.history_for(
-                session, organization_id=organization_id, contact_ids=ids, page=page
-            )
-            for contact_id in ids:
-                results[(contact_id, page)] = found[contact_id]
-        return [results[k] for k in keys]
+        return await read(lambda session: _history(session, organization_id, keys))
 
     return Loaders(
         contact_by_id=DataLoader(contacts),
@@ -70,3 +78,20 @@ def build_loaders(session: Session, organization_id: uuid.UUID) -> Loaders:
         sources_by_contact=DataLoader(sources),
         history_by_contact=DataLoader(history),
     )
+
+
+def _history(
+    session: Session, organization_id: uuid.UUID, keys: Sequence[HistoryKey]
+) -> list[tuple[list[ContactEvent], bool]]:
+    # one statement per distinct page request (usually one: every contact asks the same)
+    by_page: dict[queries.HistoryPage, list[uuid.UUID]] = defaultdict(list)
+    for contact_id, page in keys:
+        by_page[page].append(contact_id)
+    results: dict[HistoryKey, tuple[list[ContactEvent], bool]] = {}
+    for page, ids in by_page.items():
+        found = queries.history_for(
+            session, organization_id=organization_id, contact_ids=ids, page=page
+        )
+        for contact_id in ids:
+            results[(contact_id, page)] = found[contact_id]
+    return [results[k] for k in keys]

@@ -1,4 +1,5 @@
-"""Root queries. Every one is scoped to the caller's organization."""
+"""Root queries. Every one is scoped to the caller's organization; every one does its database
+work off the event loop (``graphql_schema.off_the_loop``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from crm.contacts import queries
 from crm.errors import ServiceError
 from crm.pagination import check_first
 from graphql_schema.context import Info
+from graphql_schema.off_the_loop import database_field
 from graphql_schema.permissions import IsReader
 from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
 from graphql_schema.types.contact import (
@@ -45,7 +47,7 @@ class ContactFilter:
     "organization's ids and identifiers behave exactly like unknown ones."
 )
 class Query:
-    @strawberry.field(
+    @database_field(
         description="A contact by id; null for an unknown id or another organization's. The id "
         "of a merged contact leads to the contact it was merged into (following a chain of "
         "merges to the one that is not merged), so an id once handed out keeps working: compare "
@@ -73,7 +75,7 @@ class Query:
         )
         return contact_or_none(row)
 
-    @strawberry.field(
+    @database_field(
         description="Contacts in creation order (by relevance with `filter.search`). "
         "`first` is 0 to 500, default 50.",
         permission_classes=[IsReader],
@@ -143,18 +145,20 @@ class Query:
                     region=org.default_region,
                 )
             else:
-                row = queries.contact_by_identifier(
-                    ctx.connection,
-                    organization_id=org.id,
-                    channel=channel.value,
-                    value=value,
-                    region=org.default_region,
+                row = await ctx.run_sync(
+                    lambda: queries.contact_by_identifier(
+                        ctx.connection,
+                        organization_id=org.id,
+                        channel=channel.value,
+                        value=value,
+                        region=org.default_region,
+                    )
                 )
         except ServiceError as exc:
             raise bad_input(exc) from None
         return contact_or_none(row)
 
-    @strawberry.field(
+    @database_field(
         description="Every holder of a channel identifier, primary first (households share "
         "emails and phones), at most `first` (100 at most; a clinic's own email typed in for "
         "hundreds of clients is held by all of them).",

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from crm.errors import ServiceError
 from graphql_schema.context import Info
+from graphql_schema.off_the_loop import off_the_loop
 from graphql_schema.types.common import UserError, user_errors
 
 T = TypeVar("T")
 
 
-def off_the_loop(resolver: Callable[..., Any]) -> Callable[..., Any]:
-    """A synchronous resolver as an asynchronous one that runs it on a worker thread: its
-    database work (blocking) never holds up the event loop, which serves other requests
-    meanwhile. Asynchronous resolvers are returned as they are (they await their own work)."""
-    if inspect.iscoroutinefunction(resolver):
-        return resolver
-
-    @functools.wraps(resolver)
-    async def resolve(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(resolver, *args, **kwargs)
-
-    return resolve
-
-
 def mutation(*, resolver: Callable[..., Any], **kwargs: Any) -> Any:
     """``strawberry.mutation`` for every root mutation: its resolver runs off the event loop
-    (``off_the_loop``)."""
+    (``off_the_loop``, through the request's ``Context.run_sync``)."""
     return strawberry.mutation(resolver=off_the_loop(resolver), **kwargs)
 
 
@@ -59,8 +43,7 @@ def run_command(info: Info, command: Callable[[Session], T]) -> tuple[T | None, 
                 raise
         return result, []
     finally:
-        info.context.session.rollback()
-        info.context.loaders.clear()
+        info.context.forget_reads()
 
 
 def redirected_from(requested: str, row: Any) -> strawberry.ID | None:

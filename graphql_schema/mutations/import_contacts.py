@@ -8,7 +8,6 @@ from typing import Any
 
 import strawberry
 from anyio import from_thread
-from starlette.concurrency import run_in_threadpool
 from strawberry.file_uploads import Upload
 
 from crm.errors import ErrorCode, ServiceError
@@ -136,12 +135,12 @@ async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPaylo
             )
         finally:
             # a fresh read snapshot, so the payload's nested fields see what the import wrote
-            ctx.session.rollback()
+            ctx.forget_reads()
 
     try:
         # reading, planning and storing the file is blocking work: on a worker thread, so
         # that the server answers other requests meanwhile
-        submitted = await run_in_threadpool(submit)
+        submitted = await ctx.run_sync(submit)
     except ServiceError as exc:
         return ImportContactsPayload(import_job=None, errors=user_errors(exc))
     errors = user_errors(submitted.error) if submitted.error is not None else []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -48,15 +47,20 @@ async def resolve(info: Info, input: RunDedupSweepInput) -> RunDedupSweepPayload
         mode="incremental" if input.incremental else "full",
         actor=ctx.principal.actor,
     )
+
+    def sweep_and_forget() -> Any:
+        try:
+            return sweep()
+        finally:
+            # the sweep committed in its own sessions: the payload must not read an older
+            # snapshot
+            ctx.forget_reads()
+
     try:
         # a sweep takes seconds to minutes: the server answers other requests meanwhile
-        summary = await asyncio.to_thread(sweep)
+        summary = await ctx.run_sync(sweep_and_forget)
     except ServiceError as exc:
         return RunDedupSweepPayload(summary=None, errors=user_errors(exc))
-    finally:
-        # the sweep committed in its own sessions: the payload must not read an older snapshot
-        ctx.session.rollback()
-        ctx.loaders.clear()
     return RunDedupSweepPayload(
         summary=SweepSummary(
             contacts=summary.contacts,

@@ -13,6 +13,7 @@ from crm.merging.queue import list_candidates
 from crm.models import DuplicateCandidate as CandidateModel
 from crm.models import Merge as MergeModel
 from graphql_schema.context import Info
+from graphql_schema.off_the_loop import database_field
 from graphql_schema.permissions import IsReader
 from graphql_schema.types.common import PageInfo, bad_input
 from graphql_schema.types.contact import Contact
@@ -157,7 +158,7 @@ class SweepSummary:
 
 @strawberry.type
 class DuplicatesQuery:
-    @strawberry.field(
+    @database_field(
         description="The duplicate review queue, highest score first. PENDING (the default) "
         "lists pairs whose two contacts are both still active; MERGED and DISMISSED list the "
         "decisions taken. `first` is 0 to 500, default 50; `after` is an `endCursor` of this "

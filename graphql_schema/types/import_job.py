@@ -13,6 +13,7 @@ from crm.importing.jobs import get_import_job, list_import_errors, reported_stat
 from crm.models import ImportJob as ImportJobModel
 from crm.models import ImportRowError as RowErrorModel
 from graphql_schema.context import Info
+from graphql_schema.off_the_loop import database_field
 from graphql_schema.permissions import IsReader
 from graphql_schema.queries import bad_input
 from graphql_schema.types.common import PageInfo
@@ -123,9 +124,7 @@ class ImportJob:
             return 0.0
         return min(1.0, job.processed_bytes / job.total_bytes)
 
-    @strawberry.field(
-        description="Rejected rows and dropped values, in file order; `first` ≤ 1000."
-    )
+    @database_field(description="Rejected rows and dropped values, in file order; `first` ≤ 1000.")
     def errors(
         self, info: Info, first: int = 100, after: str | None = None
     ) -> ImportRowErrorConnection:
@@ -153,7 +152,7 @@ class ImportJob:
 
 @strawberry.type
 class ImportQuery:
-    @strawberry.field(
+    @database_field(
         description="An import job of the caller's organization, or null.",
         permission_classes=[IsReader],
     )
