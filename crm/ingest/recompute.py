@@ -180,10 +180,14 @@ def without(normalized: Mapping[str, Any], retracted: set[tuple[str, str]]) -> d
 
 
 def contact_values(
-    observations: Iterable[Observed], *, overrides: Mapping[str, int] | None
+    observations: Iterable[Observed],
+    *,
+    overrides: Mapping[str, int] | None,
+    shown: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Survived]:
-    """The contacts columns (``COMPUTED_COLUMNS``) survivorship gives these observations."""
-    result = survive(observations, overrides=overrides)
+    """The contacts columns (``COMPUTED_COLUMNS``) survivorship gives these observations
+    (``shown``: what the contact shows now, held against variants: see ``survive``)."""
+    result = survive(observations, overrides=overrides, shown=shown)
     values: dict[str, Any] = {name: result.fields.get(name) for name in CONTACT_FIELDS}
     if values["date_of_birth"] is not None:
         values["date_of_birth"] = date.fromisoformat(values["date_of_birth"])

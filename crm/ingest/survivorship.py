@@ -40,10 +40,17 @@ class Survived:
 
 
 def survive(
-    observations: Iterable[Observed], *, overrides: Mapping[str, int] | None = None
+    observations: Iterable[Observed],
+    *,
+    overrides: Mapping[str, int] | None = None,
+    shown: Mapping[str, Any] | None = None,
 ) -> Survived:
     """Pick each field from the best source (priority, then corroboration, then recency
-    unless the newer value is a variant of the older; manual edits hold)."""
+    unless the newer value is a variant of the older; manual edits hold).
+
+    ``shown``: the values the contact shows now (a merge's survivor): among equally backed
+    values that are variants of one another, the one shown holds, whichever is older.
+    """
     obs = list(observations)
     if len(obs) == 1:
         return _only(obs[0])
@@ -64,7 +71,7 @@ def survive(
             # a person's latest edit is a decision, not one more observation to count
             best = _best(name, overriding) if overriding else _newest(manual)
         else:
-            best = _best(name, having)
+            best = _best(name, having, (shown or {}).get(name))
         value = best.fields[name]
         fields[name] = value
         provenance[name] = {"source": best.source, "observed_at": best.observed_at.isoformat()}
@@ -84,8 +91,9 @@ def _newest(pool: list[tuple[int, Observed]]) -> Observed:
     return max(pool, key=lambda po: (po[0], po[1].observed_at))[1]
 
 
-def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
-    """The observation whose value ``name`` takes, among ``pool`` (all have a value)."""
+def _best(name: str, pool: list[tuple[int, Observed]], shown: Any = None) -> Observed:
+    """The observation whose value ``name`` takes, among ``pool`` (all have a value);
+    ``shown``: the value the contact shows now, if it is to hold against its variants."""
     value = pool[0][1].fields[name]
     if len(pool) == 1 or all(o.fields[name] == value for _, o in pool):
         return _newest(pool)  # the usual case: every record agrees
@@ -107,7 +115,14 @@ def _best(name: str, pool: list[tuple[int, Observed]]) -> Observed:
         (g for g in groups.values() if len(g) == most), key=lambda g: g[-1].observed_at
     )
     kept = leaders[0]
-    for group in leaders[1:]:
+    if shown not in (None, ""):
+        # a merge: the survivor's value starts as the one kept; only a newer value that is
+        # not a variant of it replaces it (Isabella merged with an older "Isabela")
+        key = same_value(name, shown.isoformat() if hasattr(shown, "isoformat") else shown)
+        kept = next((g for g in leaders if same_value(name, g[-1].fields[name]) == key), kept)
+    for group in leaders:
+        if group is kept or group[-1].observed_at < kept[-1].observed_at:
+            continue
         if not likely_variant(name, kept[-1].fields[name], group[-1].fields[name]):
             kept = group
     # the newest spelling of the value kept ("JOHN" then "John")

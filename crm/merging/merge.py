@@ -270,8 +270,10 @@ class _Engine:
         book.write(session)
         insert_rows(session, sr.__table__, chosen)
         found = current_observations(session, organization_id=org_id, contact_ids=survivor_ids)
+        # the survivor's own values hold against their variants from the merged contacts
+        shown = {s["id"]: s for _, s, _ in pairs}
         computed = {
-            sid: contact_values(found.get(sid, []), overrides=self.overrides)[0]
+            sid: contact_values(found.get(sid, []), overrides=self.overrides, shown=shown[sid])[0]
             for sid in survivor_ids
         }
         self._write_contacts(pairs, computed)

@@ -185,6 +185,39 @@ class TestMerges:
         assert contact.first_name == kept
         assert contact.phone == "+61412345678"
 
+    @pytest.mark.parametrize(
+        ("kept", "variant"),
+        [("Isabella", "Isabela"), ("William", "Will")],
+        ids=["typo", "nickname"],
+    )
+    def test_the_survivors_name_holds_against_an_older_variant(
+        self, session, org, observe, run, rows, kept, variant
+    ):
+        # given: the variant seen first, on the contact merged away; the survivor's name later
+        [other] = run(
+            observe(observed_at=at(0), first_name=variant, last_name="Rossi", phone="0412 345 678")
+        )
+        [survivor] = run(
+            observe(
+                observed_at=at(1), first_name=kept, last_name="Rossi", email="rossi@example.com"
+            )
+        )
+
+        # when
+        merge_contacts(
+            session,
+            organization=org,
+            survivor_id=survivor.contact_id,
+            merge_ids=[other.contact_id],
+            actor="test",
+        )
+        session.commit()
+
+        # then: the name the person chose to keep stays; the other contact's phone joins it
+        contact = rows.contact(survivor.contact_id)
+        assert contact.first_name == kept
+        assert contact.phone == "+61412345678"
+
     def test_the_sweep_does_not_turn_william_into_will(self, engine, session, org, observe, run):
         # given: the same person twice; "Will" arrives later
         person = {
