@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     # importContacts uploads above this size run in the background (the arq worker with
     # Redis, else the app's own import runner) and the mutation answers at once
     import_background_bytes: int = Field(default=256 * 1024, ge=0)
-    # imports the app's runner (no Redis) runs at a time; the others wait their turn
+    # imports the app's runner (no Redis) runs at a time, each in a child process of its
+    # own (the name is older than the processes); the others wait their turn
     import_runner_threads: int = Field(default=1, ge=1, le=8)
     # a running import whose heartbeat (written as each batch commits) is older than this
     # lost its process: it is reported interrupted, and importing the same file resumes it

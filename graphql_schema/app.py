@@ -54,7 +54,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
 
     # background imports without Redis (with Redis, arq's worker runs them)
     runner = (
-        None if settings.redis_url else ImportRunner(engine, threads=settings.import_runner_threads)
+        None
+        if settings.redis_url
+        else ImportRunner(engine, processes=settings.import_runner_threads)
     )
 
     @contextlib.asynccontextmanager
