@@ -8,6 +8,7 @@ for survivorship, where a wrong guess is reversible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache, lru_cache
 
 from nicknames import NickNamer
@@ -32,30 +33,26 @@ def first_names_agree(a: str | None, b: str | None) -> bool:
     Stricter than ``first_names_compatible``: no prefixes ("Paul"/"Paula") and no typos
     ("Jonh"/"John"), which are the sweep's to propose.
     """
-    key_a, key_b = name_key(a), name_key(b)
-    if not key_a or not key_b:
-        return True
-    if _agree(*_ordered(key_a, key_b)):
-        return True
-    # "Mary Anne" vs "Mary": the first given names agree
-    first_a, first_b = _first_word_key(a), _first_word_key(b)
-    if (first_a, first_b) == (key_a, key_b) or not first_a or not first_b:
-        return False
-    return _agree(*_ordered(first_a, first_b))
+    return _names_relate(a, b, _agree)
 
 
 def first_names_compatible(a: str | None, b: str | None) -> bool:
     """False only when both names are present and clearly different people's."""
+    return _names_relate(a, b, _compatible)
+
+
+def _names_relate(a: str | None, b: str | None, relate: Callable[[str, str], bool]) -> bool:
+    """``relate`` on the two names' keys, then on their first given names ("Mary Anne" vs
+    "Mary", "Mary-Jane"); True when either name is missing."""
     key_a, key_b = name_key(a), name_key(b)
     if not key_a or not key_b:
         return True
-    if _compatible(*_ordered(key_a, key_b)):
+    if relate(*_ordered(key_a, key_b)):
         return True
-    # "Mary Anne" vs "Mary-Jane": compare the first given names too
     first_a, first_b = _first_word_key(a), _first_word_key(b)
     if (first_a, first_b) == (key_a, key_b) or not first_a or not first_b:
         return False
-    return _compatible(*_ordered(first_a, first_b))
+    return relate(*_ordered(first_a, first_b))
 
 
 def first_name_similarity(a: str | None, b: str | None) -> float:

@@ -23,6 +23,7 @@ from crm.matching.matcher import Matcher, PairResult
 from crm.matching.records import MatchRecord, iter_record_chunks
 from crm.matching.scoring import NameFrequencies, Thresholds, queued_score
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, weakest
+from crm.merging.dismissals import ordered
 from crm.models import DuplicateCandidate, utcnow, uuid7
 
 if TYPE_CHECKING:
@@ -215,5 +216,4 @@ class InMemorySweep:
 
 
 def _pair(records: Sequence[MatchRecord] | Mapping[int, MatchRecord], p: PairResult) -> Pair:
-    a, b = records[p.a].id, records[p.b].id
-    return (a, b) if a < b else (b, a)
+    return ordered(records[p.a].id, records[p.b].id)

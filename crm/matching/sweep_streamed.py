@@ -25,6 +25,7 @@ from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Scored, Scorer, Th
 from crm.matching.stream import BlockScorer, iter_blocks, score_stream
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, prefetched, weakest
 from crm.matching.worktables import WorkTables
+from crm.merging.dismissals import ordered
 from crm.models import utcnow
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class StreamedSweep:
             pairs = [
                 PairResult(a, b, Scored(score, 0.0, []), AUTO_MERGE)
                 for a, b, score in auto
-                if _ordered(records[a].id, records[b].id) not in dismissed
+                if ordered(records[a].id, records[b].id) not in dismissed
             ]
             del auto
             found = merge_groups(
@@ -185,7 +186,3 @@ def _components(links: Iterable[tuple[int, int]], *, size: int) -> array[int]:
     for i in range(size):
         parent[i] = parent[parent[i]] if linked[i] else -1
     return parent
-
-
-def _ordered(a: uuid.UUID, b: uuid.UUID) -> Pair:
-    return (a, b) if a < b else (b, a)
