@@ -27,15 +27,21 @@ from crm.ingest.priorities import MANUAL_SOURCE
 from crm.ingest.recompute import recompute
 from crm.merging.rows import (
     CONTACTS,
-    MAX_CHAIN,
     as_dicts,
     event,
     field_events,
     insert_events,
     write_contact,
 )
+from crm.models import (
+    MAX_MERGE_CHAIN,
+    IdentifierRetraction,
+    Organization,
+    SourceRecord,
+    utcnow,
+    uuid7,
+)
 from crm.models import ContactIdentifier as _Identifier
-from crm.models import IdentifierRetraction, Organization, SourceRecord, utcnow, uuid7
 
 _IDENTIFIERS = _Identifier.__table__
 _RECORDS = SourceRecord.__table__
@@ -136,7 +142,7 @@ class _Unlink:
         """The named contact row-locked, or the survivor it was merged into (locked): a merge
         committing first is seen here, one starting later waits for this unlink."""
         chain = [named_id]
-        while len(chain) <= MAX_CHAIN:
+        while len(chain) <= MAX_MERGE_CHAIN:
             rows = as_dicts(
                 self.session.execute(
                     select(CONTACTS)

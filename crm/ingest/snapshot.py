@@ -27,14 +27,12 @@ from crm.db import in_values
 from crm.ingest.observation import Observation
 from crm.ingest.outcome import ConcurrentUpdate
 from crm.ingest.recompute import Retracted, current_records, retracted_keys, without
-from crm.models import Contact, ContactIdentifier, SourceRecord
+from crm.models import MAX_MERGE_CHAIN, Contact, ContactIdentifier, SourceRecord
 
 if TYPE_CHECKING:
     from crm.ingest.plan import Plan
 
 _CONTACTS = Contact.__table__
-# a chain of merges longer than this is a cycle or corruption, never real data
-_MAX_CHAIN = 100
 
 Key = tuple[str, str]
 
@@ -236,7 +234,7 @@ def _follow(session: Session, snap: Snapshot, start: uuid.UUID) -> uuid.UUID | N
     Decided on what was read: a merge committing after these reads moves the contact's
     version, so the batch's versioned ``UPDATE`` misses and it is planned again."""
     chain = [start]
-    while len(chain) <= _MAX_CHAIN:
+    while len(chain) <= MAX_MERGE_CHAIN:
         row = snap.contacts.get(chain[-1])
         if row is None:
             row = (

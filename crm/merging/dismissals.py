@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.db import in_values
-from crm.merging.rows import CONTACTS, MAX_CHAIN
-from crm.models import DuplicateCandidate
+from crm.merging.rows import CONTACTS
+from crm.models import MAX_MERGE_CHAIN, DuplicateCandidate
 
 Pair = tuple[uuid.UUID, uuid.UUID]
 # contacts per statement (SQLite binds each one as a parameter)
@@ -40,7 +40,7 @@ def live_contacts(
     result: dict[uuid.UUID, uuid.UUID | None] = {}
     # contact -> the contact its chain has reached so far
     reached = {i: i for i in set(ids)}
-    for _ in range(MAX_CHAIN):
+    for _ in range(MAX_MERGE_CHAIN):
         if not reached:
             break
         found: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
@@ -61,7 +61,7 @@ def live_contacts(
             else:
                 result[start] = at if status == "active" else None
         reached = following
-    for start in reached:  # a chain past MAX_CHAIN is a cycle: nobody
+    for start in reached:  # a chain past MAX_MERGE_CHAIN is a cycle: nobody
         result[start] = None
     return result
 

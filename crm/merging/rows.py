@@ -17,13 +17,18 @@ from sqlmodel import Session
 from crm.db import in_values
 from crm.db_write import insert_rows as db_insert_rows
 from crm.ingest.pipeline import ConcurrentUpdate
-from crm.models import CONTACT_FIELDS, Contact, ContactEvent, DuplicateCandidate, uuid7
+from crm.models import (
+    CONTACT_FIELDS,
+    MAX_MERGE_CHAIN,
+    Contact,
+    ContactEvent,
+    DuplicateCandidate,
+    uuid7,
+)
 from crm.models.base import UTCDateTime
 
 CONTACTS = Contact.__table__
 EVENTS = ContactEvent.__table__
-# a chain of merges longer than this is a cycle or corruption, never real data
-MAX_CHAIN = 100
 
 
 def lock_contacts(
@@ -73,7 +78,7 @@ def merge_chain(
 ) -> list[uuid.UUID]:
     """``contact_id`` and every contact it was merged into since, the live one last."""
     chain = [contact_id]
-    while len(chain) <= MAX_CHAIN:
+    while len(chain) <= MAX_MERGE_CHAIN:
         target = session.execute(
             select(CONTACTS.c.merged_into_id).where(
                 CONTACTS.c.organization_id == organization_id,

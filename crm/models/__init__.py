@@ -1,7 +1,13 @@
 """SQLModel tables, one module per aggregate. Import from here so every table is registered."""
 
 from crm.models.base import NAMING_CONVENTION, utcnow, uuid7
-from crm.models.contact import CONTACT_FIELDS, Contact, ContactEvent, ContactIdentifier
+from crm.models.contact import (
+    CONTACT_FIELDS,
+    MAX_MERGE_CHAIN,
+    Contact,
+    ContactEvent,
+    ContactIdentifier,
+)
 from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
@@ -11,6 +17,7 @@ from crm.models.source_record import SourceRecord
 
 __all__ = [
     "CONTACT_FIELDS",
+    "MAX_MERGE_CHAIN",
     "NAMING_CONVENTION",
     "ApiKey",
     "Contact",

@@ -18,6 +18,10 @@ from crm.models.base import (
     uuid7,
 )
 
+# A chain of merges (merged_into_id followed from contact to contact) longer than this is a
+# cycle or corruption, never real data: whoever follows one stops here.
+MAX_MERGE_CHAIN = 100
+
 # The contact fields that survivorship computes from source records, in display order.
 CONTACT_FIELDS = (
     "first_name",
