@@ -61,6 +61,26 @@ def create_import_job(
     ``crm import`` (any source but ``manual``). See :func:`crm.tenancy.sources.file_source`.
     """
     validate_options(options, organization=organization, allowed_sources=allowed_sources)
+    return record_import_job(
+        session,
+        organization=organization,
+        options=options,
+        total_bytes=total_bytes,
+        actor=actor,
+        content_hash=content_hash,
+    )
+
+
+def record_import_job(
+    session: Session,
+    *,
+    organization: Organization,
+    options: ImportOptions,
+    total_bytes: int | None,
+    actor: str | None,
+    content_hash: str | None = None,
+) -> ImportJob:
+    """Record a pending import job with options ``validate_options`` has checked."""
     job = ImportJob(
         organization_id=organization.id,
         source=options.source,

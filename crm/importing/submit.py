@@ -26,7 +26,7 @@ from crm.errors import ServiceError
 from crm.importing.jobs import (
     ImportOptions,
     claim_interrupted,
-    create_import_job,
+    record_import_job,
     store_import_file,
     validate_options,
 )
@@ -106,13 +106,13 @@ def submit_import(
             )
         resumed = job is not None
         if job is None:
-            job = create_import_job(
+            # the options were validated above, before the interrupted job was looked for
+            job = record_import_job(
                 session,
                 organization=organization,
                 options=options,
                 total_bytes=size,
                 actor=actor,
-                allowed_sources=allowed_sources,
                 content_hash=digest,
             )
         if background:
