@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
 from crm.identity import Channel, IdentityError, normalize_identifier
-from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.models import MAX_MERGE_CHAIN, Contact, ContactEvent, ContactIdentifier, SourceRecord
 from crm.models.base import as_loaded, parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor
 from crm.prepared import PreparedSelect
@@ -43,10 +43,6 @@ class Page:
     has_next: bool
     has_previous: bool
     total: int
-
-
-# a chain of merges longer than this is a cycle or corruption, never real data
-MAX_MERGE_CHAIN = 100
 
 
 def get_contact(
