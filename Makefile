@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVE_ARGS ?=
 
-.PHONY: run test lint bench venv
+.PHONY: run test lint bench venv assets
 
 venv: $(STAMP)
 
@@ -38,3 +38,14 @@ bench: venv
 		echo "==> $$script"; $(BIN)/python "$$script" || exit 1; \
 	done; \
 	[ $$found = 1 ] || echo "no benchmark found (bench/$(BENCH)/run.py)"
+
+# GraphiQL's browser files (GraphiQL, React, ReactDOM), which the app serves itself (no CDN):
+# `npm ci` of the versions pinned in graphql_schema/graphiql/package-lock.json into its
+# node_modules (gitignored). Runs again only when the lock file changed.
+GRAPHIQL := graphql_schema/graphiql
+assets: $(GRAPHIQL)/node_modules/.package-lock.json
+
+$(GRAPHIQL)/node_modules/.package-lock.json: $(GRAPHIQL)/package-lock.json $(GRAPHIQL)/package.json
+	@command -v npm >/dev/null || { echo "make assets needs npm (Node.js): apt-get install npm" >&2; exit 1; }
+	npm ci --prefix $(GRAPHIQL) --no-audit --no-fund
+	touch $@

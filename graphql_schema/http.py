@@ -36,6 +36,7 @@ from crm.db_health import unavailable_reason
 from crm.errors import ErrorCode
 from crm.settings import Settings
 from crm.tenancy.service import Principal, authenticate, authenticate_async
+from graphql_schema import graphiql
 from graphql_schema.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -171,6 +172,10 @@ class CRMGraphQL(GraphQL):
             and request.method == "GET"
             and "text/html" in request.headers.get("accept", "")
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # this app's own GraphiQL page: its assets served locally, the API key asked for
+        return graphiql.page(request)
 
     @staticmethod
     def _bearer_key(request: Request) -> str | None:
