@@ -39,12 +39,16 @@
     return;
   }
 
+  // ?key=<key>, or #key=<key> (a fragment never reaches the server or a proxy's logs)
   function keyFromUrl() {
     var url = new URL(window.location.href);
-    var key = url.searchParams.get("key");
+    var fragment = new URLSearchParams(url.hash.slice(1));
+    var key = url.searchParams.get("key") || fragment.get("key");
     if (key === null) return null;
     // out of the address bar and the history as soon as it is read
     url.searchParams.delete("key");
+    fragment.delete("key");
+    url.hash = fragment.toString();
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
     return key.trim() || null;
   }
