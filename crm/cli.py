@@ -209,8 +209,8 @@ def demo() -> None:
     out.print(f"    {plain}\n", style="bold green")
     out.print(
         "Send it as the header  Authorization: Bearer <key>\n"
-        "GraphiQL (after `crm serve`): http://127.0.0.1:8000/graphql  (Headers tab:\n"
-        f'  {{"Authorization": "Bearer {plain}"}})\n',
+        "GraphiQL (after `crm serve`; its files come from `make assets`):\n"
+        f"  http://127.0.0.1:8000/graphql#key={plain}\n",
         markup=False,
     )
 

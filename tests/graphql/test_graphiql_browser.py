@@ -52,7 +52,8 @@ def _unavailable() -> str | None:
     except ImportError:
         return "the `playwright` package is not installed (make venv installs it)"
     if _chromium() is None:
-        return "no chromium at /usr/bin/chromium (apt-get install chromium, or CRM_TEST_CHROMIUM)"
+        where = os.environ.get("CRM_TEST_CHROMIUM") or "/usr/bin/chromium"
+        return f"no chromium at {where} (apt-get install chromium, or set CRM_TEST_CHROMIUM)"
     missing = graphiql.missing_assets()
     if missing:
         return f"GraphiQL's assets are not installed (run `make assets`): missing {missing}"
