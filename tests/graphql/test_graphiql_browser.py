@@ -165,7 +165,9 @@ class TestInTheBrowser:
         # and: the page asked nothing of the internet
         assert page.elsewhere == []
 
-    def test_the_page_asks_for_the_key_and_says_when_it_is_refused(self, page, live, reader_key):
+    def test_the_page_asks_for_the_key_says_when_it_is_refused_and_forgets_it(
+        self, page, live, reader_key
+    ):
         from playwright.sync_api import expect
 
         # given: the page opened without a key
@@ -191,6 +193,17 @@ class TestInTheBrowser:
         expect(
             page.locator(".graphiql-doc-explorer").get_by_text("Query", exact=True)
         ).to_be_visible()
+
+        # when: the page is reloaded, then the key is changed
+        page.reload()
+        expect(page.locator(EDITOR)).to_be_visible()  # the tab kept the key
+        page.get_by_role("button", name="Change API key").click()
+
+        # then: it asks again, and a reload does not bring the old key back
+        expect(key).to_be_visible()
+        page.reload()
+        expect(key).to_be_visible()
+        expect(page.locator(EDITOR)).to_have_count(0)
         assert page.elsewhere == []
 
 
