@@ -49,6 +49,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.base import parse_uuid
+from crm.pets.merging import restore_pets
 
 
 @dataclass(slots=True)
@@ -105,6 +106,13 @@ def unmerge(
     if choices:  # the merge's field choices go with it
         session.execute(delete(SourceRecord).where(SourceRecord.id == uuid.UUID(choices["record"])))
     _restore_records(session, org_id, merged_id, undo["source_records"], set(chain))
+    restore_pets(
+        session,
+        organization_id=org_id,
+        merged_id=merged_id,
+        pet_ids=undo.get("pets", []),
+        chain=set(chain),
+    )
     # values unlinked from the survivor since: they stay unlinked, and the snapshots (which
     # show them) give way to survivorship, which leaves the retracted values out
     unlinked = _unlinked_since(session, org_id, merge, chain)
