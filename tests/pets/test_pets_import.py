@@ -205,3 +205,22 @@ class TestImportWithPets:
         import_text(engine, org, csv_text(["first_name", "email"], [["Ann", "ann@example.com"]]))
         # then
         assert pets(engine) == []
+
+
+class TestBatches:
+    def test_pets_of_one_owner_across_batches(self, engine, org):
+        # given: every row its own batch (stored one after the other, overlapped on PostgreSQL)
+        rows = [
+            ["C1", "Ann", "Lee", "ann@example.com", f"Pet {i}", "Dog", "", "", "", "", f"P{i}"]
+            for i in range(5)
+        ]
+        # when
+        job = import_text(engine, org, owners_file(*rows), batch_size=1)
+        again = import_text(engine, org, owners_file(*rows), batch_size=1)
+        # then
+        assert (job.created, job.unchanged) == (1, 4)
+        assert again.unchanged == 5
+        found = pets(engine)
+        assert len(found) == 5
+        assert len({p.contact_id for p in found}) == 1
+        assert versions(engine) == 5
