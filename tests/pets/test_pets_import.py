@@ -224,3 +224,91 @@ class TestBatches:
         assert len(found) == 5
         assert len({p.contact_id for p in found}) == 1
         assert versions(engine) == 5
+
+
+class TestHeadersAndConflicts:
+    def test_common_pet_headers_are_recognised(self, engine, org):
+        # when
+        job = import_text(
+            engine,
+            org,
+            csv_text(
+                [
+                    "Client ID",
+                    "First Name",
+                    "E-mail",
+                    "Pet Name",
+                    "Animal Type",
+                    "Microchip Number",
+                    "Pet DOB",
+                    "Desexed",
+                    "Weight",
+                    "Colour",
+                ],
+                [
+                    [
+                        "C1",
+                        "Ann",
+                        "ann@example.com",
+                        "Rex",
+                        "Dog",
+                        "956.000.012.345.678",
+                        "01/03/2019",
+                        "no",
+                        "30 lb",
+                        "Red",
+                    ]
+                ],
+            ),
+        )
+        # then
+        assert job.status == "succeeded"
+        [rex] = pets(engine)
+        assert (rex.name, rex.species, rex.microchip, rex.desexed) == (
+            "Rex",
+            "Dog",
+            "956000012345678",
+            False,
+        )
+        assert (rex.date_of_birth.isoformat(), rex.weight_kg, rex.colour) == (
+            "2019-03-01",
+            13.608,
+            "Red",
+        )
+        assert not [e for e in row_errors(engine) if e.code == "UNKNOWN_COLUMN"]
+
+    def test_a_source_pet_id_under_another_owner_is_not_moved(self, engine, org):
+        # given
+        import_text(engine, org, TWO_OWNERS)
+        # when: the source now lists P1 under Bob
+        job = import_text(
+            engine,
+            org,
+            owners_file(
+                ["C2", "Bob", "Ray", "bob@example.com", "Rex", "Dog", "", "", "", "", "P1"]
+            ),
+        )
+        # then
+        with Session(engine) as session:
+            ann = session.execute(
+                select(Contact).where(Contact.email == "ann@example.com")
+            ).scalar_one()
+        rex = next(p for p in pets(engine) if p.source_pet_id == "P1")
+        assert rex.contact_id == ann.id
+        codes = [e.code for e in row_errors(engine) if e.import_job_id == job.id]
+        assert codes == ["PET_OWNER_CONFLICT"]
+
+    def test_a_dry_run_stores_no_pet_and_reports_bad_values(self, engine, org):
+        # when
+        job = import_text(
+            engine,
+            org,
+            owners_file(
+                ["C9", "Cat", "Woman", "cw@example.com", "Kit", "Cat", "", "?", "", "", ""]
+            ),
+            dry_run=True,
+        )
+        # then
+        assert job.status == "succeeded"
+        assert pets(engine) == []
+        assert [e.code for e in row_errors(engine)] == ["INVALID_PET_SEX"]
