@@ -335,6 +335,7 @@ class _Engine:
                 "candidate_id": str(candidate_id) if candidate_id else None,
                 "identifiers": len(identifiers),
                 "source_records": len(undo["source_records"]),
+                "pets": len(undo["pets"]),
             }
             if choice is not None:
                 data["field_choices"] = choice["payload"]["field_choices"]

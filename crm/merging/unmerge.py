@@ -4,6 +4,7 @@ arrived after the merge.
 What goes back to the merged contact: its identifier rows (same ids, ordinals and primary
 status where nobody took them since), its source records, and later versions of those records
 (a source's record is one person's, whichever contact it was attached to when it changed).
+Its pets (the merge's undo data lists them) go back too, unless a person moved one since.
 Its row is restored from the snapshot when its current records are the ones it had; otherwise
 survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the

@@ -111,11 +111,6 @@ def create_pet(
     values = _values(organization, data)
     if not values.get("name"):
         raise ServiceError(ErrorCode.INVALID_INPUT, "a pet needs a name", field="name")
-    chip = values.get("microchip")
-    if chip and pet_by_microchip(session, organization_id=organization.id, microchip=chip):
-        raise ServiceError(
-            ErrorCode.MICROCHIP_CONFLICT, "this microchip belongs to another pet", field="microchip"
-        )
     obs = PetObservation(
         owner_id=owner, values=values, payload=as_json(dict(data)), source=source, new=True
     )

@@ -12,6 +12,7 @@ from crm.contacts.queries import ContactFilter, list_contacts
 from crm.importing.export import export_contacts
 from crm.merging import merge_contacts, unmerge_contact
 from crm.models import Contact, Merge, Pet, PetVersion
+from crm.pets.service import update_pet
 from tests.importing.conftest import csv_text, import_text
 
 HEADER = ["external_id", "first_name", "last_name", "email", "pet_name", "species", "microchip"]
@@ -141,3 +142,30 @@ class TestExport:
         export_contacts(session, organization_id=org.id, out=out)
         # then
         assert "pet_name" not in out.getvalue().splitlines()[0]
+
+    def test_unmerge_leaves_a_pet_moved_since_where_a_person_put_it(self, engine, session, org):
+        # given
+        import_text(engine, org, FILE)
+        found = contact_ids(session)
+        ann, annie, bob = (
+            found[e] for e in ("ann@example.com", "annie@example.com", "bob@example.com")
+        )
+        merge_contacts(
+            session, organization=org, survivor_id=ann.id, merge_ids=[annie.id], actor="t"
+        )
+        biscuit = session.execute(select(Pet).where(Pet.name == "Biscuit")).scalar_one()
+        update_pet(
+            session,
+            organization=org,
+            pet_id=biscuit.id,
+            version=None,
+            data={},
+            owner_id=bob.id,
+            actor="t",
+        )
+        session.commit()
+        # when
+        unmerge_contact(session, organization=org, contact_id=annie.id, actor="t")
+        session.commit()
+        # then
+        assert owners(session) == {"Rex": ann.id, "Tom": ann.id, "Biscuit": bob.id}
