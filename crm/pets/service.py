@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from crm.contacts.queries import get_contact
@@ -169,3 +169,17 @@ def update_pet(
     _raise(outcome.issues)
     assert outcome.pet is not None and outcome.outcome not in (SKIPPED, CREATED)
     return outcome.pet
+
+
+def import_pet_counts(
+    session: Session, *, organization_id: uuid.UUID, import_job_id: uuid.UUID
+) -> tuple[int, int]:
+    """(pets created, pets changed) by an import job: its versions, first or later."""
+    first = case((PetVersion.version == 1, 1), else_=0)
+    created, total = session.execute(
+        select(func.coalesce(func.sum(first), 0), func.count()).where(
+            PetVersion.organization_id == organization_id,
+            PetVersion.import_job_id == import_job_id,
+        )
+    ).one()
+    return int(created), int(total) - int(created)

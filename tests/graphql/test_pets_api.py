@@ -229,3 +229,33 @@ class TestStatements:
         # then
         assert all(len(e["node"]["pets"]) == 1 for e in data["contacts"]["edges"])
         assert len(large) == len(small)
+
+
+IMPORT = """
+mutation Import($csv: String!) {
+  importContacts(input: {csv: $csv}) {
+    importJob { status created pets { created updated } }
+    errors { code message }
+  }
+}
+"""
+PET_CSV = (
+    "external_id,first_name,email,pet_name,species,microchip\r\n"
+    "C1,Ann,ann@example.com,Rex,Dog,956000012345678\r\n"
+    "C1,Ann,ann@example.com,Tom,Cat,\r\n"
+)
+
+
+class TestImportContacts:
+    def test_an_import_counts_its_pets(self, api, editor_key, reader_key):
+        # when
+        first = api.data(IMPORT, key=editor_key, variables={"csv": PET_CSV})["importContacts"]
+        again = api.data(
+            IMPORT, key=editor_key, variables={"csv": PET_CSV.replace("Cat", "Kitten")}
+        )["importContacts"]
+        # then
+        assert first["importJob"]["created"] == 1
+        assert first["importJob"]["pets"] == {"created": 2, "updated": 0}
+        assert again["importJob"]["pets"] == {"created": 0, "updated": 1}
+        found = api.data(BY_CHIP, key=reader_key, variables={"chip": "956000012345678"})
+        assert found["petByMicrochip"]["name"] == "Rex"
