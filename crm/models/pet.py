@@ -70,7 +70,14 @@ class Pet(SQLModel, table=True):
         contact_of_same_organization(),
         sa.UniqueConstraint("organization_id", "microchip"),
         sa.UniqueConstraint("organization_id", "source_system", "source_pet_id"),
-        sa.Index("ix_pets_organization_id_name_key", "organization_id", "name_key"),
+        # staff search finds an owner by a substring of a pet's name (``crm.pets.search``)
+        sa.Index(
+            "ix_pets_name_key_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+            info={"dialects": ["postgresql"]},
+        ).ddl_if(dialect="postgresql"),
         sa.CheckConstraint("status IN ('active','deceased')", name="status"),
         sa.CheckConstraint("sex IN ('male','female','unknown')", name="sex"),
     )

@@ -65,8 +65,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pets_contact_id"), ["contact_id"], unique=False)
-        batch_op.create_index(
-            "ix_pets_organization_id_name_key", ["organization_id", "name_key"], unique=False
+    if op.get_bind().dialect.name == "postgresql":  # pg_trgm: migration 0001
+        op.create_index(
+            "ix_pets_name_key_trgm",
+            "pets",
+            ["name_key"],
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
         )
 
     op.create_table(
@@ -106,8 +111,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("pet_versions")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_pets_name_key_trgm", table_name="pets")
     with op.batch_alter_table("pets", schema=None) as batch_op:
-        batch_op.drop_index("ix_pets_organization_id_name_key")
         batch_op.drop_index(batch_op.f("ix_pets_contact_id"))
 
     op.drop_table("pets")
