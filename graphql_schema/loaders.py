@@ -16,7 +16,8 @@ from sqlmodel import Session
 from strawberry.dataloader import DataLoader
 
 from crm.contacts import queries
-from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.models import Contact, ContactEvent, ContactIdentifier, Pet, SourceRecord
+from crm.pets.service import pets_for
 
 HistoryKey = tuple[uuid.UUID, queries.HistoryPage]
 # runs a query with the request's session off the event loop, one at a time per request
@@ -29,6 +30,7 @@ class Loaders:
     identifiers_by_contact: DataLoader[uuid.UUID, list[ContactIdentifier]]
     sources_by_contact: DataLoader[uuid.UUID, list[SourceRecord]]
     history_by_contact: DataLoader[HistoryKey, tuple[list[ContactEvent], bool]]
+    pets_by_contact: DataLoader[uuid.UUID, list[Pet]]
 
     def clear(self) -> None:
         """Forget everything loaded so far (a mutation changed the data behind it)."""
@@ -37,6 +39,7 @@ class Loaders:
             self.identifiers_by_contact,
             self.sources_by_contact,
             self.history_by_contact,
+            self.pets_by_contact,
         ):
             loader.clear_all()
 
@@ -69,6 +72,12 @@ def build_loaders(read: Read, organization_id: uuid.UUID) -> Loaders:
         )
         return [found.get(i, []) for i in ids]
 
+    async def pets(ids: Sequence[uuid.UUID]) -> list[list[Pet]]:
+        found = await read(
+            lambda session: pets_for(session, organization_id=organization_id, contact_ids=ids)
+        )
+        return [found.get(i, []) for i in ids]
+
     async def history(keys: Sequence[HistoryKey]) -> list[Any]:
         return await read(lambda session: _history(session, organization_id, keys))
 
@@ -77,6 +86,7 @@ def build_loaders(read: Read, organization_id: uuid.UUID) -> Loaders:
         identifiers_by_contact=DataLoader(identifiers),
         sources_by_contact=DataLoader(sources),
         history_by_contact=DataLoader(history),
+        pets_by_contact=DataLoader(pets),
     )
 
 

@@ -11,6 +11,7 @@ import strawberry
 from crm.contacts import queries
 from crm.errors import ServiceError
 from crm.pagination import check_first
+from crm.pets.service import get_pet, pet_by_microchip
 from graphql_schema.context import Info
 from graphql_schema.off_the_loop import database_field
 from graphql_schema.permissions import IsReader
@@ -21,6 +22,7 @@ from graphql_schema.types.contact import (
     ContactEdge,
     contact_or_none,
 )
+from graphql_schema.types.pet import Pet, pet_or_none
 
 
 @strawberry.input(description="Narrow the contacts list; all given conditions must hold.")
@@ -184,3 +186,27 @@ class Query:
         except ServiceError as exc:
             raise bad_input(exc) from None
         return [Contact.from_model(r) for r in rows]
+
+    @database_field(
+        description="A pet by id; null for an unknown id or another organization's.",
+        permission_classes=[IsReader],
+    )
+    def pet(self, info: Info, id: strawberry.ID) -> Pet | None:
+        ctx = info.context
+        return pet_or_none(get_pet(ctx.session, organization_id=ctx.organization.id, pet_id=id))
+
+    @database_field(
+        description="The pet with this microchip (spaces and dashes ignored), or null. A value "
+        "that cannot be a microchip (15 digits, or an older chip's 9 digits or 10 hexadecimal "
+        "characters) is an INVALID_MICROCHIP error.",
+        permission_classes=[IsReader],
+    )
+    def pet_by_microchip(self, info: Info, microchip: str) -> Pet | None:
+        ctx = info.context
+        try:
+            row = pet_by_microchip(
+                ctx.session, organization_id=ctx.organization.id, microchip=microchip
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        return pet_or_none(row)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crm.errors import ErrorCode, ServiceError
+from crm.importing.pet_columns import PET_ALIASES, PET_COLUMNS
 
 CANONICAL = (
     "external_id",
@@ -83,6 +84,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "notes": ("notes", "note", "comments", "comment", "remarks"),
     "contact_id": ("contactid", "crmid"),
 }
+# pet columns (crm/importing/pet_columns.py, docs/pets.md): recognised and mappable; not in
+# EXPORT_COLUMNS, which the export extends with them for an organization with pets
+CANONICAL = (*CANONICAL, *PET_COLUMNS)
+_ALIASES.update(PET_ALIASES)
 _LOOKUP = {alias: canonical for canonical, aliases in _ALIASES.items() for alias in aliases}
 for _name in CANONICAL:
     _LOOKUP.setdefault(_name.replace("_", ""), _name)

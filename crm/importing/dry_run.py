@@ -108,6 +108,7 @@ class DryRunning:
             planned = self._batch(s, prepared)
         assert planned is not None
         _writes, errors = planned
+        errors = errors + self._pet_value_errors(prepared)
         # the job's own rows only: its row errors and progress, in a short transaction
         with session_scope(self.engine) as s:
             if errors:

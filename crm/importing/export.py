@@ -14,6 +14,8 @@ from crm.contacts.queries import identifiers_for
 from crm.importing.columns import EXPORT_COLUMNS
 from crm.importing.reader import FORMULA_STARTS
 from crm.models import Contact, ContactIdentifier
+from crm.pets.export import PET_EXPORT_COLUMNS, has_pets, pet_export_values
+from crm.pets.service import pets_for
 
 CHUNK = 2000
 # identifier namespace -> export column, for the channels that have their own column
@@ -66,7 +68,10 @@ def export_values(contact: Contact, identifiers: Iterable[ContactIdentifier]) ->
 def export_contacts(session: Session, *, organization_id: uuid.UUID, out: IO[str]) -> int:
     """Write every active contact to ``out``; returns how many were written."""
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    # pets (docs/pets.md): one row per pet, the owner repeated; columns only when there are
+    with_pets = has_pets(session, organization_id=organization_id)
+    columns = (*EXPORT_COLUMNS, *PET_EXPORT_COLUMNS) if with_pets else EXPORT_COLUMNS
+    writer.writerow(columns)
     written = 0
     after: uuid.UUID | None = None
     while True:
@@ -84,9 +89,17 @@ def export_contacts(session: Session, *, organization_id: uuid.UUID, out: IO[str
         idents = identifiers_for(
             session, organization_id=organization_id, contact_ids=[c.id for c in contacts]
         )
+        pets = (
+            pets_for(session, organization_id=organization_id, contact_ids=[c.id for c in contacts])
+            if with_pets
+            else {}
+        )
         for contact in contacts:
             values = export_values(contact, idents.get(contact.id, []))
-            writer.writerow([neutralise(values[c]) for c in EXPORT_COLUMNS])
+            for pet in pets.get(contact.id) or [None]:
+                if with_pets:
+                    values.update(pet_export_values(pet))
+                writer.writerow([neutralise(values[c]) for c in columns])
         written += len(contacts)
         after = contacts[-1].id
         session.expunge_all()

@@ -24,6 +24,7 @@ from crm.importing.dry_run import DryRunning, DryRunPlan
 from crm.importing.jobs import ImportOptions
 from crm.importing.known import KnownRows
 from crm.importing.overlap import Overlapping, _Planned
+from crm.importing.pets import PetRows
 from crm.importing.reader import CsvSource, Row
 from crm.importing.rows import (
     _LOOKUP_TABLES,
@@ -55,7 +56,7 @@ from crm.settings import get_settings
 log = structlog.get_logger(__name__)
 
 
-class Importer(Overlapping, DryRunning, KnownRows):
+class Importer(Overlapping, DryRunning, KnownRows, PetRows):
     def __init__(self, engine: Engine, job: ImportJob, org: Organization, options: ImportOptions):
         self.engine = engine
         self.job = job
@@ -327,6 +328,7 @@ class Importer(Overlapping, DryRunning, KnownRows):
         with session_scope(self.engine) as s:
             self._keep_statistics(s)
             self._batch(s, prepared)
+            self._store_pets(s, prepared)
             self._progress(s, source)
         self._batch_done(progress)
 

@@ -19,6 +19,7 @@ from crm.db import (
     analyze,
     insert,
     is_retryable,
+    session_scope,
 )
 from crm.importing.reader import CsvSource
 from crm.importing.rows import _LOOKUP_TABLES, _batches, _names_contacts, _Prepared
@@ -176,6 +177,9 @@ class Overlapping:
             self._again(exc, in_flight.before)
             self._store(in_flight.prepared, source, progress)
             return False
+        if any(row.pet for row in in_flight.prepared.batch):  # its pets, once its owners are
+            with session_scope(self.engine) as s:
+                self._store_pets(s, in_flight.prepared)
         for key, value in in_flight.progress.items():
             setattr(self.job, key, value)
         gc.collect(1)  # as in ``_store``

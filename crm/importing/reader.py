@@ -16,6 +16,7 @@ from typing import IO, Any
 from crm.errors import ErrorCode, ServiceError
 from crm.importing.address import split_address
 from crm.importing.columns import ColumnPlan, plan_columns
+from crm.importing.pet_columns import PET_COLUMNS
 from crm.importing.validation import text_encoding
 from crm.ingest.observation import storable
 
@@ -46,6 +47,8 @@ class Row:
     cells: list[str] | None = None
     names: list[str] | None = None
     skipped: frozenset[int] | set[int] = frozenset()
+    # the row's pet columns (docs/pets.md), apart from the owner's ``values``; None without
+    pet: dict[str, str] | None = None
 
     @property
     def original(self) -> dict[str, str]:
@@ -159,6 +162,7 @@ class CsvSource:
         plan = self.plan
         headers = plan.headers
         width = len(headers)
+        pet_columns = [c for c in PET_COLUMNS if c in plan.canonical.values()]
         previous_end = 1
         try:
             for record in self._reader:
@@ -180,7 +184,11 @@ class CsvSource:
                     else:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"
                         metadata[label] = value
-                yield Row(line, values, metadata, record, headers, plan.skipped)
+                row = Row(line, values, metadata, record, headers, plan.skipped)
+                if pet_columns:
+                    pet = {c: values.pop(c) for c in pet_columns if c in values}
+                    row.pet = pet or None
+                yield row
         except UnicodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {self.encoding} near line {previous_end + 1}: "

@@ -15,6 +15,7 @@ the survivor's fields are recomputed by survivorship, the merged contact becomes
 ``candidates``               review-queue rows closed (``closed``), moved (``moved``) or
                              dismissed by carrying a dismissal (``carried``: ``candidates``)
 ``field_choices``            only with choices: the manual record made (``choices``)
+``pets``                     ids of the merged contact's pets, moved to the survivor
 
 One engine does every merge, set-based: ``merge`` (one survivor, a few contacts: the
 mutation) and ``merge_groups`` (thousands of groups: the dedup sweep) both plan in memory and
@@ -72,6 +73,7 @@ from crm.models import (
     uuid7,
 )
 from crm.models.base import parse_uuid
+from crm.pets.merging import move_pets, pets_held
 
 UNDO_FORMAT = 1
 MERGES = Merge.__table__
@@ -227,6 +229,7 @@ class _Engine:
         ):
             records[contact_id].append((rid, current))
         held = identifier_rows(session, organization_id=org_id, contact_ids=everyone)
+        pets = pets_held(session, organization_id=org_id, contact_ids=merged_ids)
         book = CandidateBook(session, organization_id=org_id, contact_ids=everyone)
         moves = IdentifierMoves()
         planned = []
@@ -267,6 +270,7 @@ class _Engine:
                 for rid, _ in records[m["id"]]
             ],
         )
+        move_pets(session, {p: s["id"] for _, s, m in pairs for p in pets.get(m["id"], [])})
         book.write(session)
         insert_rows(session, sr.__table__, chosen)
         found = current_observations(session, organization_id=org_id, contact_ids=survivor_ids)
@@ -300,6 +304,7 @@ class _Engine:
                     str(rid) for rid, cur in records[survivor_id] if cur
                 ),
                 "candidates": changed,
+                "pets": sorted(str(p) for p in pets.get(merged_id, [])),
             }
             if choice is not None:
                 undo["field_choices"] = {
@@ -330,6 +335,7 @@ class _Engine:
                 "candidate_id": str(candidate_id) if candidate_id else None,
                 "identifiers": len(identifiers),
                 "source_records": len(undo["source_records"]),
+                "pets": len(undo["pets"]),
             }
             if choice is not None:
                 data["field_choices"] = choice["payload"]["field_choices"]

@@ -4,6 +4,7 @@ arrived after the merge.
 What goes back to the merged contact: its identifier rows (same ids, ordinals and primary
 status where nobody took them since), its source records, and later versions of those records
 (a source's record is one person's, whichever contact it was attached to when it changed).
+Its pets (the merge's undo data lists them) go back too, unless a person moved one since.
 Its row is restored from the snapshot when its current records are the ones it had; otherwise
 survivorship recomputes it. The survivor (or, when it was merged on since, the contact it was
 merged into) is recomputed the same way: snapshot when its records are what it had before the
@@ -49,6 +50,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.base import parse_uuid
+from crm.pets.merging import restore_pets
 
 
 @dataclass(slots=True)
@@ -105,6 +107,13 @@ def unmerge(
     if choices:  # the merge's field choices go with it
         session.execute(delete(SourceRecord).where(SourceRecord.id == uuid.UUID(choices["record"])))
     _restore_records(session, org_id, merged_id, undo["source_records"], set(chain))
+    restore_pets(
+        session,
+        organization_id=org_id,
+        merged_id=merged_id,
+        pet_ids=undo.get("pets", []),
+        chain=set(chain),
+    )
     # values unlinked from the survivor since: they stay unlinked, and the snapshots (which
     # show them) give way to survivorship, which leaves the retracted values out
     unlinked = _unlinked_since(session, org_id, merge, chain)

@@ -12,6 +12,7 @@ from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
+from crm.models.pet import PET_FIELDS, Pet, PetVersion
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
 
@@ -19,6 +20,7 @@ __all__ = [
     "CONTACT_FIELDS",
     "MAX_MERGE_CHAIN",
     "NAMING_CONVENTION",
+    "PET_FIELDS",
     "ApiKey",
     "Contact",
     "ContactEvent",
@@ -31,6 +33,8 @@ __all__ = [
     "ImportRowError",
     "Merge",
     "Organization",
+    "Pet",
+    "PetVersion",
     "SourceRecord",
     "utcnow",
     "uuid7",

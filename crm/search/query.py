@@ -1,7 +1,8 @@
 """Ranked contact search: PostgreSQL uses pg_trgm (indexed); SQLite ranks a scan with rapidfuzz.
 
 A query of mostly digits is a phone search and matches digit substrings (international or
-national form); anything else matches names and email with typo tolerance.
+national form); anything else matches names and email with typo tolerance, then the owners of
+pets whose name contains it (``crm.pets.search``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import Session
 
 from crm.db import is_postgres
 from crm.models import Contact
+from crm.pets.search import with_pet_owners
 from crm.search.text import fold
 
 MAX_RESULTS = 1000
@@ -51,8 +53,13 @@ def search_contact_ids(session: Session, *, conditions: list[Any], text: str) ->
         )
         return [r[0] for r in rows]
     if is_postgres(session):
-        return _postgres(session, conditions, query)
-    return _sqlite(session, conditions, query)
+        ranked = _postgres(session, conditions, query)
+    else:
+        ranked = _sqlite(session, conditions, query)
+    # an owner is found by a pet's name too, after the contacts found by their own fields
+    return with_pet_owners(
+        session, conditions=conditions, query=query, ranked=ranked, limit=MAX_RESULTS
+    )
 
 
 def _postgres(session: Session, conditions: list[Any], query: str) -> list[uuid.UUID]:

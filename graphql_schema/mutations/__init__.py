@@ -10,6 +10,7 @@ from graphql_schema.mutations import dismiss_duplicate as dismiss_m
 from graphql_schema.mutations import identifiers as identifiers_m
 from graphql_schema.mutations import import_contacts as import_m
 from graphql_schema.mutations import merge_contacts as merge_m
+from graphql_schema.mutations import pets as pets_m
 from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
@@ -20,6 +21,7 @@ from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
 from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.merge_contacts import MergeContactsPayload
+from graphql_schema.mutations.pets import CreatePetPayload, UpdatePetPayload
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
@@ -96,4 +98,16 @@ class Mutation:
         description="Run the dedup sweep of the organization now and wait for its summary "
         "(admin). A sweep already running makes this one a no-op (`skipped`).",
         permission_classes=[IsAdmin],
+    )
+    create_pet: CreatePetPayload = mutation(
+        resolver=pets_m.resolve_create,
+        description="Create a pet of an active contact (editor). A microchip held by another "
+        "pet is MICROCHIP_CONFLICT: a microchip identifies one animal.",
+        permission_classes=[IsEditor],
+    )
+    update_pet: UpdatePetPayload = mutation(
+        resolver=pets_m.resolve_update,
+        description="Change a pet (editor): a new version when anything changed, none when "
+        "nothing did. `version` checks nobody changed it since you read it.",
+        permission_classes=[IsEditor],
     )

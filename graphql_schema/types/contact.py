@@ -16,6 +16,7 @@ from crm.models import ContactIdentifier as IdentifierModel
 from crm.models import SourceRecord as SourceModel
 from graphql_schema.context import Info
 from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
+from graphql_schema.types.pet import Pet
 
 
 @strawberry.type(description="A postal address; every part is optional.")
@@ -252,6 +253,14 @@ class Contact:
     async def emails(self, info: Info) -> list[ContactPoint]:
         rows = await info.context.loaders.identifiers_by_contact.load(self._model.id)
         return ContactPoint.listed(rows, "email", self._model.email)
+
+    @strawberry.field(
+        description="The contact's pets, oldest first (deceased ones too: see `status`). "
+        "A page of contacts reads every contact's pets in one statement."
+    )
+    async def pets(self, info: Info) -> list[Pet]:
+        rows = await info.context.loaders.pets_by_contact.load(self._model.id)
+        return [Pet.from_model(r) for r in rows]
 
     @strawberry.field(description="Each source's current record of this contact, newest first.")
     async def sources(self, info: Info) -> list[SourceRecord]:

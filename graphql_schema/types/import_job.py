@@ -12,6 +12,7 @@ from crm.errors import ServiceError
 from crm.importing.jobs import get_import_job, list_import_errors, reported_status
 from crm.models import ImportJob as ImportJobModel
 from crm.models import ImportRowError as RowErrorModel
+from crm.pets.service import import_pet_counts
 from graphql_schema.context import Info
 from graphql_schema.off_the_loop import database_field
 from graphql_schema.permissions import IsReader
@@ -64,6 +65,15 @@ class ImportRowErrorConnection:
     edges: list[ImportRowErrorEdge] = strawberry.field(description="The page.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
     total_count: int = strawberry.field(description="Every row error of the job.")
+
+
+@strawberry.type(description="What an import did to pets (docs/pets.md).")
+class ImportPetCounts:
+    created: int = strawberry.field(description="Pets the rows created.")
+    updated: int = strawberry.field(
+        description="Pet versions the rows added (a changed pet; a pet changed by two rows "
+        "counts twice). Unchanged pets add none; conflicts are row errors."
+    )
 
 
 @strawberry.type(description="One run of an import, with its counts.")
@@ -123,6 +133,14 @@ class ImportJob:
         if not job.total_bytes:
             return 0.0
         return min(1.0, job.processed_bytes / job.total_bytes)
+
+    @database_field(description="Pets created and changed by the rows (pet columns).")
+    def pets(self, info: Info) -> ImportPetCounts:
+        ctx = info.context
+        created, updated = import_pet_counts(
+            ctx.session, organization_id=self._model.organization_id, import_job_id=self._model.id
+        )
+        return ImportPetCounts(created=created, updated=updated)
 
     @database_field(description="Rejected rows and dropped values, in file order; `first` ≤ 1000.")
     def errors(
