@@ -49,24 +49,26 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def _run_measured(args: list[str], url: str) -> tuple[str, float, int]:
-    """Like ``_run``, and the peak RSS (MB) of the process and of those it forked and waited
-    for (``wait4``'s ``ru_maxrss``)."""
-    env = _env(url)
-    out_path = Path(f"/tmp/peers-{os.getpid()}-{uuid.uuid4().hex}.out")
+def _run_measured(args: list[str], url: str) -> tuple[str, float, dict]:
+    """Like ``_run``, through ``peers_cli.py``: and the process's own peak RSS (MB), and the
+    largest of the processes it forked."""
+    rss_path = Path(f"/tmp/peers-rss-{os.getpid()}-{uuid.uuid4().hex}.json")
+    env = {**_env(url), "PEERS_RSS_FILE": str(rss_path)}
     started = time.perf_counter()
-    with out_path.open("w") as out_file:
-        proc = subprocess.Popen([CRM, *args], stdout=out_file, stderr=subprocess.PIPE, env=env)
-        # stderr is small (warnings only); read it after the wait
-        _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "peers_cli.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     seconds = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out = out_path.read_text()
-    out_path.unlink()
     if proc.returncode != 0:
-        raise SystemExit(f"crm {args[0]} failed ({proc.returncode}):\n{err[-3000:]}")
-    return out, seconds, usage.ru_maxrss // 1024
+        raise SystemExit(f"crm {args[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    try:
+        rss = json.loads(rss_path.read_text())
+    finally:
+        rss_path.unlink(missing_ok=True)
+    return proc.stdout, seconds, rss
 
 
 def fresh_url(base: str, name: str, workdir: Path) -> str:
@@ -226,6 +228,7 @@ def run(dataset: Dataset, *, base_url: str, workdir: Path) -> dict:
     )
     imported = _last_json(out)
     completeness = blocking_completeness(url, org_id, dataset)
+    import_clusters, _ = outcome(url, org_id)
     out, sweep_seconds, sweep_rss = _run_measured(["dedup", "--org", str(org_id), "--json"], url)
     sweep = _last_json(out)
     clusters, review = outcome(url, org_id)
@@ -234,7 +237,9 @@ def run(dataset: Dataset, *, base_url: str, workdir: Path) -> dict:
         "import_seconds": import_seconds,
         "sweep": sweep,
         "sweep_seconds": sweep_seconds,
-        "sweep_peak_rss_mb": sweep_rss,
+        "sweep_peak_rss_mb": sweep_rss["self_mb"],
+        "sweep_forked_peak_rss_mb": sweep_rss["children_mb"],
+        "import_clusters": import_clusters,
         "blocking": completeness,
         "clusters": clusters,
         "review": review,
@@ -248,16 +253,23 @@ def metrics(dataset: Dataset, result: dict) -> dict:
     auto = pairwise.pairs_of_groups(result["clusters"])
     edges = [(g[0], x) for g in result["clusters"] for x in g[1:]] + list(result["review"])
     with_review = pairwise.closure(edges)
-    household = dataset.household
+    at_import = pairwise.pairs_of_groups(result["import_clusters"])
     out = {
         "auto": pairwise.prf(auto, truth),
         "review": pairwise.prf(with_review, truth),
         "review_pairs": len(result["review"]),
+        "linked_at_import": pairwise.prf(at_import, truth),
     }
-    if household:
-        out["households_auto_merged"] = sum(
-            1
-            for a, b in auto
-            if dataset.entity[a] != dataset.entity[b] and household[a] == household[b]
-        )
+    if dataset.household:
+        entity, household = dataset.entity, dataset.household
+
+        def households(pairs: set) -> int:
+            return sum(
+                1 for a, b in pairs if entity[a] != entity[b] and household[a] == household[b]
+            )
+
+        # in one contact: by the import's exact keys, and by the sweep's auto-merges
+        out["households_linked_at_import"] = households(at_import)
+        out["households_auto_merged"] = households(auto - at_import)
+        out["households_queued"] = households({pairwise.pair(a, b) for a, b in result["review"]})
     return out
