@@ -187,6 +187,8 @@ def markdown(rows: list[dict]) -> str:
         name = f"{row['dataset']} ({row['records']:,} records, {row['true_pairs']:,} pairs)"
         if o := row.get("ours"):
             pc = o["pair_completeness"]
+            rejected = o["import"].get("rejected") or 0
+            side = f"ours ({rejected} rejected at import)" if rejected else "ours"
             extra = ""
             if "households_auto_merged" in o:
                 extra = (
@@ -194,7 +196,7 @@ def markdown(rows: list[dict]) -> str:
                     f"{o['households_linked_at_import']}"
                 )
             lines.append(
-                f"| {name} | ours | {_prf(o['auto'])} | {_prf(o['review'])} "
+                f"| {name} | {side} | {_prf(o['auto'])} | {_prf(o['review'])} "
                 f"({o['review_pairs']:,} queued{extra}) | keys {_f(pc['keys'])}, "
                 f"cmp {_f(pc['compared'])} | {_f(o['sweep_own_seconds'], 1)} (process "
                 f"{o['seconds']:.1f}, {o['peak_rss_mb']} MB; import {o['import_seconds']:.1f}) |"

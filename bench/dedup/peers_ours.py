@@ -71,6 +71,21 @@ def _run_measured(args: list[str], url: str) -> tuple[str, float, dict]:
     return proc.stdout, seconds, rss
 
 
+def _reject_reasons(path: Path) -> dict[str, int]:
+    """How many rows the import rejected, by error code (the rejects file has no values here:
+    only its code column is read)."""
+    import csv
+
+    if not path.exists():
+        return {}
+    counts: dict[str, int] = defaultdict(int)
+    with path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            column, code = row.get("reject_column") or "", row.get("reject_code") or "?"
+            counts[f"{column}: {code}" if column else code] += 1
+    return dict(counts)
+
+
 def fresh_url(base: str, name: str, workdir: Path) -> str:
     """A fresh database for one data set: ``sqlite`` (a file in ``workdir``) or a PostgreSQL
     URL whose database name gets ``_<data set>`` appended (dropped and created)."""
@@ -223,10 +238,23 @@ def run(dataset: Dataset, *, base_url: str, workdir: Path) -> dict:
     _run(["db", "upgrade"], url)
     out, _ = _run(["org", "create", f"peers {dataset.name}", "--region", dataset.region], url)
     org_id = uuid.UUID(out.strip().splitlines()[-1])
+    rejects_path = workdir / f"peers-{dataset.name}-rejects.csv"
     out, import_seconds = _run(
-        ["import", str(csv_path), "--org", str(org_id), "--source", SOURCE, "--json"], url
+        [
+            "import",
+            str(csv_path),
+            "--org",
+            str(org_id),
+            "--source",
+            SOURCE,
+            "--rejects",
+            str(rejects_path),
+            "--json",
+        ],
+        url,
     )
     imported = _last_json(out)
+    imported["rejected_reasons"] = _reject_reasons(rejects_path)
     completeness = blocking_completeness(url, org_id, dataset)
     import_clusters, _ = outcome(url, org_id)
     out, sweep_seconds, sweep_rss = _run_measured(["dedup", "--org", str(org_id), "--json"], url)
