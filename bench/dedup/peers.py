@@ -251,6 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.datasets == ",".join(peers_data.ALL):
             args.datasets = "febrl1,fake_1000,generated"
     args.sides = {s.strip() for s in args.sides.split(",") if s.strip()}
+    if "splink" in args.sides:
+        try:
+            import duckdb  # noqa: F401
+            import splink  # noqa: F401
+        except ImportError:
+            raise SystemExit(
+                "Splink's side needs the bench extras: .venv/bin/pip install -e '.[bench]' "
+                "(or run --sides ours)"
+            ) from None
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     report: dict = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
