@@ -48,6 +48,7 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+import pairwise  # noqa: E402
 import peers_data  # noqa: E402
 import peers_ours  # noqa: E402
 
@@ -77,9 +78,7 @@ def _git_commit() -> str:
 
 def run_dataset(name: str, args, workdir: Path) -> dict:
     dataset = peers_data.load(name, generated_size=args.generated_records, seed=args.seed)
-    truth_pairs = sum(
-        len(g) * (len(g) - 1) // 2 for g in peers_data_groups(dataset.entity).values()
-    )
+    truth_pairs = sum(len(g) * (len(g) - 1) // 2 for g in pairwise.groups_of(dataset.entity))
     log(f"{name}: {len(dataset.records):,} records, {truth_pairs:,} true pairs")
     row: dict = {
         "dataset": name,
@@ -130,13 +129,6 @@ def run_dataset(name: str, args, workdir: Path) -> dict:
         )
     row["targets"] = check_targets(row)
     return row
-
-
-def peers_data_groups(entity: dict) -> dict:
-    groups: dict = {}
-    for record, label in entity.items():
-        groups.setdefault(label, []).append(record)
-    return groups
 
 
 def check_targets(row: dict) -> dict:
