@@ -76,6 +76,8 @@ def _postgres_session_settings(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url`` (default: ``CRM_DATABASE_URL``) with the project's settings."""
     url = normalize_url(url or get_settings().database_url)
+    # a failed statement's message (and DEBUG logging) never quotes a person's details
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
