@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from crm.contacts.queries import Page
+from crm.db import without_lock_wait
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import IdentityError, normalize_region
 from crm.logging import get_logger
@@ -338,18 +339,20 @@ def _touch_statement(key_id: uuid.UUID) -> tuple[Any, datetime]:
 
 
 def _touch(connection: Connection, *, key_id: uuid.UUID, own_transaction: bool) -> None:
-    """Record the key's use, best effort: a request is never refused for it. The request
+    """Record the key's use, best effort: a request never waits or fails for it (SQLite: not
+    while another process holds the write lock; the next request tries again). The request
     path's connections are in autocommit; in a session, a savepoint keeps a failure from
     spoiling the session's transaction, which commits it with the rest."""
     statement, _ = _touch_statement(key_id)
     try:
         if own_transaction:
-            connection.execute(statement)
+            with without_lock_wait(connection):
+                connection.execute(statement)
         else:
             with connection.begin_nested():
                 connection.execute(statement)
     except Exception as exc:
-        log.warning("crm.api_key.touch_failed", key_id=str(key_id), error=type(exc).__name__)
+        log.debug("crm.api_key.touch_skipped", key_id=str(key_id), error=type(exc).__name__)
 
 
 async def _touch_async(connection: AsyncConnection, *, key_id: uuid.UUID) -> None:
