@@ -37,6 +37,36 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
 
+def _short(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+class _Listing:
+    """A rich table on a terminal; tab-separated lines (a header first) when piped, so that
+    ids are never wrapped or cut."""
+
+    def __init__(self, *names: str, title: str | None = None):
+        self.console = stdout()
+        self.names = names
+        self.rows: list[tuple[str, ...]] = []
+        self.title = title
+
+    def add_row(self, *values: str) -> None:
+        self.rows.append(values)
+
+    def print(self) -> None:
+        if not self.console.is_terminal:
+            for row in (self.names, *self.rows):
+                typer.echo("\t".join(value.replace("\t", " ") for value in row))
+            return
+        table = Table(title=self.title)
+        for name in self.names:
+            table.add_column(name, no_wrap=name in ("id", "prefix"))
+        for row in self.rows:
+            table.add_row(*row)
+        self.console.print(table)
+
+
 def org_list(as_json: JsonOption = False) -> None:
     """List every organization with its id, region and number of active keys."""
     with unit_of_work() as session:
@@ -59,17 +89,17 @@ def org_list(as_json: JsonOption = False) -> None:
     if not summaries:
         stderr().print("No organizations yet: `crm org create NAME` makes one.")
         return
-    table = Table("id", "name", "region", "created", "active keys")
+    table = _Listing("id", "name", "region", "created (UTC)", "active keys")
     for summary in summaries:
         org = summary.organization
         table.add_row(
             str(org.id),
             org.name,
             org.default_region,
-            _when(org.created_at),
+            _short(org.created_at),
             str(summary.active_keys),
         )
-    stdout().print(table)
+    table.print()
 
 
 def key_dict(key: ApiKey) -> dict[str, Any]:
@@ -114,30 +144,29 @@ def key_list(
         for key in keys:
             typer.echo(json.dumps(key_dict(key)))
         return
-    table = Table(
+    table = _Listing(
         "id",
         "prefix",
         "name",
         "role",
         "sources",
-        "created",
+        "created (UTC)",
         "last used",
         "revoked",
         title=f"API keys of {organization.name}",
     )
     for key in keys:
-        row = key_dict(key)
         table.add_row(
-            row["id"],
-            row["prefix"] + "…",
-            row["name"] or "",
-            row["role"],
-            ", ".join(row["sources"]),
-            row["created_at"],
-            row["last_used_at"] or "never",
-            row["revoked_at"] or "",
+            str(key.id),
+            key.prefix,
+            key.name or "",
+            key.role,
+            ", ".join(key.sources),
+            _short(key.created_at),
+            _short(key.last_used_at) or "never",
+            _short(key.revoked_at),
         )
-    stdout().print(table)
+    table.print()
 
 
 def key_revoke(
