@@ -304,8 +304,9 @@ def authenticate(db: Session | Connection, *, key: str) -> Principal | None:
         return None
     connection = db if isinstance(db, Connection) else db.connection()
     row = _KEY_WITH_ORGANIZATION.first(connection, {"hash": hash_key(key)})
-    if row is not None and _stale(row[3]):
-        _touch(connection, key_id=row[0], own_transaction=isinstance(db, Connection))
+    if row is not None and isinstance(db, Connection) and _stale(row[3]):
+        # the request path's connection (autocommit); a session's caller is a tool or a test
+        _touch(connection, key_id=row[0])
     return _principal(row)
 
 
@@ -325,32 +326,25 @@ def _stale(last_used_at: datetime | None) -> bool:
     return last_used_at is None or utcnow() - last_used_at >= KEY_USE_GRANULARITY
 
 
-def _touch_statement(key_id: uuid.UUID) -> tuple[Any, datetime]:
+def _touch(connection: Connection, *, key_id: uuid.UUID) -> None:
+    """Record the key's use on an autocommit connection, best effort: a request never waits
+    or fails for it. A row another transaction has locked is skipped (PostgreSQL: SKIP
+    LOCKED), and so is the write while another process holds SQLite's write lock; the next
+    request tries again."""
     now = utcnow()
-    statement = (
-        update(ApiKey)
+    due = (
+        select(ApiKey.id)
         .where(
             ApiKey.id == key_id,
             or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - KEY_USE_GRANULARITY),
         )
-        .values(last_used_at=now)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    return statement, now
-
-
-def _touch(connection: Connection, *, key_id: uuid.UUID, own_transaction: bool) -> None:
-    """Record the key's use, best effort: a request never waits or fails for it (SQLite: not
-    while another process holds the write lock; the next request tries again). The request
-    path's connections are in autocommit; in a session, a savepoint keeps a failure from
-    spoiling the session's transaction, which commits it with the rest."""
-    statement, _ = _touch_statement(key_id)
+    statement = update(ApiKey).where(ApiKey.id == due).values(last_used_at=now)
     try:
-        if own_transaction:
-            with without_lock_wait(connection):
-                connection.execute(statement)
-        else:
-            with connection.begin_nested():
-                connection.execute(statement)
+        with without_lock_wait(connection):
+            connection.execute(statement)
     except Exception as exc:
         log.debug("crm.api_key.touch_skipped", key_id=str(key_id), error=type(exc).__name__)
 
@@ -359,12 +353,13 @@ async def _touch_async(connection: AsyncConnection, *, key_id: uuid.UUID) -> Non
     now = utcnow()
     try:
         await connection.execute(
-            "UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s "
-            "AND (last_used_at IS NULL OR last_used_at < %(stale)s)",
+            "UPDATE api_keys SET last_used_at = %(now)s WHERE id = (SELECT id FROM api_keys "
+            "WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < %(stale)s) "
+            "FOR UPDATE SKIP LOCKED)",
             {"now": now, "id": key_id, "stale": now - KEY_USE_GRANULARITY},
         )
-    except Exception as exc:
-        log.warning("crm.api_key.touch_failed", key_id=str(key_id), error=type(exc).__name__)
+    except Exception as exc:  # a lock or a timeout: try again next time
+        log.debug("crm.api_key.touch_skipped", key_id=str(key_id), error=type(exc).__name__)
 
 
 def _well_formed(key: str) -> bool:
