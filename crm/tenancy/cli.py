@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crm.cli_common import stderr, stdout, unit_of_work
+from crm.cli_common import database, describe_database, stderr, stdout, unit_of_work
 from crm.logging import get_logger
 from crm.models import ApiKey
 from crm.pagination import MAX_PAGE
@@ -89,7 +89,14 @@ def org_list(as_json: JsonOption = False) -> None:
     if not summaries:
         stderr().print("No organizations yet: `crm org create NAME` makes one.")
         return
-    table = _Listing("id", "name", "region", "created (UTC)", "active keys")
+    table = _Listing(
+        "id",
+        "name",
+        "region",
+        "created (UTC)",
+        "active keys",
+        title=f"Organizations in {describe_database(database())}",
+    )
     for summary in summaries:
         org = summary.organization
         table.add_row(
