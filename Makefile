@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVE_ARGS ?=
 
-.PHONY: run test lint bench venv assets
+.PHONY: run test lint bench venv assets shell
 
 venv: $(STAMP)
 
@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# the embedded default: SQLite in ./crm.db, jobs inline (no Redis needed)
+# the embedded default: SQLite in ./crm.db, jobs inline (no Redis needed); `crm serve` prints
+# the URL it answers on (SERVE_ARGS="--host 0.0.0.0 --port 9000" changes it)
 run: venv
 	$(BIN)/crm demo
 	$(BIN)/crm serve $(SERVE_ARGS)
+
+# an interactive shell with the venv active: `crm`, `python`, `pytest` on PATH (exit to leave)
+shell: venv
+	@echo "$(VENV) is active in this shell: crm --help; exit to leave."
+	@VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" $${SHELL:-/bin/sh} -i
 
 # -ra: the summary names every skipped test and why (no PostgreSQL, no Redis...)
 test: venv

@@ -12,8 +12,18 @@ import enum
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
-from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
+from crm.cli_common import (
+    ExitStatus,
+    database,
+    describe_database,
+    fail,
+    reported_errors,
+    stderr,
+    stdout,
+    unit_of_work,
+)
 from crm.db_health import database_problem
 from crm.errors import NotFound
 from crm.importing import cli as import_cli
@@ -21,6 +31,7 @@ from crm.logging import configure_logging, get_logger, logging_config
 from crm.matching import cli as dedup_cli
 from crm.migrate import upgrade
 from crm.settings import get_settings
+from crm.tenancy import cli as tenancy_cli
 from crm.tenancy.service import create_api_key, create_organization, find_organization
 
 DEMO_ORGANIZATION = "Demo Practice"
@@ -49,7 +60,7 @@ class RoleChoice(str, enum.Enum):
     admin = "admin"
 
 
-OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
+OrgOption = tenancy_cli.OrgOption
 
 
 @app.callback()
@@ -60,12 +71,12 @@ def main() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration to CRM_DATABASE_URL."""
-    engine = database()
+    """Apply every pending migration to CRM_DATABASE_URL (creating a SQLite file)."""
+    engine = database(create=True)
     with reported_errors():
         upgrade(engine=engine)
     log.info("crm.db.upgraded", dialect=engine.dialect.name)
-    stderr().print("Database schema is up to date.")
+    stderr().print(f"Database schema is up to date ({describe_database(engine)}).")
 
 
 @org_app.command("create")
@@ -142,6 +153,7 @@ def serve(
             f"[yellow]warning:[/] the database is {_PROBLEMS.get(problem, problem)}: serving "
             "anyway, /healthz answers 503 until it is fixed"
         )
+    stderr().print(serve_banner(host=host, port=port, engine=engine), markup=False)
     uvicorn.run(
         "graphql_schema.app:serve_app",
         factory=True,
@@ -151,6 +163,19 @@ def serve(
         log_config=logging_config(),
         server_header=False,
     )
+
+
+def serve_banner(*, host: str, port: int, engine: Engine) -> str:
+    """Where ``crm serve`` answers, as a URL to open (``0.0.0.0``: on this machine, too)."""
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    shown = f"[{local}]" if ":" in local else local
+    url = f"http://{shown}:{port}/graphql"
+    ide = "" if get_settings().production else " (GraphiQL in a browser)"
+    lines = [f"Serving the GraphQL API at {url}{ide}"]
+    if local != host:
+        lines.append(f"  listening on every interface ({host or 'all'}), port {port}")
+    lines.append(f"  database: {describe_database(engine)}")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -181,7 +206,7 @@ def worker() -> None:
 @app.command()
 def demo() -> None:
     """Migrate the database; on first run create the "Demo Practice" organization and a key."""
-    engine = database()
+    engine = database(create=True)
     with reported_errors():
         upgrade(engine=engine)
     plain: str | None = None
@@ -209,11 +234,17 @@ def demo() -> None:
     out.print(f"    {plain}\n", style="bold green")
     out.print(
         "Send it as the header  Authorization: Bearer <key>\n"
-        "GraphiQL (after `crm serve`; its files come from `make assets`):\n"
-        f"  http://127.0.0.1:8000/graphql#key={plain}\n",
+        "GraphiQL (its files come from `make assets`): the URL `crm serve` prints, with the key\n"
+        f"  e.g. http://127.0.0.1:8000/graphql#key={plain}\n",
         markup=False,
     )
 
+
+# --- organizations and keys (crm/tenancy/cli.py) ---
+org_app.command("list")(tenancy_cli.org_list)
+key_app.command("list")(tenancy_cli.key_list)
+key_app.command("revoke")(tenancy_cli.key_revoke)
+# --- end organizations and keys ---
 
 # Domain commands (each defined in its domain's module)
 app.command("import")(import_cli.import_contacts)

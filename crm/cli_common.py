@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
@@ -23,6 +24,7 @@ from sqlmodel import Session
 from crm.db import get_engine, session_scope
 from crm.db_health import unavailable_reason
 from crm.errors import ErrorCode, ServiceError
+from crm.settings import get_settings
 
 
 class ExitStatus(enum.IntEnum):
@@ -85,12 +87,51 @@ def reported_errors() -> Iterator[None]:
         fail(f"the database refused: {detail}")
 
 
-def database() -> Engine:
-    """The configured engine; a malformed CRM_DATABASE_URL is bad usage."""
+def database(*, create: bool = False) -> Engine:
+    """The configured engine; a malformed CRM_DATABASE_URL is bad usage.
+
+    Only ``create`` (``crm db upgrade``, ``crm demo``) may open a SQLite file that does not
+    exist: SQLite would create an empty one, and a command run from the wrong directory would
+    leave an empty ``crm.db`` there and fail on its missing tables. Anything else names the
+    file it looked for and says what to do.
+    """
     try:
-        return get_engine()
+        engine = get_engine()
     except (ArgumentError, ValueError) as exc:
         fail(f"CRM_DATABASE_URL is not a usable database URL: {exc}", ExitStatus.USAGE)
+    path = sqlite_file(engine)
+    if not create and path is not None and not path.exists():
+        fail(
+            f"no database at {path} (CRM_DATABASE_URL={_configured_url()}, run from "
+            f"{Path.cwd()}): run `crm db upgrade` (or `crm demo`) to create it there, or "
+            "point CRM_DATABASE_URL at your database (sqlite:////absolute/path/crm.db)",
+            ExitStatus.USAGE,
+        )
+    return engine
+
+
+def _configured_url() -> str:
+    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The absolute path of the engine's SQLite file; None for PostgreSQL or in memory."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
+    name = url.database or ""
+    if not name or name == ":memory:" or name.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(name).expanduser().absolute()
+
+
+def describe_database(engine: Engine) -> str:
+    """The database as a person can find it: a SQLite file's absolute path, else the URL
+    without its password."""
+    path = sqlite_file(engine)
+    if path is not None:
+        return f"SQLite {path}"
+    return engine.url.render_as_string(hide_password=True)
 
 
 @contextmanager

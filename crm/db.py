@@ -32,6 +32,24 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# how long a SQLite writer waits for another's write lock before "database is locked"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@contextmanager
+def without_lock_wait(connection: Any) -> Iterator[None]:
+    """SQLite: statements in the block fail at once ("database is locked") instead of waiting
+    for another writer, for a write that may be skipped (a key's last use). Elsewhere: as is."""
+    if dialect_name(connection) != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is off so that BEGIN IMMEDIATE below takes the write
     # lock up front: a deferred transaction that upgrades to writing fails under concurrency.
@@ -40,7 +58,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -76,6 +94,8 @@ def _postgres_session_settings(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url`` (default: ``CRM_DATABASE_URL``) with the project's settings."""
     url = normalize_url(url or get_settings().database_url)
+    # a failed statement's message (and DEBUG logging) never quotes a person's details
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 2000
     log_level: str = "INFO"
+    # auto: JSON when stderr is not a terminal, else console; or json / console
+    log_format: str = Field(default="auto", pattern=r"^(?i:auto|json|console)$")
+    # a developer's switch: error logs then carry GraphQL query text, variables and exception
+    # messages, which may name a person (never on in production)
+    log_personal_data: bool = False
     # importContacts uploads above this size run in the background (the arq worker with
     # Redis, else the app's own import runner) and the mutation answers at once
     import_background_bytes: int = Field(default=256 * 1024, ge=0)

@@ -18,8 +18,10 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types import ExecutionContext
 
 from crm.settings import Settings
+from graphql_schema.error_logging import log_errors
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.request_errors import (
@@ -27,13 +29,14 @@ from graphql_schema.request_errors import (
     is_client_error,
     with_located_values,
 )
+from graphql_schema.types.api_key import ApiKeysQuery
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery, ApiKeysQuery):
     pass
 
 
@@ -102,6 +105,15 @@ class RequestPolicy(SchemaExtension):
         yield
 
 
+class CRMSchema(strawberry.Schema):
+    """The schema, whose errors are logged without the query text (``error_logging``)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with per-request limiter instances (factories, not shared instances)."""
     return _schema(
@@ -128,7 +140,7 @@ def _schema(
     if production:
         limiters.append(DisableIntrospection())
     rules = [rule for limiter in limiters for rule in limiter.validation_rules]
-    return strawberry.Schema(
+    return CRMSchema(
         query=RootQuery,
         mutation=Mutation,
         extensions=[lambda: RequestPolicy(max_tokens=max_tokens, rules=rules, mask=production)],

@@ -12,7 +12,9 @@ from crm.cli_common import database, reported_errors, stdout, unit_of_work
 from crm.matching.sweep import FULL, INCREMENTAL, run_sweep
 from crm.tenancy.service import find_organization
 
-OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
+OrgOption = Annotated[
+    str, typer.Option("--org", help="Organization id or name (case-insensitive).")
+]
 _ROWS = ("contacts", "changed", "pairs_scored", "auto_merged", "candidates", "errors", "seconds")
 
 

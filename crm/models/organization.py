@@ -33,6 +33,8 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     revoked_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    # when a request last authenticated with it, to the minute (KEY_USE_GRANULARITY)
+    last_used_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     # the source names the key may write observations as (docs/ingestion.md, "Source
     # authority"); never ``manual``, which only createContact/updateContact write as
     sources: list[str] = Field(default_factory=lambda: ["api"], sa_column=json_column())

@@ -117,3 +117,29 @@ def _open_to_files(name: str, overrides: Mapping[str, int] | None) -> bool:
     """A CSV-class name (no other system's) that the organization ranks no higher than CSV."""
     base = name.split(":", 1)[0]
     return source_priority(base) == CSV and source_priority(name, overrides) <= CSV
+
+
+def delegated_sources(
+    names: Iterable[str] | None,
+    *,
+    granted_by: Sequence[str],
+    overrides: Mapping[str, int] | None,
+) -> list[str]:
+    """The source names a key made through the API may write as (``createApiKey``).
+
+    An admin key hands on at most its own authority: each name must be one of ``granted_by``
+    (the creating key's) or rank no higher than the highest of them, so an ``api`` key cannot
+    mint a ``cliniko`` key (a PMS's key is the operator's ``crm key create --source``), and no
+    key ever claims ``manual``.
+    """
+    chosen = key_sources(names)
+    ceiling = max((source_priority(name, overrides) for name in granted_by), default=0)
+    for name in chosen:
+        if name not in granted_by and source_priority(name, overrides) > ceiling:
+            raise ServiceError(
+                ErrorCode.SOURCE_NOT_ALLOWED,
+                f"this API key may not grant {name}: it ranks above the sources it writes as "
+                f"({', '.join(granted_by)}); `crm key create --source {name}` can",
+                field="sources",
+            )
+    return chosen

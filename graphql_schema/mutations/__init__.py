@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from graphql_schema.mutations import api_keys as api_keys_m
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import dismiss_duplicate as dismiss_m
 from graphql_schema.mutations import identifiers as identifiers_m
@@ -15,6 +16,7 @@ from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
 from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
@@ -110,4 +112,17 @@ class Mutation:
         description="Change a pet (editor): a new version when anything changed, none when "
         "nothing did. `version` checks nobody changed it since you read it.",
         permission_classes=[IsEditor],
+    )
+    create_api_key: CreateApiKeyPayload = mutation(
+        resolver=api_keys_m.resolve_create,
+        description="Make an API key of the organization (admin). The key itself is in this "
+        "response only; afterwards `apiKeys` shows its prefix, never the secret.",
+        permission_classes=[IsAdmin],
+    )
+    revoke_api_key: RevokeApiKeyPayload = mutation(
+        resolver=api_keys_m.resolve_revoke,
+        description="Revoke an API key of the organization (admin): every API process refuses "
+        "it from its next request (keys are checked against the database on each request, "
+        "never cached). Revoking it again changes nothing.",
+        permission_classes=[IsAdmin],
     )

@@ -9,7 +9,7 @@ from jobs.worker import WorkerSettings
 
 
 class TestServe:
-    def test_runs_uvicorn_on_the_app_factory(self, monkeypatch, cli):
+    def test_runs_uvicorn_on_the_app_factory(self, engine, monkeypatch, cli):
         # given
         calls = []
         monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
@@ -24,7 +24,7 @@ class TestServe:
         assert kwargs["factory"] is True
         assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("0.0.0.0", 9000, 3)
 
-    def test_defaults_to_one_local_process_on_port_8000(self, monkeypatch, cli):
+    def test_defaults_to_one_local_process_on_port_8000(self, engine, monkeypatch, cli):
         # given
         calls = []
         monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
