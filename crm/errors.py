@@ -27,6 +27,12 @@ class ErrorCode(str, enum.Enum):
     CANDIDATE_CLOSED = "CANDIDATE_CLOSED"
     SOURCE_NOT_ALLOWED = "SOURCE_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    # PMS sync (crm/pms): the PMS refused the credentials, could not be reached or answered
+    # with something unreadable, or a sync of the connection is already running
+    PMS_AUTH_FAILED = "PMS_AUTH_FAILED"
+    PMS_UNAVAILABLE = "PMS_UNAVAILABLE"
+    PMS_BAD_RESPONSE = "PMS_BAD_RESPONSE"
+    SYNC_RUNNING = "SYNC_RUNNING"
 
 
 class ServiceError(Exception):

@@ -12,6 +12,7 @@ from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
+from crm.models.pms import PmsAppointment, PmsConnection, PmsSyncRun
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
 
@@ -31,6 +32,9 @@ __all__ = [
     "ImportRowError",
     "Merge",
     "Organization",
+    "PmsAppointment",
+    "PmsConnection",
+    "PmsSyncRun",
     "SourceRecord",
     "utcnow",
     "uuid7",
