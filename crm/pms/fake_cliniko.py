@@ -59,8 +59,7 @@ class FakeCliniko:
         self._ids = itertools.count(1000)
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: LoopbackServer | None = None
         self.port = 0
 
     # -- data ---------------------------------------------------------------------------
@@ -297,8 +296,37 @@ class FakeCliniko:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeCliniko:
+        self._loopback = LoopbackServer(self.app()).start()
+        self.port = self._loopback.port
+        return self
+
+    def stop(self) -> None:
+        if self._loopback is not None:
+            self._loopback.stop()
+
+    def __enter__(self) -> FakeCliniko:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LoopbackServer:
+    """An ASGI app served by uvicorn on 127.0.0.1, on a free port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LoopbackServer:
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -306,7 +334,7 @@ class FakeCliniko:
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Cliniko did not start")
+                raise RuntimeError("the loopback server did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -314,10 +342,11 @@ class FakeCliniko:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # no wait for idle keep-alive connections
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> FakeCliniko:
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

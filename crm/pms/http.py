@@ -155,11 +155,14 @@ class PmsHttp:
                     f"{self.settings.pms_http_max_wait:.0f} s limit",
                 )
             return asked + 0.05
-        return wait_exponential_jitter(initial=0.5, max=30, jitter=0.5)(state)
+        return wait_exponential_jitter(multiplier=0.5, max=30, jitter=0.5)(state)
 
     def _once(self, url: str, params: Any) -> dict[str, Any]:
         path = httpx.URL(url).path or url
-        acquire(self.limiter, sleep=self._sleep, max_wait=self.settings.pms_http_max_wait * 2)
+        try:
+            acquire(self.limiter, sleep=self._sleep, max_wait=self.settings.pms_http_max_wait)
+        except TimeoutError:
+            raise Transient(f"no request slot in the rate limit for {path}") from None
         refreshed = False
         while True:
             headers = {}
