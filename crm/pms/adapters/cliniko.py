@@ -101,7 +101,7 @@ def phone_text(number: str, *, region: str | None) -> str:
             national = phonenumbers.parse(text, region) if region else None
         except phonenumbers.NumberParseException:
             national = None
-        if national is None or not phonenumbers.is_valid_number(national):
+        if national is None or not phonenumbers.is_valid_number(national) or national == parsed:
             return "+" + digits
     return text
 
