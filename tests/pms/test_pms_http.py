@@ -124,11 +124,11 @@ class TestRequests:
             )
 
         limiter = LocalLimiter(limit=100, window=60)
-        with LoopbackServer(Starlette(routes=[Route("/x", endpoint)])) as server:
-            with PmsHttp(
-                pms="Halaxy", base_url=server.url, limiter=limiter, settings=settings
-            ) as http:
-                http.get_json("x")
+        with (
+            LoopbackServer(Starlette(routes=[Route("/x", endpoint)])) as server,
+            PmsHttp(pms="Halaxy", base_url=server.url, limiter=limiter, settings=settings) as http,
+        ):
+            http.get_json("x")
         assert limiter.try_acquire() > 30
 
 
