@@ -58,3 +58,11 @@ def connect(
         return connection
 
     return make
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue of this test's own, so parallel tests never take each other's jobs."""
+    import uuid
+
+    return f"crm:test:{uuid.uuid4().hex}"
