@@ -16,7 +16,8 @@ from sqlmodel import Session
 from strawberry.dataloader import DataLoader
 
 from crm.contacts import queries
-from crm.models import Contact, ContactEvent, ContactIdentifier, SourceRecord
+from crm.models import Contact, ContactEvent, ContactIdentifier, PmsAppointment, SourceRecord
+from crm.pms.activity import appointments_for
 
 HistoryKey = tuple[uuid.UUID, queries.HistoryPage]
 # runs a query with the request's session off the event loop, one at a time per request
@@ -29,6 +30,7 @@ class Loaders:
     identifiers_by_contact: DataLoader[uuid.UUID, list[ContactIdentifier]]
     sources_by_contact: DataLoader[uuid.UUID, list[SourceRecord]]
     history_by_contact: DataLoader[HistoryKey, tuple[list[ContactEvent], bool]]
+    appointments_by_contact: DataLoader[uuid.UUID, list[PmsAppointment]]
 
     def clear(self) -> None:
         """Forget everything loaded so far (a mutation changed the data behind it)."""
@@ -37,6 +39,7 @@ class Loaders:
             self.identifiers_by_contact,
             self.sources_by_contact,
             self.history_by_contact,
+            self.appointments_by_contact,
         ):
             loader.clear_all()
 
@@ -72,11 +75,20 @@ def build_loaders(read: Read, organization_id: uuid.UUID) -> Loaders:
     async def history(keys: Sequence[HistoryKey]) -> list[Any]:
         return await read(lambda session: _history(session, organization_id, keys))
 
+    async def appointments(ids: Sequence[uuid.UUID]) -> list[list[PmsAppointment]]:
+        found = await read(
+            lambda session: appointments_for(
+                session, organization_id=organization_id, contact_ids=ids
+            )
+        )
+        return [found.get(i, []) for i in ids]
+
     return Loaders(
         contact_by_id=DataLoader(contacts),
         identifiers_by_contact=DataLoader(identifiers),
         sources_by_contact=DataLoader(sources),
         history_by_contact=DataLoader(history),
+        appointments_by_contact=DataLoader(appointments),
     )
 
 

@@ -29,12 +29,12 @@ from graphql_schema.request_errors import (
 )
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
-from graphql_schema.types.pms import PmsQuery
+from graphql_schema.types.pms import ActivityQuery, PmsQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery, PmsQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery, PmsQuery, ActivityQuery):
     pass
 
 

@@ -15,12 +15,14 @@ from crm.models import PmsConnection as ConnectionModel
 from crm.models import PmsSyncRun as RunModel
 from crm.models.base import parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor, invalid_cursor
+from crm.pms.activity import active_patients
 from crm.pms.connections import get_connection, list_connections
 from crm.pms.schedule import list_runs
 from graphql_schema.context import Info
 from graphql_schema.off_the_loop import database_field
-from graphql_schema.permissions import IsAdmin
+from graphql_schema.permissions import IsAdmin, IsReader
 from graphql_schema.types.common import PageInfo, bad_input
+from graphql_schema.types.contact import Contact, ContactConnection, ContactEdge
 
 
 @strawberry.enum(description="A practice management system.")
@@ -248,7 +250,52 @@ class PmsQuery:
         )
 
 
+@strawberry.type
+class ActivityQuery:
+    @database_field(
+        description="Active patients: contacts with a kept appointment (booked or arrived) "
+        "within `windowDays` (1 to 3650, default 90) before or after now, by id; `first` ≤ "
+        "500.",
+        permission_classes=[IsReader],
+    )
+    def active_patients(
+        self, info: Info, first: int = 50, after: str | None = None, window_days: int = 90
+    ) -> ContactConnection:
+        ctx = info.context
+        try:
+            check_first(first, maximum=500)
+            after_id = None
+            if after is not None:
+                after_id = parse_uuid((decode_cursor(after) or {}).get("id"))
+                if after_id is None:
+                    raise invalid_cursor()
+            rows, more, total = active_patients(
+                ctx.session,
+                organization_id=ctx.organization.id,
+                window_days=window_days,
+                first=first,
+                after=after_id,
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        edges = [
+            ContactEdge(cursor=encode_cursor({"id": str(r.id)}), node=Contact.from_model(r))
+            for r in rows
+        ]
+        return ContactConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+
 __all__ = [
+    "ActivityQuery",
     "PmsConnection",
     "PmsQuery",
     "PmsSyncRun",

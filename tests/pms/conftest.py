@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlmodel import Session
+from starlette.testclient import TestClient
 
 from crm.models import Organization, PmsConnection
 from crm.pms.connections import create_connection
 from crm.pms.fake_cliniko import FakeCliniko
 from crm.settings import Settings, get_settings
+from graphql_schema.app import create_app
 
 REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL")
 REDIS_SKIP = "Redis tests skipped: set CRM_TEST_REDIS_URL to run them"
@@ -66,3 +69,20 @@ def queue_name() -> str:
     import uuid
 
     return f"crm:test:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def api(engine) -> Iterator[TestClient]:
+    settings = Settings(env="development", pms_http_timeout=0.5, pms_http_attempts=2)
+    with TestClient(create_app(engine=engine, settings=settings)) as client:
+        yield client
+
+
+def gql(client: TestClient, query: str, key: str, **variables) -> dict:
+    response = client.post(
+        "/graphql",
+        content=json.dumps({"query": query, "variables": variables}),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
 
-from crm.settings import Settings
-from graphql_schema.app import create_app
 from tests.conftest import make_key
-from tests.pms.conftest import API_KEY
+from tests.pms.conftest import API_KEY, gql
 
 CREATE = """
 mutation Create($input: CreatePmsConnectionInput!) {
@@ -49,23 +45,6 @@ mutation ($id: ID!) {
 BY_ID = """
 query ($value: String!) { contactByIdentifier(channel: CLINIKO, value: $value) { firstName } }
 """
-
-
-@pytest.fixture
-def api(engine) -> Iterator[TestClient]:
-    settings = Settings(env="development", pms_http_timeout=0.5, pms_http_attempts=2)
-    with TestClient(create_app(engine=engine, settings=settings)) as client:
-        yield client
-
-
-def gql(client: TestClient, query: str, key: str, **variables) -> dict:
-    response = client.post(
-        "/graphql",
-        content=json.dumps({"query": query, "variables": variables}),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def create(client, key, fake, **extra) -> dict:
