@@ -24,6 +24,8 @@ from crm.models import Contact, PmsAppointment, utcnow
 KEPT = ("booked", "arrived")
 MAX_LISTED = 10
 MAX_WINDOW_DAYS = 3650
+# what `active` means when no window is given: seen or booked within 90 days
+DEFAULT_ACTIVE_DAYS = 90
 
 APPOINTMENTS = PmsAppointment.__table__
 CONTACTS = Contact.__table__
@@ -98,7 +100,9 @@ def check_window(days: int) -> int:
     return days
 
 
-def _active_condition(organization_id: uuid.UUID, window_days: int, now: datetime):
+def has_kept_appointment(organization_id: uuid.UUID, window_days: int, now: datetime):
+    """A condition on ``contacts``: a kept appointment (its own or a contact merged into it)
+    within ``window_days`` before or after ``now``."""
     start, end = now - timedelta(days=window_days), now + timedelta(days=window_days)
     merged = CONTACTS.alias("merged")
     in_window = sa.and_(
@@ -113,10 +117,14 @@ def _active_condition(organization_id: uuid.UUID, window_days: int, now: datetim
         APPOINTMENTS.c.contact_id == merged.c.id,
         merged.c.merged_into_id == CONTACTS.c.id,
     )
+    return sa.or_(own, inherited)
+
+
+def _active_condition(organization_id: uuid.UUID, window_days: int, now: datetime):
     return sa.and_(
         CONTACTS.c.organization_id == organization_id,
         CONTACTS.c.status == "active",
-        sa.or_(own, inherited),
+        has_kept_appointment(organization_id, window_days, now),
     )
 
 

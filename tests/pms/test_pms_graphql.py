@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -151,3 +152,57 @@ class TestConnections:
         )["data"]["deletePmsConnection"]
         assert deleted == {"deletedId": cid}
         assert gql(api, "{ pmsConnections { id } }", key)["data"]["pmsConnections"] == []
+
+
+@pytest.mark.redis
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+class TestTriggerWithRedis:
+    def test_the_run_answers_running_and_the_worker_finishes_it(
+        self, session, org, engine, fake, monkeypatch, queue_name
+    ):
+        import asyncio
+
+        from arq.worker import create_worker
+        from starlette.testclient import TestClient
+
+        import jobs.queue
+        from crm.models import PmsSyncRun
+        from crm.settings import Settings, get_settings
+        from graphql_schema.app import create_app
+        from jobs.worker import WorkerSettings, redis_settings_for
+        from tests.pms.conftest import REDIS_SKIP, REDIS_URL
+
+        if not REDIS_URL:
+            pytest.skip(REDIS_SKIP)
+        monkeypatch.setenv("CRM_REDIS_URL", REDIS_URL)
+        monkeypatch.setattr(jobs.queue, "QUEUE_NAME", queue_name)
+        get_settings.cache_clear()
+        key = make_key(session, org, "admin")
+        fake.add_patient(first_name="Back", last_name="Ground")
+        session.close()
+        settings = Settings(env="development", redis_url=REDIS_URL)
+        with TestClient(create_app(engine=engine, settings=settings)) as client:
+            cid = create(client, key, fake)["data"]["createPmsConnection"]["pmsConnection"]["id"]
+            run = gql(client, TRIGGER, key, id=cid)["data"]["triggerPmsSync"]["pmsSyncRun"]
+        # then it answered at once, the run still running
+        assert run["status"] == "RUNNING"
+
+        async def work() -> int:
+            worker = create_worker(
+                WorkerSettings,
+                redis_settings=redis_settings_for(REDIS_URL),
+                queue_name=queue_name,
+                burst=True,
+                poll_delay=0,
+                handle_signals=False,
+                cron_jobs=[],
+            )
+            try:
+                await worker.main()
+                return worker.jobs_complete
+            finally:
+                await worker.close()
+
+        assert asyncio.run(work()) == 1
+        finished = session.get(PmsSyncRun, uuid.UUID(run["id"]))
+        assert (finished.status, finished.patients_created) == ("success", 1)
