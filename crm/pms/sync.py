@@ -11,6 +11,7 @@ starts from the committed cursors and catches up.
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -176,7 +177,14 @@ def sync_connection(
             error = f"{exc.message} [{exc.code.value}]"
         except Exception as exc:  # a bug: recorded on the run, never its message (may hold data)
             session.rollback()
-            log.exception("crm.pms.sync.crashed", run_id=str(run.id), error=type(exc).__name__)
+            # no traceback: its locals would hold credentials and patients' data
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "crm.pms.sync.crashed",
+                run_id=str(run.id),
+                error=type(exc).__name__,
+                at=f"{where.filename}:{where.lineno}",
+            )
             error = f"internal error ({type(exc).__name__}); see the worker's log"
         finally:
             if adapter is not None:
@@ -205,11 +213,7 @@ def _finish(session: Session, *, state: _Run, connection_id: uuid.UUID, error: s
     run = session.get(PmsSyncRun, state.run.id)
     connection = session.get(PmsConnection, connection_id)
     assert run is not None and connection is not None
-    # counts of committed pages are in the database; the state holds the same (a failed page
-    # was rolled back with its counts, which the state never added)
-    for column in PmsSyncRun.__table__.columns:
-        if column.name.startswith(("patients_", "appointments_")):
-            setattr(run, column.name, getattr(state.run, column.name))
+    # after a failed page was rolled back, ``run`` holds the counts of the committed pages
     state.run = run
     state.save(session)
     now = utcnow()
