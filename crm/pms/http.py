@@ -115,6 +115,9 @@ class PmsHttp:
 
     def close(self) -> None:
         self.client.close()
+        close = getattr(self.limiter, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> PmsHttp:
         return self

@@ -98,6 +98,7 @@ class RedisLimiter:
     def __init__(self, client: redis.Redis, *, key: str, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
+        self._client = client
         self._key = f"crm:pms:rate:{key}"
         self._blocked_key = f"crm:pms:rate:{key}:blocked"
         self._take = client.register_script(_TAKE)
@@ -112,6 +113,9 @@ class RedisLimiter:
 
     def block_until(self, epoch_seconds: float) -> None:
         self._block(keys=[self._blocked_key], args=[epoch_seconds])
+
+    def close(self) -> None:
+        self._client.close()
 
 
 _local: dict[str, LocalLimiter] = {}

@@ -77,3 +77,21 @@ class TestRedisLimiter:
         server_now = float(client.time()[0])
         first.block_until(server_now + 30)
         assert second.try_acquire() > 20
+
+
+@pytest.mark.redis
+def test_a_connection_s_clients_share_the_redis_budget(monkeypatch):
+    # given CRM_REDIS_URL, as every API process and worker of an install has it
+    if not REDIS_URL:
+        pytest.skip(REDIS_SKIP)
+    from crm.pms.ratelimit import limiter_for
+
+    key = f"test:{uuid.uuid4().hex}"
+    first = limiter_for(key, limit=2, redis_url=REDIS_URL)
+    second = limiter_for(key, limit=2, redis_url=REDIS_URL)
+    # then
+    assert isinstance(first, RedisLimiter)
+    assert [first.try_acquire(), second.try_acquire()] == [0.0, 0.0]
+    assert first.try_acquire() > 0
+    first.close()
+    second.close()
