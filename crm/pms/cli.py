@@ -227,27 +227,38 @@ def _print_run(run: PmsSyncRun, name: str) -> None:
 
 @pms_app.command("runs")
 def runs(
-    org: OrgOption,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="Organization id or exact name (default: every one)."),
+    ] = None,
     connection: Annotated[
-        str | None, typer.Option("--connection", help="Only this connection.")
+        str | None, typer.Option("--connection", help="Only this connection (needs --org).")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """The latest sync runs, newest first."""
+    if connection is not None and org is None:
+        fail("--connection needs --org", ExitStatus.USAGE)
     with unit_of_work() as session:
-        organization = find_organization(session, ref=org)
+        organization = find_organization(session, ref=org) if org else None
         cid = None
-        if connection is not None:
+        if connection is not None and organization is not None:
             cid = get_connection(
                 session, organization_id=organization.id, connection_id=connection
             ).id
-        found = list_runs(session, organization_id=organization.id, connection_id=cid, limit=limit)
+        found = list_runs(
+            session,
+            organization_id=organization.id if organization else None,
+            connection_id=cid,
+            limit=limit,
+        )
     summaries = [run_summary(r) for r in found]
     if as_json:
         typer.echo(json.dumps(summaries))
         return
-    table = Table(title=f"PMS sync runs of {organization.name}")
+    title = organization.name if organization else "every organization"
+    table = Table(title=f"PMS sync runs of {title}")
     for column in (
         "started",
         "kind",

@@ -92,13 +92,16 @@ def run_summary(run: PmsSyncRun) -> dict[str, Any]:
 def list_runs(
     session: Session,
     *,
-    organization_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
     connection_id: uuid.UUID | None = None,
     limit: int = 20,
     before: uuid.UUID | None = None,
 ) -> list[PmsSyncRun]:
-    """The newest runs first (keyset on the time-ordered id)."""
-    query = select(PmsSyncRun).where(PmsSyncRun.organization_id == organization_id)
+    """The newest runs first (keyset on the time-ordered id); every organization's with
+    ``organization_id=None`` (the operator's ``crm pms runs``)."""
+    query = select(PmsSyncRun)
+    if organization_id is not None:
+        query = query.where(PmsSyncRun.organization_id == organization_id)
     if connection_id is not None:
         query = query.where(PmsSyncRun.connection_id == connection_id)
     if before is not None:

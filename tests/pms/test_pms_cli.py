@@ -86,7 +86,7 @@ class TestSync:
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert (summary["status"], summary["patients_created"]) == ("success", 1)
-        runs = json.loads(cli("pms", "runs", "--org", "Bondi Physio", "--json").stdout)
+        runs = json.loads(cli("pms", "runs", "--json").stdout)
         assert [r["run_id"] for r in runs] == [summary["run_id"]]
 
     def test_a_failed_run_exits_1(self, org, fake, cli):
