@@ -223,10 +223,11 @@ class FakeCliniko:
         return JSONResponse(self._page(request, key, items))
 
     def _listing(self, path: str) -> tuple[str, list[Any]] | None:
+        # references here; only the page served is copied (``_page``)
         with self._lock:
-            patients = [copy.deepcopy(p) for p in self.patients.values()]
-            appointments = [copy.deepcopy(a) for a in self.appointments.values()]
-            raw = copy.deepcopy(self.raw_patients)
+            patients = list(self.patients.values())
+            appointments = list(self.appointments.values())
+            raw = list(self.raw_patients)
         if path == "patients":
             live = [p for p in patients if not p["archived_at"] and not p["deleted_at"]]
             return "patients", live + raw
@@ -270,7 +271,8 @@ class FakeCliniko:
             items.sort(key=lambda i: tuple(str(_get(i, f) or "") for f in fields))
         per_page = min(int(request.query_params.get("per_page", 50)), self.max_per_page)
         page = int(request.query_params.get("page", 1))
-        chunk = items[(page - 1) * per_page : page * per_page]
+        with self._lock:
+            chunk = copy.deepcopy(items[(page - 1) * per_page : page * per_page])
         base = f"{self.base_url}/{request.url.path.removeprefix('/v1').strip('/')}"
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
 
