@@ -10,22 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from crm.db import in_values
-from crm.identity import namespace_for
+from crm.identity import Channel, namespace_for
 from crm.models import ContactIdentifier, PmsAppointment, PmsConnection, utcnow
 from crm.models.base import uuid7
 from crm.pms.adapters.base import AppointmentRecord, PmsAdapter
 from crm.pms.adapters.cliniko import format_time, parse_time
 from crm.pms.patients import contacts_by_pms_id
+from crm.pms.run_state import RunState, commit_page
 from crm.settings import Settings
-
-if TYPE_CHECKING:
-    from crm.pms.sync import _Run
 
 STREAM = "appointments"
 
@@ -50,13 +47,11 @@ def sync_appointments(
     *,
     adapter: PmsAdapter,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     full: bool,
     settings: Settings,
 ) -> None:
     """The window's appointments changed since the cursor (all of them with ``full``)."""
-    from crm.pms.sync import commit_page
-
     now = utcnow()
     window = timedelta(days=settings.pms_appointment_window_days)
     since = None if full else parse_time((connection.cursors or {}).get(STREAM))
@@ -96,7 +91,7 @@ def store_appointments(
     session: Session,
     *,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     records: list[AppointmentRecord],
     practitioners: dict[str, str],
     kinds: dict[str, object],
@@ -185,7 +180,5 @@ def link_appointments(session: Session, *, connection: PmsConnection) -> int:
     return result.rowcount or 0
 
 
-def _channel(connection: PmsConnection):
-    from crm.identity import Channel
-
-    return Channel[connection.type]
+def _channel(connection: PmsConnection) -> Channel:
+    return Channel[connection.type]  # the PMS types are also the identifier channels

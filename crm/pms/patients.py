@@ -10,7 +10,7 @@ another merges the two contacts here too (reversibly, ``unmergeContact``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -24,9 +24,7 @@ from crm.ingest.observation import Observation, build_observation
 from crm.merging.merge import merge
 from crm.models import Contact, ContactIdentifier, Organization, PmsConnection, SourceRecord
 from crm.pms.adapters.base import DELETED, PatientRecord, PmsAdapter
-
-if TYPE_CHECKING:
-    from crm.pms.sync import _Run
+from crm.pms.run_state import RunState, commit_page
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +41,10 @@ def sync_patients(
     adapter: PmsAdapter,
     organization: Organization,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     full: bool,
 ) -> None:
     """Every page of changed patients, each committed with its stream's cursor."""
-    from crm.pms.sync import commit_page
-
     cursors = dict(connection.cursors or {})
     for page in adapter.patient_pages(cursors, full=full):
         run = state.run
@@ -80,7 +76,7 @@ def store_patients(
     adapter: PmsAdapter,
     organization: Organization,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     stream: str,
     records: list[PatientRecord],
 ) -> list[list[str]]:
@@ -137,7 +133,7 @@ def _ingest_page(
     session: Session,
     organization: Organization,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     stream: str,
     observations: list[Observation],
 ) -> list[tuple[Observation, Any]]:
@@ -242,16 +238,14 @@ def apply_merges(
     *,
     organization: Organization,
     connection: PmsConnection,
-    state: _Run,
+    state: RunState,
     pairs: list[list[str]],
 ) -> list[list[str]]:
     """Merge the contact of each merged patient into the contact of the patient it went
     into; the pairs whose survivor is not synced yet, to try again later."""
-    from crm.pms.adapters.cliniko import ClinikoAdapter  # the only adapter with merges now
-
     if not pairs:
         return []
-    channel = ClinikoAdapter.channel if connection.type == "CLINIKO" else Channel[connection.type]
+    channel = Channel[connection.type]  # the PMS types are also the identifier channels
     holders = contacts_by_pms_id(
         session,
         organization_id=organization.id,

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -29,11 +28,11 @@ from crm.pms import appointments as appointment_sync
 from crm.pms import patients as patient_sync
 from crm.pms.adapters.base import PmsAdapter
 from crm.pms.connections import adapter_for, get_connection
+from crm.pms.run_state import RunState
 from crm.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
-MAX_DETAILS = 100
 MAX_BACKOFF_MINUTES = 60
 
 
@@ -93,29 +92,6 @@ def start_run(
     return run
 
 
-class _Run:
-    """The state of a run between its pages."""
-
-    def __init__(self, run: PmsSyncRun) -> None:
-        self.run = run
-        self.failures: list[dict[str, Any]] = list(run.details.get("failures", []))
-
-    def fail(self, *, stream: str, pms_id: str | None, code: str, message: str) -> None:
-        if stream.endswith("appointments"):
-            self.run.appointments_failed += 1
-        else:
-            self.run.patients_failed += 1
-        if len(self.failures) < MAX_DETAILS:
-            self.failures.append(
-                {"stream": stream, "pmsId": pms_id, "code": code, "message": message[:300]}
-            )
-
-    def save(self, session: Session) -> None:
-        self.run.details = {**self.run.details, "failures": list(self.failures)}
-        self.run.heartbeat_at = utcnow()
-        session.add(self.run)
-
-
 def sync_connection(
     engine: Engine,
     *,
@@ -147,7 +123,7 @@ def sync_connection(
             run = found
             if run.status != "running":
                 return run
-        state = _Run(run)
+        state = RunState(run)
         organization = session.get(Organization, organization_id)
         connection = session.get(PmsConnection, run.connection_id)
         assert organization is not None and connection is not None
@@ -209,7 +185,9 @@ def _default_adapter(settings: Settings) -> Callable[[PmsConnection, Organizatio
     return make
 
 
-def _finish(session: Session, *, state: _Run, connection_id: uuid.UUID, error: str | None) -> None:
+def _finish(
+    session: Session, *, state: RunState, connection_id: uuid.UUID, error: str | None
+) -> None:
     run = session.get(PmsSyncRun, state.run.id)
     connection = session.get(PmsConnection, connection_id)
     assert run is not None and connection is not None
@@ -234,23 +212,3 @@ def _finish(session: Session, *, state: _Run, connection_id: uuid.UUID, error: s
         connection.next_attempt_at = None
     session.add(run)
     session.add(connection)
-
-
-def commit_page(
-    session: Session,
-    *,
-    state: _Run,
-    connection: PmsConnection,
-    cursor_updates: dict[str, Any],
-) -> None:
-    """Store the run's counts and the streams' new cursors with the page, and commit."""
-    if cursor_updates:
-        table = PmsConnection.__table__
-        current = session.execute(
-            sa.select(table.c.cursors).where(table.c.id == connection.id)
-        ).scalar_one()
-        cursors = {**(current or {}), **cursor_updates}
-        session.execute(table.update().where(table.c.id == connection.id).values(cursors=cursors))
-        connection.cursors = cursors
-    state.save(session)
-    session.commit()
