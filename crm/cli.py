@@ -30,6 +30,7 @@ from crm.importing import cli as import_cli
 from crm.logging import configure_logging, get_logger, logging_config
 from crm.matching import cli as dedup_cli
 from crm.migrate import upgrade
+from crm.pms import cli as pms_cli
 from crm.settings import get_settings
 from crm.tenancy import cli as tenancy_cli
 from crm.tenancy.service import create_api_key, create_organization, find_organization
@@ -250,3 +251,5 @@ key_app.command("revoke")(tenancy_cli.key_revoke)
 app.command("import")(import_cli.import_contacts)
 app.command("export")(import_cli.export)
 app.command("dedup")(dedup_cli.dedup)
+app.add_typer(pms_cli.pms_app, name="pms")
+app.add_typer(pms_cli.secret_app, name="secret")

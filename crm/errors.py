@@ -32,6 +32,12 @@ class ErrorCode(str, enum.Enum):
     INVALID_PET_SEX = "INVALID_PET_SEX"
     MICROCHIP_CONFLICT = "MICROCHIP_CONFLICT"
     PET_OWNER_CONFLICT = "PET_OWNER_CONFLICT"
+    # PMS sync (crm/pms): the PMS refused the credentials, could not be reached or answered
+    # with something unreadable, or a sync of the connection is already running
+    PMS_AUTH_FAILED = "PMS_AUTH_FAILED"
+    PMS_UNAVAILABLE = "PMS_UNAVAILABLE"
+    PMS_BAD_RESPONSE = "PMS_BAD_RESPONSE"
+    SYNC_RUNNING = "SYNC_RUNNING"
 
 
 class ServiceError(Exception):

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = Path(".crm-secret")
+PREVIOUS_SECRET_FILE = Path(".crm-secret.previous")
 
 
 class Settings(BaseSettings):
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     health_timeout: float = Field(default=1.5, gt=0)
     redis_url: str | None = None
     secret_key: str | None = None
+    # keys that encrypted PMS credentials before the last ``crm secret rotate`` (comma
+    # separated): still read, never written
+    previous_secret_keys: str | None = None
     env: str = "development"
     # GraphQL hardening limits
     max_query_depth: int = 12
@@ -76,6 +80,23 @@ class Settings(BaseSettings):
     # processes that score candidate pairs in a sweep (1: in the sweep's own process)
     dedup_workers: int = Field(default=1, ge=1, le=16)
 
+    # PMS sync (docs/pms.md): sent as ``User-Agent: NAME (EMAIL)``, which Cliniko requires
+    pms_user_agent: str = "Unified Contacts CRM (pms-sync@example.com)"
+    # seconds an HTTP call to a PMS may take (connect, read, write, pool each)
+    pms_http_timeout: float = Field(default=20.0, gt=0)
+    # tries per PMS request before a transient failure (429, 5xx, connection) fails the run
+    pms_http_attempts: int = Field(default=5, ge=1, le=20)
+    # the longest one wait between tries may be (a Retry-After beyond it fails the request)
+    pms_http_max_wait: float = Field(default=60.0, ge=0)
+    # an incremental sync asks for records changed since its cursor less this many seconds,
+    # so a record written while the last run read its page is read again (a no-op)
+    pms_sync_overlap_seconds: int = Field(default=300, ge=0)
+    # appointments synced this many days back and forward
+    pms_appointment_window_days: int = Field(default=45, ge=1, le=3650)
+    # a running sync whose heartbeat (written as each page commits) is older than this lost
+    # its process: it is marked failed and the next run resumes from the committed cursor
+    pms_sync_heartbeat_limit_seconds: float = Field(default=900.0, gt=0)
+
     @property
     def production(self) -> bool:
         return self.env.lower() == "production"
@@ -86,10 +107,24 @@ class Settings(BaseSettings):
             return self.secret_key
         if SECRET_FILE.exists():
             return SECRET_FILE.read_text().strip()
-        key = secrets.token_urlsafe(32)
+        key = new_secret_key()
         SECRET_FILE.write_text(key + "\n")
         SECRET_FILE.chmod(0o600)
         return key
+
+
+def new_secret_key() -> str:
+    """A fresh random secret key (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def previous_keys(settings: Settings) -> list[str]:
+    """``CRM_PREVIOUS_SECRET_KEYS`` and the keys ``crm secret rotate`` kept in
+    ``./.crm-secret.previous``, newest first."""
+    keys = [k.strip() for k in (settings.previous_secret_keys or "").split(",") if k.strip()]
+    if PREVIOUS_SECRET_FILE.exists():
+        keys += [k.strip() for k in PREVIOUS_SECRET_FILE.read_text().splitlines() if k.strip()]
+    return keys
 
 
 @lru_cache

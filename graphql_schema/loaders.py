@@ -16,8 +16,16 @@ from sqlmodel import Session
 from strawberry.dataloader import DataLoader
 
 from crm.contacts import queries
-from crm.models import Contact, ContactEvent, ContactIdentifier, Pet, SourceRecord
+from crm.models import (
+    Contact,
+    ContactEvent,
+    ContactIdentifier,
+    Pet,
+    PmsAppointment,
+    SourceRecord,
+)
 from crm.pets.service import pets_for
+from crm.pms.activity import appointments_for
 
 HistoryKey = tuple[uuid.UUID, queries.HistoryPage]
 # runs a query with the request's session off the event loop, one at a time per request
@@ -31,6 +39,7 @@ class Loaders:
     sources_by_contact: DataLoader[uuid.UUID, list[SourceRecord]]
     history_by_contact: DataLoader[HistoryKey, tuple[list[ContactEvent], bool]]
     pets_by_contact: DataLoader[uuid.UUID, list[Pet]]
+    appointments_by_contact: DataLoader[uuid.UUID, list[PmsAppointment]]
 
     def clear(self) -> None:
         """Forget everything loaded so far (a mutation changed the data behind it)."""
@@ -40,6 +49,7 @@ class Loaders:
             self.sources_by_contact,
             self.history_by_contact,
             self.pets_by_contact,
+            self.appointments_by_contact,
         ):
             loader.clear_all()
 
@@ -81,12 +91,21 @@ def build_loaders(read: Read, organization_id: uuid.UUID) -> Loaders:
     async def history(keys: Sequence[HistoryKey]) -> list[Any]:
         return await read(lambda session: _history(session, organization_id, keys))
 
+    async def appointments(ids: Sequence[uuid.UUID]) -> list[list[PmsAppointment]]:
+        found = await read(
+            lambda session: appointments_for(
+                session, organization_id=organization_id, contact_ids=ids
+            )
+        )
+        return [found.get(i, []) for i in ids]
+
     return Loaders(
         contact_by_id=DataLoader(contacts),
         identifiers_by_contact=DataLoader(identifiers),
         sources_by_contact=DataLoader(sources),
         history_by_contact=DataLoader(history),
         pets_by_contact=DataLoader(pets),
+        appointments_by_contact=DataLoader(appointments),
     )
 
 

@@ -42,6 +42,12 @@ class ContactFilter:
     updated_since: datetime.datetime | None = strawberry.field(
         default=None, description="Changed at or after this instant."
     )
+    active: bool | None = strawberry.field(
+        default=None,
+        description="true: active patients, with a kept (booked or arrived) PMS appointment "
+        "within 90 days before or after now (see `activePatients` for another window); "
+        "false: the others; null: either.",
+    )
 
 
 @strawberry.type(
@@ -103,6 +109,7 @@ class Query:
                     phone=f.phone,
                     status=f.status.value if f.status else None,
                     updated_since=f.updated_since,
+                    active=f.active,
                 ),
                 region=ctx.organization.default_region,
             )

@@ -32,11 +32,12 @@ from graphql_schema.request_errors import (
 from graphql_schema.types.api_key import ApiKeysQuery
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
+from graphql_schema.types.pms import ActivityQuery, PmsQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery, ApiKeysQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery, ApiKeysQuery, PmsQuery, ActivityQuery):
     pass
 
 

@@ -14,7 +14,7 @@ from arq.cron import CronJob
 from arq.worker import Function, func
 
 from crm.settings import get_settings
-from jobs import dedup, imports, system
+from jobs import dedup, imports, pms, system
 from jobs.context import shutdown, startup
 
 QUEUE_NAME = "crm:queue"
@@ -25,16 +25,23 @@ JOBS: dict[str, Any] = {
     "system.health": system.health,
     "contacts.import": imports.import_contacts,
     "dedup.sweep": dedup.sweep,
+    "pms.sync": pms.sync,
 }
 
 # Jobs that outlast the worker's default ``job_timeout``: a first sweep of a large
 # organization runs for many minutes
-JOB_TIMEOUTS: dict[str, int] = {"dedup.sweep": dedup.TIMEOUT_SECONDS}
+JOB_TIMEOUTS: dict[str, int] = {
+    "dedup.sweep": dedup.TIMEOUT_SECONDS,
+    "pms.sync": pms.TIMEOUT_SECONDS,
+}
+# Jobs whose result is not kept: their ``_job_id`` is free again as soon as they end (a
+# connection's next sync must not wait for its last result to expire)
+JOB_KEEP_RESULT: dict[str, int] = {"pms.sync": 0}
 
 # Scheduled jobs, for example:
 #   cron(pms.sync_due, name="pms.sync", minute=None, unique=True)          # every minute
 #   cron(dedup.sweep_all, name="dedup.sweep_all", weekday="sun", hour=3, minute=0, unique=True)
-CRON_JOBS: list[CronJob] = [*dedup.cron_jobs()]
+CRON_JOBS: list[CronJob] = [*dedup.cron_jobs(), *pms.cron_jobs()]
 
 
 def redis_settings_for(url: str | None) -> RedisSettings:
@@ -45,7 +52,13 @@ def redis_settings_for(url: str | None) -> RedisSettings:
 def job_functions() -> list[Function]:
     """``JOBS`` as arq functions registered under their dotted names."""
     return [
-        func(function, name=name, timeout=JOB_TIMEOUTS.get(name)) for name, function in JOBS.items()
+        func(
+            function,
+            name=name,
+            timeout=JOB_TIMEOUTS.get(name),
+            keep_result=JOB_KEEP_RESULT.get(name),
+        )
+        for name, function in JOBS.items()
     ]
 
 

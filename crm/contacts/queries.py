@@ -18,7 +18,7 @@ from sqlmodel import Session
 from crm.errors import ErrorCode, ServiceError
 from crm.identity import Channel, IdentityError, normalize_identifier
 from crm.models import MAX_MERGE_CHAIN, Contact, ContactEvent, ContactIdentifier, SourceRecord
-from crm.models.base import as_loaded, parse_uuid
+from crm.models.base import as_loaded, parse_uuid, utcnow
 from crm.pagination import check_first, decode_cursor, encode_cursor
 from crm.prepared import PreparedSelect
 from crm.search.query import search_contact_ids
@@ -34,6 +34,8 @@ class ContactFilter:
     phone: str | None = None
     status: str | None = "active"
     updated_since: datetime | None = None
+    # with a kept PMS appointment within 90 days before or after now (crm.pms.activity)
+    active: bool | None = None
 
 
 @dataclass(slots=True)
@@ -220,6 +222,11 @@ def _conditions(
         )
     if filter.updated_since is not None:
         conditions.append(Contact.updated_at >= filter.updated_since)
+    if filter.active is not None:
+        from crm.pms.activity import DEFAULT_ACTIVE_DAYS, has_kept_appointment
+
+        seen = has_kept_appointment(organization_id, DEFAULT_ACTIVE_DAYS, utcnow())
+        conditions.append(seen if filter.active else ~seen)
     return conditions
 
 

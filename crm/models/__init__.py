@@ -13,6 +13,7 @@ from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
 from crm.models.pet import PET_FIELDS, Pet, PetVersion
+from crm.models.pms import PmsAppointment, PmsConnection, PmsSyncRun
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
 
@@ -35,6 +36,9 @@ __all__ = [
     "Organization",
     "Pet",
     "PetVersion",
+    "PmsAppointment",
+    "PmsConnection",
+    "PmsSyncRun",
     "SourceRecord",
     "utcnow",
     "uuid7",

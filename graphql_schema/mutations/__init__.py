@@ -24,6 +24,7 @@ from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkId
 from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.merge_contacts import MergeContactsPayload
 from graphql_schema.mutations.pets import CreatePetPayload, UpdatePetPayload
+from graphql_schema.mutations.pms import PmsMutation
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
@@ -36,7 +37,7 @@ from graphql_schema.permissions import IsAdmin, IsEditor
     "returns a payload with its result and `errors`; bad input changes nothing and is explained "
     "there, never as a top-level error."
 )
-class Mutation:
+class Mutation(PmsMutation):
     create_contact: CreateContactPayload = mutation(
         resolver=create_m.resolve,
         description="Create a contact entered by a person.",

@@ -17,6 +17,7 @@ from crm.models import SourceRecord as SourceModel
 from graphql_schema.context import Info
 from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
 from graphql_schema.types.pet import Pet
+from graphql_schema.types.pms_activity import ContactActivity, contact_activity
 
 
 @strawberry.type(description="A postal address; every part is optional.")
@@ -261,6 +262,13 @@ class Contact:
     async def pets(self, info: Info) -> list[Pet]:
         rows = await info.context.loaders.pets_by_contact.load(self._model.id)
         return [Pet.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="What the contact's PMS appointments say: recent and upcoming "
+        "appointments, the last and next, the last practitioner."
+    )
+    async def activity(self, info: Info) -> ContactActivity:
+        return await contact_activity(info, self._model.id)
 
     @strawberry.field(description="Each source's current record of this contact, newest first.")
     async def sources(self, info: Info) -> list[SourceRecord]:

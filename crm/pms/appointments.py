@@ -1,0 +1,184 @@
+"""Appointments of a PMS in the sync window (45 days back and forward by default).
+
+Each appointment is one row per connection and PMS id, updated in place when the PMS changes
+it (a cancelled or deleted appointment keeps its row with that status). ``contact_id`` is the
+contact holding the patient's PMS id, filled in later for a patient synced after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from crm.db import in_values
+from crm.identity import Channel, namespace_for
+from crm.models import ContactIdentifier, PmsAppointment, PmsConnection, utcnow
+from crm.models.base import uuid7
+from crm.pms.adapters.base import AppointmentRecord, PmsAdapter
+from crm.pms.adapters.cliniko import format_time, parse_time
+from crm.pms.patients import contacts_by_pms_id
+from crm.pms.run_state import RunState, commit_page
+from crm.settings import Settings
+
+STREAM = "appointments"
+
+
+def _hash(record: AppointmentRecord, practitioner: str | None, kind: str | None) -> str:
+    content = {
+        "patient": record.patient_pms_id,
+        "practitioner": record.practitioner_pms_id,
+        "practitioner_name": practitioner,
+        "type": record.appointment_type_pms_id,
+        "type_name": kind,
+        "starts": record.starts_at.isoformat(),
+        "ends": record.ends_at.isoformat() if record.ends_at else None,
+        "status": record.status,
+        "telehealth": record.telehealth,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def sync_appointments(
+    session: Session,
+    *,
+    adapter: PmsAdapter,
+    connection: PmsConnection,
+    state: RunState,
+    full: bool,
+    settings: Settings,
+) -> None:
+    """The window's appointments changed since the cursor (all of them with ``full``)."""
+    now = utcnow()
+    window = timedelta(days=settings.pms_appointment_window_days)
+    since = None if full else parse_time((connection.cursors or {}).get(STREAM))
+    practitioners = {p.pms_id: p.name for p in adapter.practitioners()}
+    kinds = {t.pms_id: t for t in adapter.appointment_types()}
+    cursor: str | None = None
+    for page in adapter.appointment_pages(
+        start=now - window, end=now + window, updated_since=since
+    ):
+        run = state.run
+        run.appointments_fetched += len(page.records) + len(page.bad)
+        for bad in page.bad:
+            state.fail(stream=STREAM, pms_id=bad.pms_id, code=bad.code, message=bad.message)
+        store_appointments(
+            session,
+            connection=connection,
+            state=state,
+            records=page.records,
+            practitioners=practitioners,
+            kinds=kinds,
+        )
+        cursor = max(filter(None, [cursor, page.cursor]), default=None)
+        commit_page(session, state=state, connection=connection, cursor_updates={})
+    link_appointments(session, connection=connection)
+    # the cursor moves once the whole window is read: its two listings (booked, cancelled)
+    # are each ordered by time, not together
+    stamp = cursor or (format_time(since) if since else None)
+    commit_page(
+        session,
+        state=state,
+        connection=connection,
+        cursor_updates={STREAM: stamp} if stamp else {},
+    )
+
+
+def store_appointments(
+    session: Session,
+    *,
+    connection: PmsConnection,
+    state: RunState,
+    records: list[AppointmentRecord],
+    practitioners: dict[str, str],
+    kinds: dict[str, object],
+) -> None:
+    run = state.run
+    if not records:
+        return
+    table = PmsAppointment.__table__
+    existing = {
+        row.pms_id: row
+        for row in session.execute(
+            sa.select(table.c.id, table.c.pms_id, table.c.content_hash).where(
+                table.c.connection_id == connection.id,
+                in_values(table.c.pms_id, [r.pms_id for r in records]),
+            )
+        )
+    }
+    contacts = contacts_by_pms_id(
+        session,
+        organization_id=connection.organization_id,
+        channel=_channel(connection),
+        ids=[r.patient_pms_id for r in records if r.patient_pms_id],
+    )
+    now = utcnow()
+    for record in {r.pms_id: r for r in records}.values():
+        kind = kinds.get(record.appointment_type_pms_id or "")
+        kind_name = getattr(kind, "name", None)
+        practitioner = practitioners.get(record.practitioner_pms_id or "")
+        content = _hash(record, practitioner, kind_name)
+        values = {
+            "patient_pms_id": record.patient_pms_id,
+            "contact_id": contacts.get(record.patient_pms_id or ""),
+            "practitioner_pms_id": record.practitioner_pms_id,
+            "practitioner_name": practitioner,
+            "appointment_type_pms_id": record.appointment_type_pms_id,
+            "appointment_type_name": kind_name,
+            "starts_at": record.starts_at,
+            "ends_at": record.ends_at,
+            "status": record.status,
+            "telehealth": record.telehealth or bool(getattr(kind, "telehealth", False)),
+            "pms_updated_at": record.updated_at,
+            "content_hash": content,
+            "synced_at": now,
+        }
+        found = existing.get(record.pms_id)
+        if found is None:
+            session.execute(
+                table.insert().values(
+                    id=uuid7(),
+                    organization_id=connection.organization_id,
+                    connection_id=connection.id,
+                    pms_id=record.pms_id,
+                    **values,
+                )
+            )
+            run.appointments_created += 1
+        elif found.content_hash == content:
+            run.appointments_unchanged += 1
+        else:
+            session.execute(table.update().where(table.c.id == found.id).values(**values))
+            run.appointments_updated += 1
+
+
+def link_appointments(session: Session, *, connection: PmsConnection) -> int:
+    """Give each appointment without a contact the contact that now holds its patient."""
+    table = PmsAppointment.__table__
+    holder = (
+        sa.select(ContactIdentifier.__table__.c.contact_id)
+        .where(
+            ContactIdentifier.__table__.c.organization_id == table.c.organization_id,
+            ContactIdentifier.__table__.c.namespace == namespace_for(_channel(connection)),
+            ContactIdentifier.__table__.c.value == table.c.patient_pms_id,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    result = session.execute(
+        table.update()
+        .where(
+            table.c.connection_id == connection.id,
+            table.c.contact_id.is_(None),
+            table.c.patient_pms_id.is_not(None),
+        )
+        .values(contact_id=holder)
+    )
+    return result.rowcount or 0
+
+
+def _channel(connection: PmsConnection) -> Channel:
+    return Channel[connection.type]  # the PMS types are also the identifier channels

@@ -1,0 +1,272 @@
+"""PMS connections: add (credentials checked and encrypted), list, change, test, remove."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from crm.errors import ErrorCode, NotFound, ServiceError
+from crm.models import Organization, PmsAppointment, PmsConnection, PmsSyncRun, utcnow
+from crm.models.base import parse_uuid
+from crm.models.pms import PMS_TYPES
+from crm.pms import secrets
+from crm.pms.adapters.base import PmsAdapter
+from crm.settings import Settings
+
+# the credentials each PMS takes (CONTRACT.md, "Integrations")
+REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "CLINIKO": ("apiKey",),
+    "HALAXY": ("clientId", "clientSecret"),
+    "MEDIRECORDS": ("token", "practiceId"),
+    "GENTU": ("pairingCode",),
+}
+DEFAULT_NAMES = {
+    "CLINIKO": "Cliniko",
+    "HALAXY": "Halaxy",
+    "MEDIRECORDS": "MediRecords",
+    "GENTU": "Gentu",
+}
+MAX_FREQUENCY_MINUTES = 7 * 24 * 60
+_UNSET: Any = object()
+
+
+def parse_type(value: str) -> str:
+    kind = str(value or "").strip().upper()
+    if kind not in PMS_TYPES:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            f"type must be one of {', '.join(t.lower() for t in PMS_TYPES)}",
+            field="type",
+        )
+    return kind
+
+
+def check_credentials(kind: str, credentials: Any) -> dict[str, Any]:
+    """The credentials as a dict holding what ``kind`` needs; the message names keys only."""
+    if not isinstance(credentials, Mapping):
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "credentials must be a JSON object", field="credentials"
+        )
+    required = REQUIRED_CREDENTIALS[kind]
+    missing = [k for k in required if not isinstance(credentials.get(k), str | int)]
+    missing += [k for k in required if isinstance(credentials.get(k), str) and not credentials[k]]
+    if missing:
+        wanted = ", ".join(f'"{k}"' for k in required)
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            f"{DEFAULT_NAMES[kind]} credentials are {{{wanted}}}; missing {', '.join(missing)}",
+            field="credentials",
+        )
+    return {str(k): v for k, v in credentials.items()}
+
+
+def check_base_url(value: str | None) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip().rstrip("/")
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host or len(text) > 500:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "baseUrl must be an http(s) URL", field="baseUrl"
+        )
+    return text
+
+
+def check_frequency(value: int) -> int:
+    if not isinstance(value, int) or not 1 <= value <= MAX_FREQUENCY_MINUTES:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            f"syncFrequencyMinutes is 1 to {MAX_FREQUENCY_MINUTES}",
+            field="syncFrequencyMinutes",
+        )
+    return value
+
+
+def adapter_for(
+    connection: PmsConnection,
+    *,
+    region: str | None = None,
+    settings: Settings | None = None,
+    credentials: Mapping[str, Any] | None = None,
+) -> PmsAdapter:
+    """The adapter that talks to ``connection``'s PMS (credentials decrypted in memory)."""
+    creds = (
+        credentials
+        if credentials is not None
+        else secrets.decrypt(connection.credentials_encrypted, settings=settings)
+    )
+    if connection.type == "CLINIKO":
+        from crm.pms.adapters.cliniko import ClinikoAdapter
+
+        return ClinikoAdapter(
+            connection_id=str(connection.id),
+            credentials=creds,
+            base_url=connection.base_url,
+            region=region,
+            settings=settings,
+        )
+    raise ServiceError(
+        ErrorCode.INVALID_INPUT,
+        f"{DEFAULT_NAMES[connection.type]} sync is not available yet (Cliniko is)",
+        field="type",
+    )
+
+
+def test_adapter(adapter: PmsAdapter) -> None:
+    """Raise ``PmsError`` unless the PMS accepts the credentials."""
+    try:
+        adapter.health_check()
+    finally:
+        adapter.close()
+
+
+def create_connection(
+    session: Session,
+    *,
+    organization: Organization,
+    type: str,
+    credentials: Any,
+    display_name: str | None = None,
+    base_url: str | None = None,
+    sync_frequency_minutes: int = 15,
+    sync_enabled: bool = True,
+    test: bool = True,
+    settings: Settings | None = None,
+) -> PmsConnection:
+    """A new connection; with ``test`` the PMS must accept the credentials first."""
+    kind = parse_type(type)
+    creds = check_credentials(kind, credentials)
+    name = (display_name or "").strip() or DEFAULT_NAMES[kind]
+    if len(name) > 200:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "displayName is 1 to 200 characters", field="displayName"
+        )
+    connection = PmsConnection(
+        organization_id=organization.id,
+        type=kind,
+        display_name=name,
+        base_url=check_base_url(base_url),
+        credentials_encrypted=secrets.encrypt(creds, settings=settings),
+        sync_frequency_minutes=check_frequency(sync_frequency_minutes),
+        sync_enabled=bool(sync_enabled),
+        practice_id=str(creds["practiceId"]) if kind == "MEDIRECORDS" else None,
+    )
+    if test:
+        test_adapter(
+            adapter_for(
+                connection,
+                region=organization.default_region,
+                settings=settings,
+                credentials=creds,
+            )
+        )
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def get_connection(
+    session: Session, *, organization_id: uuid.UUID, connection_id: Any
+) -> PmsConnection:
+    """The organization's connection ``connection_id``, else NOT_FOUND."""
+    cid = parse_uuid(connection_id)
+    connection = session.get(PmsConnection, cid) if cid is not None else None
+    if connection is None or connection.organization_id != organization_id:
+        raise NotFound("PMS connection", field="connectionId")
+    return connection
+
+
+def list_connections(session: Session, *, organization_id: uuid.UUID) -> list[PmsConnection]:
+    """The organization's connections, oldest first."""
+    return list(
+        session.exec(
+            select(PmsConnection)
+            .where(PmsConnection.organization_id == organization_id)
+            .order_by(PmsConnection.id)
+        ).all()
+    )
+
+
+def update_connection(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    connection_id: Any,
+    display_name: str | None = _UNSET,
+    credentials: Any = _UNSET,
+    base_url: str | None = _UNSET,
+    sync_enabled: bool = _UNSET,
+    sync_frequency_minutes: int = _UNSET,
+    settings: Settings | None = None,
+) -> PmsConnection:
+    """Change what is given; new credentials are re-encrypted and reset the failure count."""
+    connection = get_connection(
+        session, organization_id=organization_id, connection_id=connection_id
+    )
+    if display_name is not _UNSET and display_name is not None:
+        name = display_name.strip()
+        if not name or len(name) > 200:
+            raise ServiceError(
+                ErrorCode.INVALID_INPUT, "displayName is 1 to 200 characters", field="displayName"
+            )
+        connection.display_name = name
+    if credentials is not _UNSET and credentials is not None:
+        creds = check_credentials(connection.type, credentials)
+        connection.credentials_encrypted = secrets.encrypt(creds, settings=settings)
+        connection.access_token_encrypted = None
+        connection.token_expires_at = None
+        connection.failure_count = 0
+        connection.next_attempt_at = None
+    if base_url is not _UNSET:
+        connection.base_url = check_base_url(base_url)
+    if sync_enabled is not _UNSET and sync_enabled is not None:
+        connection.sync_enabled = bool(sync_enabled)
+    if sync_frequency_minutes is not _UNSET and sync_frequency_minutes is not None:
+        connection.sync_frequency_minutes = check_frequency(sync_frequency_minutes)
+    connection.updated_at = utcnow()
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def delete_connection(session: Session, *, organization_id: uuid.UUID, connection_id: Any) -> None:
+    """Remove the connection with its runs and synced appointments. The contacts and source
+    records the sync brought stay: they are the organization's data, not the connection's."""
+    connection = get_connection(
+        session, organization_id=organization_id, connection_id=connection_id
+    )
+    if session.exec(
+        select(PmsSyncRun.id).where(
+            PmsSyncRun.connection_id == connection.id, PmsSyncRun.status == "running"
+        )
+    ).first():
+        raise ServiceError(
+            ErrorCode.SYNC_RUNNING, "a sync of this connection is running", field="connectionId"
+        )
+    for table in (PmsAppointment.__table__, PmsSyncRun.__table__):
+        session.execute(sa.delete(table).where(table.c.connection_id == connection.id))
+    session.delete(connection)
+    session.flush()
+
+
+def test_connection(
+    session: Session,
+    *,
+    organization: Organization,
+    connection_id: Any,
+    settings: Settings | None = None,
+) -> PmsConnection:
+    """Check the stored credentials against the PMS (``PmsError`` when refused)."""
+    connection = get_connection(
+        session, organization_id=organization.id, connection_id=connection_id
+    )
+    test_adapter(adapter_for(connection, region=organization.default_region, settings=settings))
+    return connection
