@@ -29,6 +29,8 @@ def review_column_plan(
 ) -> ColumnPlan | None:
     """Print the plan (not with ``--json``); exit unless it may import. A dry run only shows
     what a real import would stop on."""
+    if not path.is_file():
+        return None  # a pipe is read once, by the import itself: no plan to show first
     try:
         with path.open("rb") as stream:
             plan = preview_columns(stream, column_map=column_map, encoding=encoding, region=region)
