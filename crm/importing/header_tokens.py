@@ -201,6 +201,8 @@ KEY_WORDS: dict[str, str] = {
 }
 _PHONE_WORDS = frozenset({"phone", "mobile"})
 _KIND_WORDS = {"mobile": MOBILE, "home": HOME, "work": WORK, "other": OTHER}
+# headers of a known shape that no field holds
+_NOT_A_FIELD = frozenset({"address3", "address4", "addressline3", "addressline4"})
 _FILLER = frozenset({"number", "of", "date", "1", "01"})
 
 
@@ -260,7 +262,7 @@ def read_header(header: str, lookup: tuple[tuple[str, str], ...]) -> HeaderReadi
                 note=f"looks like {keyed[0]}, of someone else ({owner})",
             )
         return HeaderReading(None, 0.0)
-    if any(w in NOT_THE_FIELD for w in core):
+    if any(w in NOT_THE_FIELD for w in core) or "".join(core) in _NOT_A_FIELD:
         return HeaderReading(None, 0.0, quiet=True)
     if core[0] == "address" and len(core) > 1 and core[1] != "line":
         # "Default Address City" (Shopify): a part of the address; its phone is another one
