@@ -30,7 +30,10 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 @strawberry.input(description="Map a file column to a canonical column.")
 class ColumnMapInput:
     column: str = strawberry.field(description="The header as it is in the file.")
-    field: str = strawberry.field(description="Canonical column (external_id, email, phone...).")
+    field: str = strawberry.field(
+        description="Canonical column (external_id, email, phone, home_phone...), or `metadata` "
+        "to keep the column in each contact's metadata."
+    )
 
 
 @strawberry.input(
