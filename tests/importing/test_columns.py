@@ -190,10 +190,6 @@ class TestExports:
         assert "date_of_birth" not in fields.values()
 
 
-def _sample(rows: list[list[str]]) -> list[list[str]]:
-    return rows
-
-
 class TestContentSniffing:
     def test_a_column_of_emails_under_a_meaningless_header_is_proposed_as_email(self):
         sample = [["Jo", f"jo{n}@example.com", "x"] for n in range(10)]
