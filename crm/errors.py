@@ -38,6 +38,7 @@ class ErrorCode(str, enum.Enum):
     PMS_UNAVAILABLE = "PMS_UNAVAILABLE"
     PMS_BAD_RESPONSE = "PMS_BAD_RESPONSE"
     SYNC_RUNNING = "SYNC_RUNNING"
+    COLUMN_PLAN_REFUSED = "COLUMN_PLAN_REFUSED"
 
 
 class ServiceError(Exception):

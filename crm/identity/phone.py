@@ -15,6 +15,10 @@ _E164 = re.compile(r"\+[1-9]\d{6,14}")
 # "00" is the international prefix in most of the world; phonenumbers only honours the
 # prefix of the region given, so "0061 412 ..." parsed as AU (whose prefix is 0011) fails
 _DOUBLE_ZERO = re.compile(r"[\s(]*00[\s).-]*(?=[1-9])")
+# digits with their country code and no "+", as PMS exports write them ("6281234567890"):
+# read as international when they are not a valid number of the region (11 digits at least:
+# a country code and a national number, so that a short local typo is not read abroad)
+_BARE_INTERNATIONAL = re.compile(r"[1-9][0-9]{10,14}")
 _MAX_LENGTH = 100
 _REASONS = {
     ValidationResult.INVALID_COUNTRY_CODE: "not a valid phone number (unknown country code)",
@@ -45,6 +49,10 @@ def normalize_phone(value: str, *, region: str | None = "AU") -> str:
         international = _parse("+" + value[prefix.end() :], None)
         if international is not None and _is_valid(international):
             return _e164(international)
+    if bare := _bare_international(value):
+        international = _parse(bare, None)
+        if international is not None and _is_valid(international):
+            return _e164(international)
     if number is None:
         if region_code is None and not value.lstrip().startswith(("+", "tel:")):
             raise _invalid("a phone number without a country code needs a region")
@@ -64,7 +72,17 @@ def _fast(value: str, region: str | None) -> str | None:
         again = fast_e164("+" + value[prefix.end() :], None)
         if again is not None and again[0] == VALID:
             return again[1]
+    if bare := _bare_international(value):
+        again = fast_e164(bare, None)
+        if again is not None and again[0] == VALID:
+            return again[1]
     return None
+
+
+def _bare_international(value: str) -> str | None:
+    """``+`` and the digits of a number written with its country code but no ``+``."""
+    digits = value.replace(" ", "").replace("-", "")
+    return "+" + digits if _BARE_INTERNATIONAL.fullmatch(digits) else None
 
 
 # is_valid_number, not just is_possible_number: "possible" only checks the length, so a number

@@ -16,6 +16,7 @@ from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, 
 from crm.importing.columns import parse_column_map
 from crm.importing.export import export_contacts
 from crm.importing.jobs import ImportOptions, reported_status
+from crm.importing.plan_view import review_column_plan
 from crm.importing.rejects import write_rejects
 from crm.importing.submit import submit_import
 from crm.models import ImportJob
@@ -65,6 +66,12 @@ def import_contacts(
         Path | None, typer.Option(help="Write rejected rows here (line, column, code, reason).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Accept the column plan as shown.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse any column that is not mapped.")
+    ] = False,
 ) -> None:
     """Import a CSV client list; safe to run again (rows already imported are unchanged)."""
     if not file.exists() or file.is_dir():
@@ -82,6 +89,17 @@ def import_contacts(
     size = file.stat().st_size
     with unit_of_work() as session:
         organization = find_organization(session, ref=org)
+    with reported_errors():
+        plan = review_column_plan(
+            file,
+            column_map=options.column_map,
+            encoding=encoding,
+            region=region or organization.default_region,
+            accept=yes,
+            strict=strict,
+            dry_run=dry_run,
+            as_json=as_json,
+        )
     started = time.monotonic()
     show_progress = not as_json and sys.stderr.isatty()
     progress = Progress(
@@ -113,6 +131,8 @@ def import_contacts(
             with rejects.open("w", newline="", encoding="utf-8") as out:
                 write_rejects(session, job=job, out=out)
     summary = _summary(job, seconds, warnings, resumed=submitted.resumed)
+    if plan is not None:
+        summary["columns"] = plan.as_json()
     if as_json:
         typer.echo(json.dumps(summary))
     else:

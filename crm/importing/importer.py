@@ -276,7 +276,10 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
 
     def _run(self, stream: IO[bytes], progress: Callable[[ImportJob], None] | None) -> None:
         source = CsvSource(
-            stream, column_map=self.options.column_map, encoding=self.options.encoding
+            stream,
+            column_map=self.options.column_map,
+            encoding=self.options.encoding,
+            region=self.region,
         )
         header_row = Row(line=1, values={}, metadata={})
         notes = [

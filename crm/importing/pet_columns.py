@@ -33,7 +33,10 @@ PET_ALIASES: dict[str, tuple[str, ...]] = {
     "breed": ("breed", "petbreed"),
     "pet_sex": ("petsex", "animalsex", "petgender"),
     "pet_desexed": ("petdesexed", "desexed", "neutered", "spayed", "desexedneutered"),
-    "pet_date_of_birth": ("petdateofbirth", "petdob", "petbirthdate", "petbirthday"),
+    "pet_date_of_birth": (
+        *("petdateofbirth", "petdob", "petbirthdate", "petbirthday"),
+        *("animaldob", "animaldateofbirth", "animalbirthdate"),
+    ),
     "pet_colour": ("petcolour", "petcolor", "colour", "color"),
     "pet_weight": ("petweight", "weight", "weightkg", "petweightkg"),
     "microchip": (

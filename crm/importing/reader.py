@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from crm.errors import ErrorCode, ServiceError
+from crm.identity.placeholders import PLACEHOLDER_STARTS, is_placeholder
 from crm.importing.address import split_address
 from crm.importing.columns import ColumnPlan, plan_columns
 from crm.importing.pet_columns import PET_COLUMNS
+from crm.importing.sniff import sample_rows
 from crm.importing.validation import text_encoding
 from crm.ingest.observation import storable
 
@@ -117,6 +119,7 @@ class CsvSource:
         *,
         column_map: Mapping[str, str] | None = None,
         encoding: str | None = None,
+        region: str | None = None,
     ) -> None:
         try:
             encoding = text_encoding(encoding) or "utf-8-sig"
@@ -126,7 +129,8 @@ class CsvSource:
             encoding = "utf-8-sig"  # a BOM is accepted either way
         self._counter = _CountingReader(stream)
         buffered = io.BufferedReader(self._counter, buffer_size=SAMPLE_BYTES)
-        _check_encoding(buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES], encoding)
+        peeked = buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES]
+        _check_encoding(peeked, encoding)
         self._text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
         try:
             first = self._text.readline()
@@ -143,7 +147,13 @@ class CsvSource:
             raise ImportFailed(f"unreadable CSV header: {exc}") from exc
         # a header is kept (metadata keys, warnings): without what no column can hold
         header = [storable(name) for name in header]
-        self.plan: ColumnPlan = plan_columns(header, column_map or {})
+        # the rows in what was peeked: headers that say nothing are read by their values
+        sample = sample_rows(
+            peeked.decode(encoding, errors="ignore"),
+            self.delimiter,
+            truncated=len(peeked) >= SAMPLE_BYTES,
+        )
+        self.plan: ColumnPlan = plan_columns(header, column_map or {}, sample=sample, region=region)
         if not self.plan.canonical:
             raise ImportFailed("no recognisable columns in the header; map them with --map SRC=DST")
         self._reader = csv.reader(self._text, delimiter=self.delimiter, strict=False)
@@ -180,6 +190,8 @@ class CsvSource:
                     if value[0] == "'" and len(value) > 1 and value[1] in FORMULA_STARTS:
                         value = value[1:]  # undo export's formula neutralisation
                     if (name := plan.canonical.get(i)) is not None:
+                        if value[0] in PLACEHOLDER_STARTS and is_placeholder(value):
+                            continue  # "n/a", "-", "0"...: no value, not an invalid one
                         values[name] = value
                     else:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"

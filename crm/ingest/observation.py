@@ -33,6 +33,10 @@ ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_co
 _ADDRESS_LENGTHS = {name: Contact.__table__.c[name].type.length for name in ADDRESS_FIELDS}
 # canonical input column -> identifier channel, for the columns that carry channel identifiers
 IDENTIFIER_COLUMNS: dict[str, Channel] = {
+    # a file's further phones (the first is ``phone``): more ``tel`` keys, in this order
+    "home_phone": Channel.PHONE,
+    "work_phone": Channel.PHONE,
+    "other_phone": Channel.PHONE,
     "whatsapp": Channel.WHATSAPP,
     "sms": Channel.SMS,
     "instagram": Channel.INSTAGRAM,

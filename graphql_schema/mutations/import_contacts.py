@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import uuid
 from typing import Any
 
@@ -11,8 +12,10 @@ from anyio import from_thread
 from strawberry.file_uploads import Upload
 
 from crm.errors import ErrorCode, ServiceError
+from crm.importing.column_check import ColumnPlanRefused, check_column_plan, preview_columns
 from crm.importing.columns import parse_column_map
 from crm.importing.jobs import ImportOptions
+from crm.importing.reader import ImportFailed
 from crm.importing.runner import ImportRunner
 from crm.importing.submit import Enqueue, Submitted, submit_import
 from crm.importing.validation import csv_text_bytes
@@ -27,7 +30,10 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 @strawberry.input(description="Map a file column to a canonical column.")
 class ColumnMapInput:
     column: str = strawberry.field(description="The header as it is in the file.")
-    field: str = strawberry.field(description="Canonical column (external_id, email, phone...).")
+    field: str = strawberry.field(
+        description="Canonical column (external_id, email, phone, home_phone...), or `metadata` "
+        "to keep the column in each contact's metadata."
+    )
 
 
 @strawberry.input(
@@ -55,6 +61,47 @@ class ImportContactsInput:
     encoding: str | None = strawberry.field(
         default=None, description="File encoding when not UTF-8 (cp1252, latin-1...)."
     )
+    accept_column_plan: bool = strawberry.field(
+        default=False,
+        description="Import with the column plan as it is: columns that only look like a "
+        "field stay in metadata, columns proposed from their values import as proposed, and a "
+        "file without a name or contact-channel column imports. False: such a plan is "
+        "refused with COLUMN_PLAN_REFUSED before anything is written (a dry run reports it).",
+    )
+    strict: bool = strawberry.field(
+        default=False,
+        description="Refuse the file when any column is not mapped (map one to `metadata` "
+        "to keep it there).",
+    )
+
+
+@strawberry.type(description="How one file column is read (the column plan).")
+class ColumnPlanEntry:
+    column: str = strawberry.field(description="The header as it is in the file.")
+    field: str | None = strawberry.field(
+        description="The canonical column it imports as; null: kept in each contact's metadata."
+    )
+    confidence: float = strawberry.field(
+        description="1.0 mapped or an exact alias, 0.9 from the header's words, lower from "
+        "the column's values or a header that only looks like a field."
+    )
+    how: str = strawberry.field(description="map, alias, words, content or none.")
+    note: str | None = strawberry.field(description="Why, when the match is not exact.")
+    confirm: bool = strawberry.field(
+        description="True: a real import needs a decision on this column (columnMap, or "
+        "acceptColumnPlan)."
+    )
+
+    @classmethod
+    def from_match(cls, match: Any) -> ColumnPlanEntry:
+        return cls(
+            column=match.header,
+            field=match.field,
+            confidence=match.confidence,
+            how=match.how,
+            note=match.note,
+            confirm=match.confirm,
+        )
 
 
 @strawberry.type(description="Result of importContacts.")
@@ -64,7 +111,12 @@ class ImportContactsPayload:
         "background: files above CRM_IMPORT_BACKGROUND_BYTES."
     )
     errors: list[UserError] = strawberry.field(
-        description="Why the file could not be imported at all (row problems are in the job)."
+        description="Why the file could not be imported at all (row problems are in the job); "
+        "COLUMN_PLAN_REFUSED: the column plan needs a decision (see columnPlan)."
+    )
+    column_plan: list[ColumnPlanEntry] | None = strawberry.field(
+        default=None,
+        description="How each file column is read, once the header could be read.",
     )
 
 
@@ -121,6 +173,37 @@ async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPaylo
     except ServiceError as exc:
         return ImportContactsPayload(import_job=None, errors=user_errors(exc))
 
+    def review() -> Any:
+        try:
+            plan = preview_columns(
+                io.BytesIO(content),
+                column_map=options.column_map,
+                encoding=options.encoding,
+                region=options.region or ctx.organization.default_region,
+            )
+        except ImportFailed:
+            return None, None  # the import itself says why the file cannot be read
+        try:
+            check_column_plan(plan, accept=input.accept_column_plan, strict=input.strict)
+        except ColumnPlanRefused as refused:
+            if not options.dry_run:
+                return plan, refused
+        return plan, None
+
+    try:
+        plan, refused = await ctx.run_sync(review)
+    except ServiceError as exc:
+        return ImportContactsPayload(import_job=None, errors=user_errors(exc))
+    entries = (
+        None
+        if plan is None
+        else [ColumnPlanEntry.from_match(m) for m in plan.matches if m.how != "skipped"]
+    )
+    if refused is not None:
+        return ImportContactsPayload(
+            import_job=None, errors=user_errors(refused), column_plan=entries
+        )
+
     def submit() -> Submitted:
         try:
             return submit_import(
@@ -144,4 +227,6 @@ async def resolve(info: Info, input: ImportContactsInput) -> ImportContactsPaylo
     except ServiceError as exc:
         return ImportContactsPayload(import_job=None, errors=user_errors(exc))
     errors = user_errors(submitted.error) if submitted.error is not None else []
-    return ImportContactsPayload(import_job=ImportJob.from_model(submitted.job), errors=errors)
+    return ImportContactsPayload(
+        import_job=ImportJob.from_model(submitted.job), errors=errors, column_plan=entries
+    )

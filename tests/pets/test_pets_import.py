@@ -304,7 +304,7 @@ class TestHeadersAndConflicts:
             engine,
             org,
             owners_file(
-                ["C9", "Cat", "Woman", "cw@example.com", "Kit", "Cat", "", "?", "", "", ""]
+                ["C9", "Cat", "Woman", "cw@example.com", "Kit", "Cat", "", "Q", "", "", ""]
             ),
             dry_run=True,
         )
