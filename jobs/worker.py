@@ -14,7 +14,7 @@ from arq.cron import CronJob
 from arq.worker import Function, func
 
 from crm.settings import get_settings
-from jobs import dedup, imports, system
+from jobs import dedup, imports, system, webhooks
 from jobs.context import shutdown, startup
 
 QUEUE_NAME = "crm:queue"
@@ -25,6 +25,8 @@ JOBS: dict[str, Any] = {
     "system.health": system.health,
     "contacts.import": imports.import_contacts,
     "dedup.sweep": dedup.sweep,
+    "webhooks.process": webhooks.process,
+    "webhooks.retry": webhooks.retry,
 }
 
 # Jobs that outlast the worker's default ``job_timeout``: a first sweep of a large
@@ -34,7 +36,7 @@ JOB_TIMEOUTS: dict[str, int] = {"dedup.sweep": dedup.TIMEOUT_SECONDS}
 # Scheduled jobs, for example:
 #   cron(pms.sync_due, name="pms.sync", minute=None, unique=True)          # every minute
 #   cron(dedup.sweep_all, name="dedup.sweep_all", weekday="sun", hour=3, minute=0, unique=True)
-CRON_JOBS: list[CronJob] = [*dedup.cron_jobs()]
+CRON_JOBS: list[CronJob] = [*dedup.cron_jobs(), *webhooks.cron_jobs()]
 
 
 def redis_settings_for(url: str | None) -> RedisSettings:

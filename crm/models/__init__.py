@@ -14,6 +14,14 @@ from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
+from crm.models.webhooks import (
+    Message,
+    Order,
+    Prescription,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -30,8 +38,14 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "Merge",
+    "Message",
+    "Order",
     "Organization",
+    "Prescription",
     "SourceRecord",
+    "Subscription",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
     "uuid7",
 ]
