@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from sqlmodel import Session
+from starlette.testclient import TestClient
 
 from crm.models import WebhookEndpoint
 from crm.settings import Settings
 from graphql_schema.app import create_app
-from starlette.testclient import TestClient
 from tests.webhooks.conftest import deliveries, post_signed
 
 ORDER = {
