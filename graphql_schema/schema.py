@@ -29,11 +29,12 @@ from graphql_schema.request_errors import (
 )
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
+from graphql_schema.types.webhooks import WebhooksQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery, WebhooksQuery):
     pass
 
 

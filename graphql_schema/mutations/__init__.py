@@ -14,6 +14,7 @@ from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
@@ -24,6 +25,10 @@ from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
+from graphql_schema.mutations.webhooks import (
+    CreateWebhookEndpointPayload,
+    ReplayWebhookDeliveryPayload,
+)
 from graphql_schema.permissions import IsAdmin, IsEditor
 
 
@@ -95,5 +100,17 @@ class Mutation:
         resolver=sweep_m.resolve,
         description="Run the dedup sweep of the organization now and wait for its summary "
         "(admin). A sweep already running makes this one a no-op (`skipped`).",
+        permission_classes=[IsAdmin],
+    )
+    create_webhook_endpoint: CreateWebhookEndpointPayload = mutation(
+        resolver=webhooks_m.resolve_create,
+        description="Create an inbound webhook endpoint (admin): its URL and secret, the "
+        "secret shown this once. See docs/webhooks.md for each provider's setup.",
+        permission_classes=[IsAdmin],
+    )
+    replay_webhook_delivery: ReplayWebhookDeliveryPayload = mutation(
+        resolver=webhooks_m.resolve_replay,
+        description="Process a stored delivery again from its raw body (admin), e.g. a FAILED "
+        "one after a fix. Processing is idempotent: a processed delivery changes nothing.",
         permission_classes=[IsAdmin],
     )

@@ -15,6 +15,7 @@ from crm.models import ContactEvent as EventModel
 from crm.models import ContactIdentifier as IdentifierModel
 from crm.models import SourceRecord as SourceModel
 from graphql_schema.context import Info
+from graphql_schema.types.activity_commerce import ContactActivity, activity_of
 from graphql_schema.types.common import Channel, ContactStatus, PageInfo, bad_input
 
 
@@ -252,6 +253,10 @@ class Contact:
     async def emails(self, info: Info) -> list[ContactPoint]:
         rows = await info.context.loaders.identifiers_by_contact.load(self._model.id)
         return ContactPoint.listed(rows, "email", self._model.email)
+
+    @strawberry.field(description="The contact's activity: orders, subscriptions, prescriptions.")
+    def activity(self) -> ContactActivity:
+        return activity_of(self._model.id)
 
     @strawberry.field(description="Each source's current record of this contact, newest first.")
     async def sources(self, info: Info) -> list[SourceRecord]:
