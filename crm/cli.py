@@ -22,6 +22,7 @@ from crm.matching import cli as dedup_cli
 from crm.migrate import upgrade
 from crm.settings import get_settings
 from crm.tenancy.service import create_api_key, create_organization, find_organization
+from crm.webhooks import cli as webhooks_cli
 
 DEMO_ORGANIZATION = "Demo Practice"
 
@@ -219,3 +220,4 @@ def demo() -> None:
 app.command("import")(import_cli.import_contacts)
 app.command("export")(import_cli.export)
 app.command("dedup")(dedup_cli.dedup)
+app.add_typer(webhooks_cli.app, name="webhooks")

@@ -83,6 +83,7 @@ def resolve(
     keys: list[tuple[Channel, str]] | None = None,
     source_id: str | None = None,
     observed_at: datetime | None = None,
+    contact_id: uuid.UUID | None = None,
     actor: str,
 ) -> uuid.UUID:
     """The contact ``raw`` observes, found or created through the one ingestion pipeline."""
@@ -94,6 +95,7 @@ def resolve(
             extra_keys=keys,
             source_id=source_id,
             observed_at=observed_at,
+            contact_id=contact_id,
         )
     except Rejected as exc:
         raise Unprocessable(

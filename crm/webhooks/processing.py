@@ -17,6 +17,7 @@ from crm.errors import ServiceError
 from crm.identity import IdentityError
 from crm.logging import get_logger
 from crm.models import Organization, WebhookDelivery, utcnow
+from crm.models.base import parse_uuid
 from crm.webhooks import providers
 from crm.webhooks.providers import Unprocessable
 
@@ -134,7 +135,8 @@ def replay(
 
     with Session(engine, expire_on_commit=False) as session:
         if organization_id is None:
-            found = session.get(WebhookDelivery, uuid.UUID(str(delivery_id)))
+            ident = parse_uuid(delivery_id)
+            found = session.get(WebhookDelivery, ident) if ident is not None else None
             organization_id = found.organization_id if found else uuid.UUID(int=0)
         delivery = get_delivery(session, organization_id=organization_id, delivery_id=delivery_id)
         if delivery.status != "rejected" or delivery.event_type is not None:

@@ -1,7 +1,10 @@
 """WhatsApp Cloud API: inbound messages. ``wa_id`` is the person's number (the shared ``tel``
-key, so it finds the contact imported with that phone); the profile name is a self-chosen
-display name, observed as source ``social:whatsapp`` (the lowest priority: any other
-source's name wins). Statuses, system and unknown message types are accepted and ignored.
+key, so it finds the contact imported with that phone), observed as source ``whatsapp``.
+The profile name is a self-chosen display name: it never decides who the person is (it is
+not matched against a household's first names); once the number has found its contact, the
+name is observed on that contact as source ``social:whatsapp``, the lowest priority, so any
+other source's name wins. Statuses, system and unknown message types are accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from crm.models import Organization, WebhookDelivery
 from crm.webhooks.common import resolve, when
 from crm.webhooks.messaging import record_message
 
-SOURCE = "social:whatsapp"
+SOURCE = "whatsapp"
+PROFILE_SOURCE = "social:whatsapp"
 MESSAGE_TYPES = frozenset(
     {
         "text",
@@ -68,16 +72,28 @@ def handle(
             wa_id = str(message.get("from") or "").strip()
             if not wa_id or not message.get("id"):
                 continue
-            raw = {"name": names.get(wa_id)}
+            sent_at = when(message.get("timestamp")) or delivery.received_at
             contact_id = resolve(
                 session,
                 organization=organization,
-                raw=raw,
+                raw={},
                 source=SOURCE,
                 keys=[(Channel.WHATSAPP, "+" + wa_id.lstrip("+"))],
-                observed_at=when(message.get("timestamp")) or delivery.received_at,
+                source_id=f"wa:{wa_id}",
+                observed_at=sent_at,
                 actor=f"webhook:{delivery.id}",
             )
+            if profile := names.get(wa_id):
+                contact_id = resolve(
+                    session,
+                    organization=organization,
+                    raw={"name": str(profile)},
+                    source=PROFILE_SOURCE,
+                    source_id=f"profile:{wa_id}",
+                    observed_at=sent_at,
+                    contact_id=contact_id,
+                    actor=f"webhook:{delivery.id}",
+                )
             record_message(
                 session,
                 organization_id=organization.id,
@@ -85,7 +101,7 @@ def handle(
                 channel="WHATSAPP",
                 external_id=str(message["id"]),
                 direction="inbound",
-                sent_at=when(message.get("timestamp")) or delivery.received_at,
+                sent_at=sent_at,
                 conversation_id=wa_id,
             )
             recorded += 1
