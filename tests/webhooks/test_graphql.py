@@ -157,3 +157,38 @@ class TestWebhookApi:
         assert replayed["delivery"]["status"] == "PROCESSED" and replayed["errors"] == []
         missing = gql(client, key, REPLAY, {"id": "00000000-0000-0000-0000-000000000000"})
         assert missing["data"]["replayWebhookDelivery"]["errors"][0]["code"] == "NOT_FOUND"
+
+
+class TestActivityAfterMerge:
+    def test_the_survivor_shows_the_merged_contacts_orders(self, client, engine, session, org):
+        from crm.merging.service import merge_contacts
+        from crm.models import Contact
+
+        key = make_key(session, org, "admin")
+        endpoint = gql(client, key, CREATE, {"input": {"provider": "CAREPORTALS"}})["data"][
+            "createWebhookEndpoint"
+        ]["webhookEndpoint"]
+        for n, email in enumerate(["one@example.com", "two@example.com"]):
+            body = order(f"e{n}", f"ord-{n}", email)
+            client.post(
+                endpoint["url"],
+                content=body,
+                headers={"X-CarePortals-Signature": sign(endpoint["secret"], body)},
+            )
+        with Session(engine) as s:
+            ids = {c.email: c.id for c in s.exec(select(Contact))}
+        # when the second is merged into the first
+        merge_contacts(
+            session,
+            organization=org,
+            survivor_id=ids["one@example.com"],
+            merge_ids=[ids["two@example.com"]],
+            actor="test",
+        )
+        session.commit()
+        # then the survivor lists both orders
+        [contact] = gql(client, key, ACTIVITY)["data"]["contacts"]["edges"]
+        assert sorted(o["id"] for o in contact["node"]["activity"]["orders"]) == [
+            "ord-0",
+            "ord-1",
+        ]
