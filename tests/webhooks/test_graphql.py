@@ -192,3 +192,33 @@ class TestActivityAfterMerge:
             "ord-0",
             "ord-1",
         ]
+
+
+class TestActivityStatements:
+    def test_a_page_costs_the_same_statements_for_more_contacts(self, client, engine, session, org):
+        from tests.graphql.test_sql_statements import recorded_statements
+
+        key = make_key(session, org, "admin")
+        endpoint = gql(client, key, CREATE, {"input": {"provider": "CAREPORTALS"}})["data"][
+            "createWebhookEndpoint"
+        ]["webhookEndpoint"]
+
+        def add(n: int) -> None:
+            body = order(f"e{n}", f"ord-{n}", f"p{n}@example.com")
+            client.post(
+                endpoint["url"],
+                content=body,
+                headers={"X-CarePortals-Signature": sign(endpoint["secret"], body)},
+            )
+
+        def cost() -> int:
+            with recorded_statements(engine) as statements:
+                gql(client, key, ACTIVITY)
+            return len(statements)
+
+        for n in range(2):
+            add(n)
+        few = cost()
+        for n in range(2, 7):
+            add(n)
+        assert cost() == few
