@@ -144,8 +144,13 @@ def receive(
         endpoint = _endpoint(session, provider, endpoint_id)
         if endpoint is None:
             return Receipt(404, reason="unknown endpoint")
-        secret = secrets.decrypt(endpoint.secret_encrypted)
         organization_id, ident, name = endpoint.organization_id, endpoint.id, endpoint.provider
+        try:
+            secret = secrets.decrypt(endpoint.secret_encrypted)
+        except ValueError:
+            # CRM_SECRET_KEY changed: nothing can be verified; 503 so the provider retries
+            log.error("crm.webhooks.secret_unreadable", endpoint_id=str(ident))
+            return Receipt(503, reason="the endpoint's secret cannot be read")
     if not signatures.verified(name, secret=secret, body=body, headers=headers, query=query):
         _count_rejection(engine, ident)
         log.info("crm.webhooks.bad_signature", provider=name, endpoint_id=str(ident))

@@ -139,3 +139,28 @@ class TestProviders:
         signed = post_signed(client, hook, body, header="X-Hub-Signature-256")
         unsigned = post_signed(client, hook, body, header="X-CarePortals-Signature")
         assert (signed.status_code, unsigned.status_code) == (200, 401)
+
+
+class TestSecrets:
+    def test_the_secret_is_stored_encrypted(self, engine, make_hook):
+        hook = make_hook("careportals")
+        with Session(engine) as session:
+            endpoint = session.get(WebhookEndpoint, hook.endpoint.id)
+            assert endpoint is not None
+            assert hook.secret not in endpoint.secret_encrypted
+
+    def test_an_unreadable_secret_answers_503_so_the_provider_retries(
+        self, engine, make_hook, monkeypatch
+    ):
+        from crm.settings import get_settings
+
+        hook = make_hook("careportals")
+        monkeypatch.setenv("CRM_SECRET_KEY", "another-key")
+        get_settings.cache_clear()
+        try:
+            with TestClient(create_app(engine=engine, settings=Settings())) as other:
+                response = post_signed(other, hook, ORDER)
+        finally:
+            get_settings.cache_clear()
+        assert response.status_code == 503
+        assert deliveries(engine) == []
