@@ -40,15 +40,18 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def routes(engine: Engine, settings: Settings) -> list[Route]:
-    """The webhook routes of the app."""
+def routes(engine: Engine, settings: Settings, *, queue_name: str | None = None) -> list[Route]:
+    """The webhook routes of the app (``queue_name``: the arq queue, default the worker's)."""
 
     async def enqueue(delivery_id: str) -> None:
         from jobs.queue import enqueue as enqueue_job
 
         try:
             await enqueue_job(
-                "webhooks.process", delivery_id, _job_id=f"webhooks.process:{delivery_id}"
+                "webhooks.process",
+                delivery_id,
+                _job_id=f"webhooks.process:{delivery_id}",
+                _queue_name=queue_name,
             )
         except Exception as exc:  # the delivery is stored: the retry sweep picks it up
             log.warning(

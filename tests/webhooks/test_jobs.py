@@ -102,3 +102,56 @@ def queue_name() -> str:
     import uuid
 
     return f"crm:test:{uuid.uuid4().hex}"
+
+
+@pytest.mark.redis
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+def test_with_redis_a_delivery_is_queued_for_the_worker(engine, make_hook, monkeypatch, queue_name):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from crm.settings import Settings
+    from graphql_schema import webhooks_http
+
+    if not REDIS_URL:
+        pytest.skip(REDIS_SKIP)
+    monkeypatch.setenv("CRM_REDIS_URL", REDIS_URL)
+    get_settings.cache_clear()
+    hook = make_hook("careportals")
+    app = Starlette(
+        routes=webhooks_http.routes(
+            engine, Settings(env="development", redis_url=REDIS_URL), queue_name=queue_name
+        )
+    )
+    try:
+        with TestClient(app) as client:
+            answer = client.post(
+                hook.path,
+                content=BODY,
+                headers={"X-CarePortals-Signature": sign(hook.secret, BODY)},
+            )
+        # given it is stored and acknowledged, not processed by the API process
+        assert answer.status_code == 200
+        assert status_of(engine) == "received"
+
+        async def work() -> int:
+            worker = create_worker(
+                WorkerSettings,
+                redis_settings=redis_settings_for(REDIS_URL),
+                queue_name=queue_name,
+                burst=True,
+                poll_delay=0,
+                handle_signals=False,
+                cron_jobs=[],
+            )
+            try:
+                await worker.main()
+                return worker.jobs_complete
+            finally:
+                await worker.close()
+
+        # when the worker runs, then it processes it
+        assert asyncio.run(work()) == 1
+    finally:
+        get_settings.cache_clear()
+    assert status_of(engine) == "processed"
