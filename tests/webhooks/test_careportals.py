@@ -209,3 +209,40 @@ class TestFailures:
         # then it is processed with no second effect
         assert deliveries(engine)[0].status == "processed"
         assert len(orders(engine)) == 1 and len(contacts(engine)) == 1
+
+
+class TestCustomerKeys:
+    def test_a_customer_known_only_by_phone_is_found_by_it(
+        self, client, engine, make_hook, session, org
+    ):
+        known, _ = resolve_contact(
+            session, organization=org, channel="PHONE", value="+61412345678", data={}
+        )
+        session.commit()
+        body = {
+            "event": "order.created",
+            "id": "evt-p",
+            "data": {"_id": "ord-p", "status": "pending", "customer.phone": "0412 345 678"},
+        }
+        post_signed(client, make_hook(), body)
+        [contact] = contacts(engine)
+        assert contact.id == known.id and orders(engine)[0].contact_id == known.id
+
+    def test_a_household_sharing_an_email_stays_two_people(
+        self, client, engine, make_hook, session, org
+    ):
+        # given Bob holds the family email
+        bob, _ = resolve_contact(
+            session,
+            organization=org,
+            channel="EMAIL",
+            value="ada@example.com",
+            data={"first_name": "Bob", "last_name": "Lovelace"},
+        )
+        session.commit()
+        # when Ada orders with it
+        post_signed(client, make_hook(), FULL_ORDER)
+        # then Ada is her own contact and the order is hers
+        people = {c.first_name: c.id for c in contacts(engine)}
+        assert set(people) == {"Ada", "Bob"}
+        assert orders(engine)[0].contact_id == people["Ada"] != bob.id
