@@ -34,6 +34,7 @@ from crm.pms import cli as pms_cli
 from crm.settings import get_settings
 from crm.tenancy import cli as tenancy_cli
 from crm.tenancy.service import create_api_key, create_organization, find_organization
+from crm.webhooks import cli as webhooks_cli
 
 DEMO_ORGANIZATION = "Demo Practice"
 
@@ -253,3 +254,4 @@ app.command("export")(import_cli.export)
 app.command("dedup")(dedup_cli.dedup)
 app.add_typer(pms_cli.pms_app, name="pms")
 app.add_typer(pms_cli.secret_app, name="secret")
+app.add_typer(webhooks_cli.app, name="webhooks")

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # seconds /healthz waits for its database check before answering 503 "timeout"
     health_timeout: float = Field(default=1.5, gt=0)
     redis_url: str | None = None
+    # the largest inbound webhook body accepted (413 beyond it)
+    webhook_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     secret_key: str | None = None
     # keys that encrypted PMS credentials before the last ``crm secret rotate`` (comma
     # separated): still read, never written

@@ -20,7 +20,7 @@ from crm.db_async import make_async_pool
 from crm.db_health import TIMEOUT, database_problem
 from crm.importing.runner import ImportRunner
 from crm.settings import Settings, get_settings
-from graphql_schema import graphiql
+from graphql_schema import graphiql, webhooks_http
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
 
@@ -80,6 +80,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *webhooks_http.routes(engine, settings),
             # GraphiQL's assets, served by the app itself (none in production)
             *([] if settings.production else graphiql.routes()),
         ],

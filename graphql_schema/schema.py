@@ -33,11 +33,14 @@ from graphql_schema.types.api_key import ApiKeysQuery
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 from graphql_schema.types.pms import ActivityQuery, PmsQuery
+from graphql_schema.types.webhooks import WebhooksQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery, ApiKeysQuery, PmsQuery, ActivityQuery):
+class RootQuery(
+    Query, ImportQuery, DuplicatesQuery, ApiKeysQuery, PmsQuery, ActivityQuery, WebhooksQuery
+):
     pass
 
 

@@ -14,7 +14,7 @@ from arq.cron import CronJob
 from arq.worker import Function, func
 
 from crm.settings import get_settings
-from jobs import dedup, imports, pms, system
+from jobs import dedup, imports, pms, system, webhooks
 from jobs.context import shutdown, startup
 
 QUEUE_NAME = "crm:queue"
@@ -26,6 +26,8 @@ JOBS: dict[str, Any] = {
     "contacts.import": imports.import_contacts,
     "dedup.sweep": dedup.sweep,
     "pms.sync": pms.sync,
+    "webhooks.process": webhooks.process,
+    "webhooks.retry": webhooks.retry,
 }
 
 # Jobs that outlast the worker's default ``job_timeout``: a first sweep of a large
@@ -41,7 +43,7 @@ JOB_KEEP_RESULT: dict[str, int] = {"pms.sync": 0}
 # Scheduled jobs, for example:
 #   cron(pms.sync_due, name="pms.sync", minute=None, unique=True)          # every minute
 #   cron(dedup.sweep_all, name="dedup.sweep_all", weekday="sun", hour=3, minute=0, unique=True)
-CRON_JOBS: list[CronJob] = [*dedup.cron_jobs(), *pms.cron_jobs()]
+CRON_JOBS: list[CronJob] = [*dedup.cron_jobs(), *pms.cron_jobs(), *webhooks.cron_jobs()]
 
 
 def redis_settings_for(url: str | None) -> RedisSettings:

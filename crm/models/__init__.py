@@ -16,6 +16,14 @@ from crm.models.pet import PET_FIELDS, Pet, PetVersion
 from crm.models.pms import PmsAppointment, PmsConnection, PmsSyncRun
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
+from crm.models.webhooks import (
+    Message,
+    Order,
+    Prescription,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -33,13 +41,19 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "Merge",
+    "Message",
+    "Order",
     "Organization",
     "Pet",
     "PetVersion",
     "PmsAppointment",
     "PmsConnection",
     "PmsSyncRun",
+    "Prescription",
     "SourceRecord",
+    "Subscription",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
     "uuid7",
 ]

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlmodel import Session
 
 from crm.errors import ErrorCode, ServiceError
-from crm.models import PmsConnection
+from crm.models import PmsConnection, WebhookEndpoint
 from crm.settings import (
     PREVIOUS_SECRET_FILE,
     SECRET_FILE,
@@ -109,6 +109,23 @@ def rotate(session: Session, *, new_secret: str, settings: Settings | None = Non
             .values({k: v.decode() for k, v in values.items()})
         )
         count += len(values)
+    # inbound webhook endpoints' shared secrets (crm/webhooks/secrets.py) share the keyring
+    endpoints = WebhookEndpoint.__table__
+    for row in session.execute(sa.select(endpoints.c.id, endpoints.c.secret_encrypted)).all():
+        try:
+            token = ring.rotate(row.secret_encrypted.encode())
+        except InvalidToken:
+            raise ServiceError(
+                ErrorCode.INVALID_INPUT,
+                f"webhook endpoint {row.id}: its secret opens with none of the known keys; "
+                "nothing was rotated",
+            ) from None
+        session.execute(
+            endpoints.update()
+            .where(endpoints.c.id == row.id)
+            .values(secret_encrypted=token.decode())
+        )
+        count += 1
     session.flush()
     return count
 

@@ -16,6 +16,7 @@ from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
 from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.create_contact import CreateContactPayload
@@ -29,6 +30,10 @@ from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
+from graphql_schema.mutations.webhooks import (
+    CreateWebhookEndpointPayload,
+    ReplayWebhookDeliveryPayload,
+)
 from graphql_schema.permissions import IsAdmin, IsEditor
 
 
@@ -125,5 +130,17 @@ class Mutation(PmsMutation):
         description="Revoke an API key of the organization (admin): every API process refuses "
         "it from its next request (keys are checked against the database on each request, "
         "never cached). Revoking it again changes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    create_webhook_endpoint: CreateWebhookEndpointPayload = mutation(
+        resolver=webhooks_m.resolve_create,
+        description="Create an inbound webhook endpoint (admin): its URL and secret, the "
+        "secret shown this once. See docs/webhooks.md for each provider's setup.",
+        permission_classes=[IsAdmin],
+    )
+    replay_webhook_delivery: ReplayWebhookDeliveryPayload = mutation(
+        resolver=webhooks_m.resolve_replay,
+        description="Process a stored delivery again from its raw body (admin), e.g. a FAILED "
+        "one after a fix. Processing is idempotent: a processed delivery changes nothing.",
         permission_classes=[IsAdmin],
     )

@@ -10,6 +10,7 @@ import strawberry
 from crm.models import PmsAppointment as AppointmentModel
 from crm.pms.activity import activity_of
 from graphql_schema.context import Info
+from graphql_schema.types.activity_commerce import CommerceActivity
 
 
 @strawberry.type(description="An appointment as the PMS last described it.")
@@ -41,7 +42,7 @@ class Appointment:
     description="What the contact's PMS appointments say (those in the sync window, 45 days "
     "back and forward by default)."
 )
-class ContactActivity:
+class ContactActivity(CommerceActivity):
     recent_appointments: list[Appointment] = strawberry.field(
         description="Past appointments, newest first, at most 10 (cancelled ones included)."
     )
@@ -64,6 +65,7 @@ async def contact_activity(info: Info, contact_id: uuid.UUID) -> ContactActivity
     rows = await info.context.loaders.appointments_by_contact.load(contact_id)
     found = activity_of(rows)
     return ContactActivity(
+        contact_id=contact_id,
         recent_appointments=[Appointment.from_model(a) for a in found.recent],
         upcoming_appointments=[Appointment.from_model(a) for a in found.upcoming],
         last_appointment_at=found.last_at,

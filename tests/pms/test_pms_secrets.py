@@ -69,3 +69,30 @@ class TestRotation:
         token = secrets.encrypt({"apiKey": "x"}, settings=Settings(secret_key="old"))
         both = Settings(secret_key="new", previous_secret_keys="old")
         assert secrets.decrypt(token, settings=both) == {"apiKey": "x"}
+
+
+class TestRotationOfWebhookSecrets:
+    def test_rotate_re_encrypts_webhook_endpoint_secrets_too(self, session, org, connect):
+        # given a PMS connection and a webhook endpoint under the current key
+        from crm.webhooks import inbox
+        from crm.webhooks import secrets as webhook_secrets
+
+        connect()
+        endpoint, plain = inbox.create_endpoint(session, organization=org, provider="careportals")
+        session.commit()
+        old = get_settings().resolved_secret_key()
+        new = secrets.new_secret_key()
+        # when
+        rotated = secrets.rotate(session, new_secret=new)
+        session.commit()
+        # then both were rewritten, and the new key alone opens the endpoint's secret
+        assert rotated == 2
+        session.refresh(endpoint)
+        token = endpoint.secret_encrypted
+        assert webhook_secrets.decrypt(token, settings=Settings(secret_key=new)) == plain
+        try:
+            webhook_secrets.decrypt(token, settings=Settings(secret_key=old))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("the old key still opens the rotated webhook secret")

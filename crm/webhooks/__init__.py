@@ -1,0 +1,1 @@
+"""Inbound webhooks: the inbox (stored before acknowledged) and one parser per provider."""

@@ -1,0 +1,108 @@
+"""``/webhooks/{provider}/{endpoint_id}``: the inbox's HTTP side.
+
+The body is read in chunks and refused (413) as soon as it passes ``CRM_WEBHOOK_MAX_BYTES``;
+verification and storage run off the event loop; the answer is sent once the delivery is
+committed. Processing follows: on Redis as the ``webhooks.process`` job, else in a
+background task after the response.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from crm.logging import get_logger
+from crm.settings import Settings
+from crm.webhooks import inbox, processing
+
+log = get_logger(__name__)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def routes(engine: Engine, settings: Settings, *, queue_name: str | None = None) -> list[Route]:
+    """The webhook routes of the app (``queue_name``: the arq queue, default the worker's)."""
+
+    async def enqueue(delivery_id: str) -> None:
+        from jobs.queue import enqueue as enqueue_job
+
+        try:
+            await enqueue_job(
+                "webhooks.process",
+                delivery_id,
+                _job_id=f"webhooks.process:{delivery_id}",
+                _queue_name=queue_name,
+            )
+        except Exception as exc:  # the delivery is stored: the retry sweep picks it up
+            log.warning(
+                "crm.webhooks.enqueue_failed", delivery_id=delivery_id, error=type(exc).__name__
+            )
+
+    async def deliver(request: Request) -> Response:
+        provider = request.path_params["provider"]
+        endpoint_id = request.path_params["endpoint_id"]
+        try:
+            body = await _body(request, settings.webhook_max_bytes)
+        except TooLarge:
+            return JSONResponse({"error": "PAYLOAD_TOO_LARGE"}, status_code=413)
+        receipt = await run_in_threadpool(
+            inbox.receive,
+            engine,
+            provider=provider,
+            endpoint_id=endpoint_id,
+            body=body,
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+        )
+        content: dict[str, object] = {
+            "status": "accepted" if receipt.status_code < 300 else "refused"
+        }
+        if receipt.delivery_id is not None:
+            content["delivery"] = str(receipt.delivery_id)
+        if receipt.duplicate:
+            content["duplicate"] = True
+        if receipt.reason:
+            content["reason"] = receipt.reason
+        task = None
+        if receipt.to_process and receipt.delivery_id is not None:
+            ident = str(receipt.delivery_id)
+            if settings.redis_url:
+                task = BackgroundTask(enqueue, ident)
+            else:
+                task = BackgroundTask(run_in_threadpool, processing.process_delivery, engine, ident)
+        return JSONResponse(content, status_code=receipt.status_code, background=task)
+
+    async def handshake(request: Request) -> Response:
+        status, text = await run_in_threadpool(
+            inbox.verify_handshake,
+            engine,
+            provider=request.path_params["provider"],
+            endpoint_id=request.path_params["endpoint_id"],
+            query=dict(request.query_params),
+        )
+        return PlainTextResponse(text, status_code=status)
+
+    return [
+        Route("/webhooks/{provider}/{endpoint_id}", deliver, methods=["POST"]),
+        Route("/webhooks/{provider}/{endpoint_id}", handshake, methods=["GET"]),
+    ]

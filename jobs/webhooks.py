@@ -1,0 +1,25 @@
+"""Inbound webhooks: process a stored delivery; retry the failed ones whose backoff passed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arq.cron import CronJob, cron
+
+from crm.webhooks.processing import process_delivery, retry_due
+
+
+async def process(ctx: dict[str, Any], delivery_id: str) -> str | None:
+    """webhooks.process: process one delivery (idempotent: a processed one is left alone)."""
+    return await asyncio.to_thread(process_delivery, ctx["engine"], delivery_id)
+
+
+async def retry(ctx: dict[str, Any]) -> dict[str, int]:
+    """webhooks.retry: process every failed delivery whose backoff has passed."""
+    return await asyncio.to_thread(retry_due, ctx["engine"])
+
+
+def cron_jobs() -> list[CronJob]:
+    """Every minute: retry what is due."""
+    return [cron(retry, name="webhooks.retry", minute=None, unique=True)]
