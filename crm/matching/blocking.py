@@ -5,12 +5,13 @@ date of birth, both names' phonetic codes in either order, surname + postcode, d
 postcode, house number + the street's sound, surname / first name / date of birth + suburb,
 surname / first name / date of birth + house number, each email and phone, the email's local
 part, each exclusive identifier): keys that each miss what a typo in one field hides, and
-together lose almost no true pair (pair completeness >= 0.99 on the public benchmarks). Two records are compared when they share a key. A block larger than
-``max_block`` is not compared all-against-all: its members are ordered by name and date of
-birth and each is compared with its ``window`` nearest neighbours (sorted neighbourhood), so
-the number of pairs stays below ``keys x max(max_block / 2, window)`` a contact however the
-data is skewed (a clinic's placeholder email shared by thousands of contacts costs
-``thousands x window`` comparisons, not millions).
+together lose almost no true pair (pair completeness >= 0.99 on the public benchmarks).
+Two records are compared when they share a key. A block larger than ``max_block`` is not
+compared all-against-all: its members are ordered by name and date of birth and each is
+compared with its ``window`` nearest neighbours (sorted neighbourhood), so the number of pairs
+stays below ``keys x max(max_block / 2, window)`` a contact however the data is skewed (a
+clinic's placeholder email shared by thousands of contacts costs ``thousands x window``
+comparisons, not millions).
 
 Keys are 64-bit hashes and the pair generation is vectorised (numpy): a million contacts make
 about ten million key entries, sorted and paired in a few seconds and a few hundred megabytes.
