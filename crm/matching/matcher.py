@@ -30,6 +30,7 @@ from crm.matching.scoring import (
     Thresholds,
     classify,
 )
+from crm.matching.training import DedupModel, train
 
 _MASK = 0xFFFFFFFF
 _SLICE = 65_536
@@ -90,6 +91,16 @@ class Matcher:
             window=self.window,
             changed=changed,
         )
+
+    def fit(self, codes: np.ndarray | None = None) -> DedupModel:
+        """Learn the organization's model from these records (``training``) and score with it
+        from now on."""
+        if codes is None:
+            codes, _ = self.candidate_codes()
+        frequencies = self.scorer.frequencies
+        model = train(self.records, frequencies=frequencies, codes=codes)
+        self.scorer = model.scorer(frequencies)
+        return model
 
     def run(
         self,

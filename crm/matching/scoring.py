@@ -52,6 +52,9 @@ from crm.matching.weights import DEFAULT_WEIGHTS, PRIOR_LOG2_ODDS, SWAP_WEIGHT
 TF_BOUNDS = (-3.0, 3.0)
 
 AUTO_MERGE = "auto_merge"
+# a household's other member is not even queued: its score stays below any review threshold
+# the API accepts (``Thresholds``)
+HARD_NEGATIVE_CAP = 0.05
 # household verdicts: two people of one household; or maybe, and only a person can tell
 HARD_NEGATIVE = "hard_negative"
 UNCONFIRMED = "unconfirmed"
@@ -249,7 +252,7 @@ class Scorer:
             if household == HARD_NEGATIVE:
                 # what a household shares (surname, address, phone, email) says nothing about
                 # which member this is: only the first name and date of birth do
-                score = min(score, _probability(self.prior + person_weight))
+                score = min(score, _probability(self.prior + person_weight), HARD_NEGATIVE_CAP)
             if household:
                 reasons.append(Reason("household", household, None, 0.0))
         elif _names_conflict(names):
