@@ -27,13 +27,14 @@ from graphql_schema.request_errors import (
     is_client_error,
     with_located_values,
 )
+from graphql_schema.types.dedup_model import DedupModelQuery
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 
 
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
-class RootQuery(Query, ImportQuery, DuplicatesQuery):
+class RootQuery(Query, ImportQuery, DuplicatesQuery, DedupModelQuery):
     pass
 
 

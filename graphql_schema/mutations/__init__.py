@@ -12,6 +12,7 @@ from graphql_schema.mutations import import_contacts as import_m
 from graphql_schema.mutations import merge_contacts as merge_m
 from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
+from graphql_schema.mutations import set_dedup_settings as dedup_settings_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
 from graphql_schema.mutations.base import mutation
@@ -22,6 +23,7 @@ from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.merge_contacts import MergeContactsPayload
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
+from graphql_schema.mutations.set_dedup_settings import SetDedupSettingsPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
 from graphql_schema.permissions import IsAdmin, IsEditor
@@ -95,5 +97,11 @@ class Mutation:
         resolver=sweep_m.resolve,
         description="Run the dedup sweep of the organization now and wait for its summary "
         "(admin). A sweep already running makes this one a no-op (`skipped`).",
+        permission_classes=[IsAdmin],
+    )
+    set_dedup_settings: SetDedupSettingsPayload = mutation(
+        resolver=dedup_settings_m.resolve,
+        description="Set the organization's dedup thresholds, as probabilities (admin): "
+        "`autoMergeAt` (merge on their own) and `reviewAt` (queue for a person).",
         permission_classes=[IsAdmin],
     )
