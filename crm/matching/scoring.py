@@ -314,14 +314,15 @@ class Scorer:
             # twins: one birthday, two names
             return HARD_NEGATIVE, person_weight
         # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
-        confirmed = (
-            dob_agrees
-            and (
-                first_level in ("exact", "nickname", "prefix")
-                or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
-            )
-            and not feminine_form(a.fkey, b.fkey)
+        same_first = first_level in ("exact", "nickname", "prefix") or (
+            first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1
         )
+        confirmed = (
+            # (one record without a first name stays unconfirmed: it may be either twin)
+            (dob_agrees and same_first)
+            # a digit wrong in the date of birth of a namesake (a junior's differs more)
+            or (dob_level == "typo" and first_level in ("exact", "nickname"))
+        ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
 
     def _names(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:

@@ -133,7 +133,13 @@ def level_vector(scored: Scored) -> dict[str, str]:
     return levels
 
 
-def level_matrix(records: Sequence[MatchRecord], pairs: np.ndarray, scorer: Scorer) -> np.ndarray:
+def level_matrix(
+    records: Sequence[MatchRecord],
+    pairs: np.ndarray,
+    scorer: Scorer,
+    *,
+    skip_households: bool = False,
+) -> np.ndarray:
     """(pairs x fields) level indexes, -1 where a field was not compared."""
     matrix = np.full((len(pairs), len(FIELDS)), -1, dtype=np.int8)
     index = {f: {level: i for i, level in enumerate(LEVELS[f])} for f in FIELDS}
@@ -142,6 +148,10 @@ def level_matrix(records: Sequence[MatchRecord], pairs: np.ndarray, scorer: Scor
         try:
             scored = scorer.compare(records[a], records[b])
         except Exception:  # a pair that cannot be compared teaches nothing
+            continue
+        if scored.household and skip_households:
+            # two members of one household agree on everything the model assumes independent
+            # (surname, address, phone): they would teach it that those are a person's marks
             continue
         for name, level in level_vector(scored).items():
             matrix[row, column[name]] = index[name][level]
@@ -165,7 +175,8 @@ def train(
         codes = rng.choice(codes, SAMPLE_PAIRS, replace=False)
     pairs = np.stack([codes >> 32, codes & 0xFFFFFFFF], axis=1)
     scorer = Scorer(frequencies=frequencies)
-    blocked = level_matrix(records, pairs, scorer)
+    blocked = level_matrix(records, pairs, scorer, skip_households=True)
+    blocked = blocked[(blocked >= 0).any(axis=1)]
     n = len(records)
     random_pairs = rng.integers(0, n, size=(RANDOM_PAIRS, 2))
     random_pairs = random_pairs[random_pairs[:, 0] != random_pairs[:, 1]]
