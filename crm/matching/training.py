@@ -33,8 +33,8 @@ from crm.matching.scoring import NameFrequencies, Scored, Scorer
 from crm.matching.weights import M_U, PRIOR_LOG2_ODDS, weights_from
 
 TRAIN_MIN_CONTACTS = 1000
-SAMPLE_PAIRS = 40_000
-RANDOM_PAIRS = 4_000
+SAMPLE_PAIRS = 20_000
+RANDOM_PAIRS = 2_000
 PRIOR_STRENGTH = 50.0
 MAX_ITERATIONS = 40
 TOLERANCE = 1e-5
