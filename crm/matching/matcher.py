@@ -108,9 +108,13 @@ class Matcher:
         only_changed: bool = False,
         on_error: Callable[[MatchRecord, MatchRecord, Exception], None] | None = None,
         workers: int = 1,
+        blocked: tuple[np.ndarray, BlockStats] | None = None,
     ) -> MatchResult:
-        """Score every candidate pair; keep those at or above the review threshold."""
-        codes, stats = self.candidate_codes(only_changed=only_changed)
+        """Score every candidate pair (``blocked``: the pairs ``candidate_codes`` gave, when
+        known already); keep those at or above the review threshold."""
+        if blocked is None:
+            blocked = self.candidate_codes(only_changed=only_changed)
+        codes, stats = blocked
         result = MatchResult(records=self.records, blocks=stats)
         if workers > 1 and len(codes) > 4 * _SLICE and hasattr(os, "fork"):
             from crm.matching.parallel import score_in_processes

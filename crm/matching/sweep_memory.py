@@ -53,11 +53,15 @@ class InMemorySweep:
         records, index, frequencies = self.load(since)
         self.lap("load")
         matcher = Matcher(records, thresholds=self.thresholds, index=index, frequencies=frequencies)
+        blocked = matcher.candidate_codes()
         # the organization's own model, from all its compared pairs (changed or not)
-        self.model = matcher.fit()
+        self.model = matcher.fit(blocked[0])
         self.lap("train")
         result = matcher.run(
-            only_changed=since is not None, on_error=self.compare_failed, workers=self.workers
+            only_changed=since is not None,
+            on_error=self.compare_failed,
+            workers=self.workers,
+            blocked=None if since is not None else blocked,
         )
         self.beat()
         self.lap("match")
