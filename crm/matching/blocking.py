@@ -4,7 +4,7 @@ Each record gets a handful of cheap keys: the date of birth alone; either name's
 record may hold the names swapped, or only one) with the birth year, with the date of birth and
 with the suburb; both names' sounds in either order; the surname's sound with an initial, and
 with the postcode; date of birth + postcode; house number + the street's sound; date of birth /
-surname / first name + house number; each email and phone, the email's local part, each
+surname + house number; each email and phone, the email's local part, each
 exclusive identifier. Each key misses what a typo in its own fields hides; together they lose
 almost no true pair (pair completeness >= 0.99 on Febrl 1/2/4 and the generator).
 Two records are compared when they share a key. A block larger than ``max_block`` is not
@@ -96,8 +96,6 @@ def blocking_keys(record: MatchRecord) -> list[str]:
             keys.append(f"dn|{dob.toordinal()}|{number}")
         if lm:
             keys.append(f"ln|{lm}|{number}")
-        if fm:
-            keys.append(f"fn|{fm}|{number}")
     for email in record.emails:
         keys.append(f"em|{email}")
         local = "".join(filter(str.isalpha, email.partition("@")[0]))
