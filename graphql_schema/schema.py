@@ -30,6 +30,7 @@ from graphql_schema.request_errors import (
     with_located_values,
 )
 from graphql_schema.types.api_key import ApiKeysQuery
+from graphql_schema.types.dedup_model import DedupModelQuery
 from graphql_schema.types.duplicates import DuplicatesQuery
 from graphql_schema.types.import_job import ImportQuery
 from graphql_schema.types.pms import ActivityQuery, PmsQuery
@@ -39,7 +40,14 @@ from graphql_schema.types.webhooks import WebhooksQuery
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
 class RootQuery(
-    Query, ImportQuery, DuplicatesQuery, ApiKeysQuery, PmsQuery, ActivityQuery, WebhooksQuery
+    Query,
+    ImportQuery,
+    DuplicatesQuery,
+    ApiKeysQuery,
+    PmsQuery,
+    ActivityQuery,
+    WebhooksQuery,
+    DedupModelQuery,
 ):
     pass
 

@@ -1,14 +1,18 @@
 """Blocking: which pairs of contacts are worth comparing at all.
 
-Each record gets a handful of cheap keys (phonetic surname + birth year, phonetic first name +
-date of birth, both names' phonetic codes in either order, surname + postcode, date of birth +
-postcode, house number + street + postcode, each email and phone, the email's local part, each
-exclusive identifier). Two records are compared when they share a key. A block larger than
-``max_block`` is not compared all-against-all: its members are ordered by name and date of
-birth and each is compared with its ``window`` nearest neighbours (sorted neighbourhood), so
-the number of pairs stays below ``keys x max(max_block / 2, window)`` a contact however the
-data is skewed (a clinic's placeholder email shared by thousands of contacts costs
-``thousands x window`` comparisons, not millions).
+Each record gets a handful of cheap keys: the date of birth alone; either name's sound (a
+record may hold the names swapped, or only one) with the birth year, with the date of birth and
+with the suburb; both names' sounds in either order; the surname's sound with an initial, and
+with the postcode; date of birth + postcode; house number + the street's sound; date of birth /
+surname + house number; each email and phone, the email's local part, each
+exclusive identifier. Each key misses what a typo in its own fields hides; together they lose
+almost no true pair (pair completeness >= 0.99 on Febrl 1/2/4 and the generator).
+Two records are compared when they share a key. A block larger than ``max_block`` is not
+compared all-against-all: its members are ordered by name and date of birth and each is
+compared with its ``window`` nearest neighbours (sorted neighbourhood), so the number of pairs
+stays below ``keys x max(max_block / 2, window)`` a contact however the data is skewed (a
+clinic's placeholder email shared by thousands of contacts costs ``thousands x window``
+comparisons, not millions).
 
 Keys are 64-bit hashes and the pair generation is vectorised (numpy): a million contacts make
 about ten million key entries, sorted and paired in a few seconds and a few hundred megabytes.
@@ -57,10 +61,17 @@ def blocking_keys(record: MatchRecord) -> list[str]:
     keys: list[str] = []
     lm, fm = phonetic(record.lkey), phonetic(record.fkey)
     dob: date | None = record.dob
-    if lm and dob:
-        keys.append(f"ly|{lm}|{dob.year}")
-    if fm and dob:
-        keys.append(f"fd|{fm}|{dob.toordinal()}")
+    # either name's sound, since a record may hold them swapped or only one of them
+    codes = {c for c in (lm, fm) if c}
+    if dob:
+        # the birth date alone: a few people a day even in a large organization (windowed)
+        keys.append(f"db|{dob.toordinal()}")
+        for code in codes:
+            keys.append(f"yx|{code}|{dob.year}")
+            keys.append(f"dx|{code}|{dob.toordinal()}")
+    if lm and record.fkey:
+        # a name and no more (no birth date, no address): the surname's sound + an initial
+        keys.append(f"li|{lm}|{record.fkey[0]}")
     if lm and fm:
         # either order: "Smith John" and "John Smith" share it
         keys.append(f"nn|{lm}|{fm}" if lm <= fm else f"nn|{fm}|{lm}")
@@ -69,10 +80,22 @@ def blocking_keys(record: MatchRecord) -> list[str]:
             keys.append(f"lp|{lm}|{record.postcode}")
         if dob:
             keys.append(f"dp|{dob.toordinal()}|{record.postcode}")
-        if record.street:
-            number, word = _house(record.street)
-            if number and word:
-                keys.append(f"ad|{record.postcode}|{number}|{word}")
+    number, word = _house(record.street) if record.street else ("", "")
+    if number and word:
+        # the house without its locality: a postcode or suburb with a typo still meets
+        keys.append(f"ad|{number}|{phonetic(word)}")
+    if record.city:
+        # the suburb stands in for a postcode with a typo
+        for code in codes:
+            keys.append(f"cx|{code}|{record.city}")
+        if dob:
+            keys.append(f"ds|{dob.toordinal()}|{record.city}")
+    if number:
+        # a name with a typo or a changed surname, in the same house
+        if dob:
+            keys.append(f"dn|{dob.toordinal()}|{number}")
+        if lm:
+            keys.append(f"ln|{lm}|{number}")
     for email in record.emails:
         keys.append(f"em|{email}")
         local = "".join(filter(str.isalpha, email.partition("@")[0]))

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from crm.cli_common import database, reported_errors, stdout, unit_of_work
+from crm.matching.settings import set_dedup_settings
 from crm.matching.sweep import FULL, INCREMENTAL, run_sweep
 from crm.tenancy.service import find_organization
 
@@ -27,10 +28,34 @@ def dedup(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    auto_merge_at: Annotated[
+        float | None,
+        typer.Option(
+            "--auto-merge-at",
+            help="Set the organization's auto-merge threshold (a probability, kept for later "
+            "sweeps) before sweeping.",
+        ),
+    ] = None,
+    review_at: Annotated[
+        float | None,
+        typer.Option(
+            "--review-at",
+            help="Set the organization's review threshold (a probability, kept for later "
+            "sweeps) before sweeping.",
+        ),
+    ] = None,
 ) -> None:
     """Find duplicates now: merge the sure ones, queue the rest for review."""
     with unit_of_work() as session:
         organization = find_organization(session, ref=org)
+    if auto_merge_at is not None or review_at is not None:
+        with unit_of_work() as session:
+            set_dedup_settings(
+                session,
+                organization_id=organization.id,
+                auto_merge_at=auto_merge_at,
+                review_at=review_at,
+            )
     with reported_errors():
         summary = run_sweep(
             database(),

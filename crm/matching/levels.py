@@ -1,10 +1,12 @@
 """Field comparisons: the agreement level of one field of two records (``scoring`` weighs them).
 
-First and last names (exact, nickname, typo, prefix, partial, similar, different...), dates
-of birth (exact, transposed day and month, a digit typo or two digits swapped), emails
-(shared, same local part), addresses (street similarity and house numbers, within a
-locality) and identifiers (shared, or a conflict within one namespace). The comparisons met
-again and again in a sweep are cached.
+First and last names (exact, nickname, initial, prefix, partial, typo: Jaro-Winkler >= 0.92
+or one Damerau-Levenshtein edit, similar: Jaro-Winkler >= 0.85 or the same sound, different),
+dates of birth (exact, transposed day and month, a digit typo or two digits swapped, the same
+year only, different), emails (shared, same local part), the address in four parts (house
+number, street name with typos, postcode exact or near, suburb with typos) and identifiers
+(shared, or a conflict within one namespace). The comparisons met again and again in a sweep
+are cached.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from rapidfuzz.distance import JaroWinkler
-from rapidfuzz.fuzz import token_set_ratio
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm.identity import first_name_similarity
 from crm.matching.blocking import phonetic
-from crm.matching.records import MatchRecord
 
 TYPO_SIMILARITY = 0.92
 SIMILAR_SIMILARITY = 0.85
-STREET_SAME = 90.0
-STREET_SIMILAR = 75.0
+# street names and suburbs: Jaro-Winkler at or above this (or one edit) is a typo
+PLACE_TYPO = 0.9
 
 
 @lru_cache(maxsize=262144)
@@ -38,7 +38,8 @@ def compare_first_names(a: str, akey: str, b: str, bkey: str) -> tuple[str, floa
         return "nickname", 1.0
     if len(short) >= 3 and long.startswith(short):
         return "prefix", similarity
-    if similarity >= TYPO_SIMILARITY:
+    # one edit (Damerau-Levenshtein, adjacent swaps included): "Roy"/"Riy", "Jai"/"Ji"
+    if similarity >= TYPO_SIMILARITY or OSA.distance(akey, bkey) <= 1:
         return "typo", similarity
     if similarity >= SIMILAR_SIMILARITY:
         return "similar", similarity
@@ -55,7 +56,7 @@ def compare_last_names(a: str, b: str) -> tuple[str, float]:
     # "Smith" within "Smith-Jones" (keys keep letters only: "smithjones")
     if len(short) >= 3 and (long.startswith(short) or long.endswith(short)):
         return "partial", similarity
-    if similarity >= TYPO_SIMILARITY:
+    if similarity >= TYPO_SIMILARITY or (len(short) >= 3 and OSA.distance(a, b) <= 1):
         return "typo", similarity
     if similarity >= SIMILAR_SIMILARITY or phonetic(a) == phonetic(b):
         return "similar", similarity
@@ -78,6 +79,8 @@ def compare_birth_dates(a: date | None, b: date | None) -> str:
         i = diffs[0]
         if sa[i] == sb[i + 1] and sa[i + 1] == sb[i]:
             return "typo"  # two digits swapped: 1985 / 1958
+    if a.year == b.year:
+        return "year"
     return "different"
 
 
@@ -100,29 +103,59 @@ def compare_emails(a: tuple[str, ...], b: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=16384)
-def _numbers(street: str) -> frozenset[str]:
-    # a record's street is compared in every pair of its block, one pair after another:
-    # split once per block (a small cache: a million streets would not fit a large one)
-    return frozenset(t for t in street.split() if t.isdigit())
+def street_parts(street: str) -> tuple[frozenset[str], str]:
+    """(house and unit numbers, street name) of normalised address tokens: "3 12 smith st"
+    gives ({"3", "12"}, "smith st"). A record's street is compared in every pair of its block,
+    one pair after another: split once per block (a small cache)."""
+    numbers = frozenset(t for t in street.split() if t.isdigit())
+    name = " ".join(t for t in street.split() if not t.isdigit())
+    return numbers, name
 
 
-def compare_addresses(a: MatchRecord, b: MatchRecord) -> tuple[str, float | None]:
-    """(level, street similarity) of two records' addresses."""
-    locality = bool((a.postcode and a.postcode == b.postcode) or (a.city and a.city == b.city))
-    known_locality = bool((a.postcode or a.city) and (b.postcode or b.city))
-    if not (a.street and b.street):
-        return ("locality" if locality else "different"), None
-    similarity = token_set_ratio(a.street, b.street)
-    numbers_a, numbers_b = _numbers(a.street), _numbers(b.street)
-    # neighbours share a street, not a house: different numbers are different addresses
-    numbers_agree = not (numbers_a and numbers_b) or (
-        numbers_a <= numbers_b or numbers_b <= numbers_a
-    )
-    if numbers_agree and similarity >= STREET_SAME and (locality or not known_locality):
-        return "same", similarity / 100
-    if numbers_agree and similarity >= STREET_SIMILAR and locality:
-        return "similar", similarity / 100
-    return ("locality" if locality else "different"), similarity / 100
+def compare_street_numbers(a: str, b: str) -> str:
+    """ "exact" (one record's numbers within the other's: "12" and "3/12"), "different" or ""
+    when either has none."""
+    numbers_a, numbers_b = street_parts(a)[0], street_parts(b)[0]
+    if not (numbers_a and numbers_b):
+        return ""
+    return "exact" if numbers_a <= numbers_b or numbers_b <= numbers_a else "different"
+
+
+@lru_cache(maxsize=65536)
+def _place_level(a: str, b: str) -> tuple[str, float]:
+    if a == b:
+        return "exact", 1.0
+    similarity = JaroWinkler.similarity(a, b)
+    if similarity >= PLACE_TYPO or (min(len(a), len(b)) >= 4 and OSA.distance(a, b) <= 1):
+        return "typo", similarity
+    return "different", similarity
+
+
+def compare_street_names(a: str, b: str) -> tuple[str, float | None]:
+    """(level, similarity) of two streets' names, numbers left out; ("", None) when either
+    has none."""
+    name_a, name_b = street_parts(a)[1], street_parts(b)[1]
+    if not (name_a and name_b):
+        return "", None
+    return _place_level(name_a, name_b)
+
+
+def compare_suburbs(a: str, b: str) -> tuple[str, float | None]:
+    """(level, similarity) of two suburb (city) keys; ("", None) when either is missing."""
+    if not (a and b):
+        return "", None
+    return _place_level(a, b)
+
+
+def compare_postcodes(a: str, b: str) -> str:
+    """ "exact", "near" (all but the last digit agree: the next suburb), "different", or ""."""
+    if not (a and b):
+        return ""
+    if a == b:
+        return "exact"
+    if len(a) == len(b) and len(a) >= 4 and a[:-1] == b[:-1]:
+        return "near"
+    return "different"
 
 
 def compare_identifiers(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> str:

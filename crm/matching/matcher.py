@@ -30,6 +30,7 @@ from crm.matching.scoring import (
     Thresholds,
     classify,
 )
+from crm.matching.training import DedupModel, train
 
 _MASK = 0xFFFFFFFF
 _SLICE = 65_536
@@ -91,15 +92,29 @@ class Matcher:
             changed=changed,
         )
 
+    def fit(self, codes: np.ndarray | None = None) -> DedupModel:
+        """Learn the organization's model from these records (``training``) and score with it
+        from now on."""
+        if codes is None:
+            codes, _ = self.candidate_codes()
+        frequencies = self.scorer.frequencies
+        model = train(self.records, frequencies=frequencies, codes=codes)
+        self.scorer = model.scorer(frequencies)
+        return model
+
     def run(
         self,
         *,
         only_changed: bool = False,
         on_error: Callable[[MatchRecord, MatchRecord, Exception], None] | None = None,
         workers: int = 1,
+        blocked: tuple[np.ndarray, BlockStats] | None = None,
     ) -> MatchResult:
-        """Score every candidate pair; keep those at or above the review threshold."""
-        codes, stats = self.candidate_codes(only_changed=only_changed)
+        """Score every candidate pair (``blocked``: the pairs ``candidate_codes`` gave, when
+        known already); keep those at or above the review threshold."""
+        if blocked is None:
+            blocked = self.candidate_codes(only_changed=only_changed)
+        codes, stats = blocked
         result = MatchResult(records=self.records, blocks=stats)
         if workers > 1 and len(codes) > 4 * _SLICE and hasattr(os, "fork"):
             from crm.matching.parallel import score_in_processes

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from crm.db import session_scope
 from crm.models import DedupRun, utcnow
@@ -64,16 +66,35 @@ def heartbeat(engine: Engine, run: DedupRun) -> None:
 
 
 def finish_run(
-    engine: Engine, run: DedupRun, *, status: str, error: str | None = None, **counts: int
+    engine: Engine,
+    run: DedupRun,
+    *,
+    status: str,
+    error: str | None = None,
+    model: dict[str, Any] | None = None,
+    **counts: int,
 ) -> None:
-    """Record the run's outcome and counts, releasing the organization's lock."""
+    """Record the run's outcome, counts and learned model, releasing the organization's lock."""
     now = utcnow()
+    values: dict[str, Any] = dict(status=status, finished_at=now, heartbeat_at=now, error=error)
+    if model is not None:
+        values["model"] = model
     with session_scope(engine) as session:
-        session.execute(
-            update(DedupRun)
-            .where(DedupRun.id == run.id)
-            .values(status=status, finished_at=now, heartbeat_at=now, error=error, **counts)
+        session.execute(update(DedupRun).where(DedupRun.id == run.id).values(**values, **counts))
+
+
+def latest_model(session: Session, *, organization_id: uuid.UUID) -> DedupRun | None:
+    """The last successful sweep that stored a model, or None."""
+    return session.execute(
+        select(DedupRun)
+        .where(
+            DedupRun.organization_id == organization_id,
+            DedupRun.status == "succeeded",
+            DedupRun.model.is_not(None),
         )
+        .order_by(DedupRun.started_at.desc())
+        .limit(1)
+    ).scalar()
 
 
 def last_success(engine: Engine, *, organization_id: uuid.UUID) -> datetime | None:

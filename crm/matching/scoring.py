@@ -35,12 +35,15 @@ from rapidfuzz.distance import OSA
 
 from crm.identity import feminine_form, first_names_compatible
 from crm.matching.levels import (
-    compare_addresses,
     compare_birth_dates,
     compare_emails,
     compare_first_names,
     compare_identifiers,
     compare_last_names,
+    compare_postcodes,
+    compare_street_names,
+    compare_street_numbers,
+    compare_suburbs,
 )
 from crm.matching.records import MatchRecord
 from crm.matching.weights import DEFAULT_WEIGHTS, PRIOR_LOG2_ODDS, SWAP_WEIGHT
@@ -49,6 +52,9 @@ from crm.matching.weights import DEFAULT_WEIGHTS, PRIOR_LOG2_ODDS, SWAP_WEIGHT
 TF_BOUNDS = (-3.0, 3.0)
 
 AUTO_MERGE = "auto_merge"
+# a household's other member is not even queued: its score stays below any review threshold
+# the API accepts (``Thresholds``)
+HARD_NEGATIVE_CAP = 0.05
 # household verdicts: two people of one household; or maybe, and only a person can tell
 HARD_NEGATIVE = "hard_negative"
 UNCONFIRMED = "unconfirmed"
@@ -86,16 +92,23 @@ class Scored:
         return [r.as_dict() for r in self.reasons]
 
 
+# the values whose exact agreement is adjusted by how common they are: (which, record attribute)
+TF_FIELDS = (("first", "fkey"), ("last", "lkey"), ("postcode", "postcode"), ("suburb", "city"))
+# below this many values of a kind the frequencies mean nothing: no adjustment
+TF_MIN_VALUES = 1000
+
+
 @dataclass(slots=True)
 class NameFrequencies:
-    """How common each first and last name key is among the organization's contacts."""
+    """How common each first name, surname, postcode and suburb is among the organization's
+    contacts (term frequencies): two "Smith"s say less than two "Papadopoulos"es."""
 
-    first: Counter = field(default_factory=Counter)
-    last: Counter = field(default_factory=Counter)
-    first_total: int = 0
-    last_total: int = 0
-    first_u: float = 0.0  # chance two random contacts share a first name
-    last_u: float = 0.0
+    counts: dict[str, Counter] = field(
+        default_factory=lambda: {which: Counter() for which, _ in TF_FIELDS}
+    )
+    totals: dict[str, int] = field(default_factory=dict)
+    # chance two random contacts share a value of the kind
+    agreement: dict[str, float] = field(default_factory=dict)
     # (which, key) -> adjustment, as of the last ``finish``
     _adjustments: dict[tuple[str, str], float] = field(
         default_factory=dict, repr=False, compare=False
@@ -110,17 +123,16 @@ class NameFrequencies:
         return freq
 
     def add(self, record: MatchRecord) -> None:
-        if record.fkey:
-            self.first[record.fkey] += 1
-        if record.lkey:
-            self.last[record.lkey] += 1
+        for which, attribute in TF_FIELDS:
+            value = getattr(record, attribute)
+            if value:
+                self.counts[which][value] += 1
 
     def finish(self) -> None:
         self._adjustments.clear()
-        self.first_total = sum(self.first.values())
-        self.last_total = sum(self.last.values())
-        self.first_u = _random_agreement(self.first, self.first_total)
-        self.last_u = _random_agreement(self.last, self.last_total)
+        for which, counts in self.counts.items():
+            total = self.totals[which] = sum(counts.values())
+            self.agreement[which] = _random_agreement(counts, total)
 
     def adjustment(self, which: str, key: str) -> float:
         """log2 of how much rarer (positive) or commoner (negative) than usual ``key`` is."""
@@ -130,13 +142,9 @@ class NameFrequencies:
         return known
 
     def _adjustment(self, which: str, key: str) -> float:
-        counts, total, u = (
-            (self.first, self.first_total, self.first_u)
-            if which == "first"
-            else (self.last, self.last_total, self.last_u)
-        )
-        count = counts.get(key, 0)
-        if total < 1000 or count == 0 or u <= 0:
+        count = self.counts[which].get(key, 0)
+        total, u = self.totals.get(which, 0), self.agreement.get(which, 0.0)
+        if total < TF_MIN_VALUES or count == 0 or u <= 0:
             return 0.0  # too few contacts for the frequencies to mean anything
         low, high = TF_BOUNDS
         return min(high, max(low, math.log2(u / (count / total))))
@@ -223,12 +231,10 @@ class Scorer:
             reasons.append(Reason("phone", level, None, weight))
             total += weight
 
-        address_level = ""
-        if a.has_address and b.has_address:
-            address_level, similarity = compare_addresses(a, b)
-            weight = w["address"][address_level]
-            reasons.append(Reason("address", address_level, similarity, weight))
-            total += weight
+        address = self._address(a, b)
+        for reason in address:
+            reasons.append(reason)
+            total += reason.weight
 
         if a.ids and b.ids:
             level = compare_identifiers(a.ids, b.ids)
@@ -240,13 +246,13 @@ class Scorer:
         score = _probability(total)
         household = ""
         if not first_level.startswith("swapped") and (
-            _share_surname(a, b) and (address_level in ("same", "similar") or shared_contact)
+            _share_surname(a, b) and (_same_home(address) or shared_contact)
         ):
             household, person_weight = self._household(a, b, first_level, dob_level, reasons)
             if household == HARD_NEGATIVE:
                 # what a household shares (surname, address, phone, email) says nothing about
                 # which member this is: only the first name and date of birth do
-                score = min(score, _probability(self.prior + person_weight))
+                score = min(score, _probability(self.prior + person_weight), HARD_NEGATIVE_CAP)
             if household:
                 reasons.append(Reason("household", household, None, 0.0))
         elif _names_conflict(names):
@@ -255,24 +261,68 @@ class Scorer:
             reasons.append(Reason("name", "conflict", None, 0.0))
         return Scored(score=score, weight=total, reasons=reasons, household=household)
 
+    def _address(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
+        """The address in four parts (house number, street name, postcode, suburb), each
+        weighed, exact postcodes and suburbs adjusted by their frequency. A pair whose every
+        compared part differs has moved house once, not four times: only the part weighing
+        most against counts (the others are kept as reasons, weighing nothing)."""
+        w, tf = self.weights, self.frequencies
+        reasons: list[Reason] = []
+        if a.street and b.street:
+            level = compare_street_numbers(a.street, b.street)
+            if level:
+                reasons.append(Reason("street_number", level, None, w["street_number"][level]))
+            level, similarity = compare_street_names(a.street, b.street)
+            if level:
+                reasons.append(Reason("street_name", level, similarity, w["street_name"][level]))
+        level = compare_postcodes(a.postcode, b.postcode)
+        if level:
+            weight = w["postcode"][level]
+            if level == "exact":
+                weight += tf.adjustment("postcode", a.postcode)
+            reasons.append(Reason("postcode", level, None, weight))
+        level, similarity = compare_suburbs(a.city, b.city)
+        if level:
+            weight = w["suburb"][level]
+            if level == "exact":
+                weight += tf.adjustment("suburb", a.city)
+            reasons.append(Reason("suburb", level, similarity, weight))
+        if len(reasons) > 1 and all(r.comparison == "different" for r in reasons):
+            strongest = min(reasons, key=lambda r: r.weight)
+            for reason in reasons:
+                if reason is not strongest:
+                    reason.weight = 0.0
+        return reasons
+
     def _household(
         self, a: MatchRecord, b: MatchRecord, first_level: str, dob_level: str, reasons: list
     ) -> tuple[str, float]:
-        """("hard_negative" | "unconfirmed" | "", the first name's and birth date's weight)."""
+        """("hard_negative" | "unconfirmed" | "", the first name's and birth date's weight).
+
+        A different (or missing) date of birth, or a different first name without both dates
+        of birth agreeing, is another member of the household. A first name unlike the other
+        with the same date of birth may be twins: only a person can tell. A first-name typo
+        with the same date of birth is the same person."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
-        if (a.fkey and b.fkey and not first_names_compatible(a.first, b.first)) or (
-            dob_level == "different"
-        ):
+        dob_agrees = dob_level in ("exact", "transposed")
+        if dob_level in ("different", "year"):
+            return HARD_NEGATIVE, person_weight
+        if a.fkey and b.fkey and first_level in ("different", "similar"):
+            near = first_level == "similar" or first_names_compatible(a.first, b.first)
+            if dob_agrees and near:
+                return UNCONFIRMED, person_weight
+            # twins: one birthday, two names
             return HARD_NEGATIVE, person_weight
         # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
-        confirmed = (
-            dob_level in ("exact", "transposed")
-            and (
-                first_level in ("exact", "nickname", "prefix")
-                or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
-            )
-            and not feminine_form(a.fkey, b.fkey)
+        same_first = first_level in ("exact", "nickname", "prefix") or (
+            first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1
         )
+        confirmed = (
+            # (one record without a first name stays unconfirmed: it may be either twin)
+            (dob_agrees and same_first)
+            # a digit wrong in the date of birth of a namesake (a junior's differs more)
+            or (dob_level == "typo" and first_level in ("exact", "nickname"))
+        ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
 
     def _names(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
@@ -329,6 +379,18 @@ def _share_surname(a: MatchRecord, b: MatchRecord) -> bool:
         if x and y and compare_last_names(x, y)[0] in ("exact", "typo", "partial", "similar"):
             return True
     return False
+
+
+def _same_home(address: list[Reason]) -> bool:
+    """The pair's street agrees (name, and house number where both have one) and so does its
+    locality where both have one: the same home."""
+    level = {r.field: r.comparison for r in address}
+    if level.get("street_name") not in ("exact", "typo") or level.get("street_number") == (
+        "different"
+    ):
+        return False
+    localities = [level[f] for f in ("postcode", "suburb") if f in level]
+    return not localities or any(x in ("exact", "near", "typo") for x in localities)
 
 
 def _names_conflict(names: list[Reason]) -> bool:

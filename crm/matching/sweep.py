@@ -34,6 +34,7 @@ from crm.matching.scoring import Thresholds
 from crm.matching.sweep_memory import InMemorySweep
 from crm.matching.sweep_merges import MergeFailure, Pair, SweepMerges
 from crm.matching.sweep_streamed import StreamedSweep
+from crm.matching.training import DedupModel
 from crm.merging.dismissals import dismissed_pairs
 from crm.models import Organization
 
@@ -67,8 +68,10 @@ class SweepSummary:
     seconds: float = 0.0
     skipped: bool = False
     blocks: dict[str, int] = field(default_factory=dict)
-    # seconds per phase: load, match, queue, merge
+    # seconds per phase: load, train, match, queue, merge
     timings: dict[str, float] = field(default_factory=dict)
+    # the organization's model as this sweep learned it: trained, pairs, match_probability
+    model: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,10 +106,9 @@ def run_sweep(
         return summary
     summary.run_id = str(run.id)
     log.info("crm.dedup.started", organization_id=str(organization_id), mode=summary.mode)
+    sweep = _Sweep(engine, organization, run, summary, actor=actor, workers=workers)
     try:
-        _Sweep(engine, organization, run, summary, actor=actor, workers=workers).run(
-            since=since if summary.mode == INCREMENTAL else None
-        )
+        sweep.run(since=since if summary.mode == INCREMENTAL else None)
     except BaseException as exc:
         summary.seconds = round(time.perf_counter() - started, 3)
         runs.finish_run(engine, run, status="failed", error=type(exc).__name__, **_counts(summary))
@@ -115,10 +117,19 @@ def run_sweep(
         )
         raise
     summary.seconds = round(time.perf_counter() - started, 3)
-    runs.finish_run(engine, run, status="succeeded", **_counts(summary))
+    model = sweep.model.as_json() if sweep.model is not None else None
+    if model is not None:
+        model["thresholds"] = {
+            "auto_merge_at": sweep.thresholds.auto_merge,
+            "review_at": sweep.thresholds.review,
+        }
+    summary.model = (
+        {k: model[k] for k in ("trained", "pairs", "match_probability")} if model else {}
+    )
+    runs.finish_run(engine, run, status="succeeded", model=model, **_counts(summary))
     log.info(
         "crm.dedup.finished",
-        **{k: v for k, v in summary.as_dict().items() if k not in ("blocks", "timings")},
+        **{k: v for k, v in summary.as_dict().items() if k not in ("blocks", "timings", "model")},
         timings=summary.timings,
     )
     return summary
@@ -156,6 +167,7 @@ class _Sweep(InMemorySweep, StreamedSweep, SweepMerges):
         self.actor = actor or "dedup.sweep"
         self.workers = workers
         self.thresholds = Thresholds.for_settings(organization.settings)
+        self.model: DedupModel | None = None
         self.last_beat = time.monotonic()
         # the sizes the mixins work by, as this module sets them
         self.merge_batch = _MERGE_BATCH

@@ -23,6 +23,7 @@ from crm.matching.matcher import Matcher, PairResult
 from crm.matching.records import MatchRecord, iter_record_chunks
 from crm.matching.scoring import NameFrequencies, Thresholds, queued_score
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, weakest
+from crm.matching.training import DedupModel
 from crm.merging.dismissals import ordered
 from crm.models import DuplicateCandidate, utcnow, uuid7
 
@@ -44,6 +45,7 @@ class InMemorySweep:
     summary: SweepSummary
     thresholds: Thresholds
     workers: int
+    model: DedupModel | None
 
     def run_in_memory(self, *, since: Any) -> None:
         """Load, block and score in memory (``Matcher``), queue the candidates, merge the
@@ -51,8 +53,15 @@ class InMemorySweep:
         records, index, frequencies = self.load(since)
         self.lap("load")
         matcher = Matcher(records, thresholds=self.thresholds, index=index, frequencies=frequencies)
+        blocked = matcher.candidate_codes()
+        # the organization's own model, from all its compared pairs (changed or not)
+        self.model = matcher.fit(blocked[0])
+        self.lap("train")
         result = matcher.run(
-            only_changed=since is not None, on_error=self.compare_failed, workers=self.workers
+            only_changed=since is not None,
+            on_error=self.compare_failed,
+            workers=self.workers,
+            blocked=None if since is not None else blocked,
         )
         self.beat()
         self.lap("match")

@@ -18,12 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from crm.db import read_only
-from crm.matching.blocking import DEFAULT_MAX_BLOCK
+from crm.matching.blocking import DEFAULT_MAX_BLOCK, KeyIndex, candidate_pairs, sort_ranks
 from crm.matching.matcher import PairResult, merge_groups
 from crm.matching.records import iter_record_chunks
 from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Scored, Scorer, Thresholds
 from crm.matching.stream import BlockScorer, iter_blocks, score_stream
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, prefetched, weakest
+from crm.matching.training import DedupModel, RecordSample, train
 from crm.matching.worktables import WorkTables
 from crm.merging.dismissals import ordered
 from crm.models import utcnow
@@ -41,6 +42,7 @@ class StreamedSweep:
     summary: SweepSummary
     thresholds: Thresholds
     workers: int
+    model: DedupModel | None
     # contacts from which the scoring forks; records a grouping slice holds (``sweep``)
     fork_from: int
     grouping_slice: int
@@ -52,6 +54,7 @@ class StreamedSweep:
         tables = WorkTables(self.engine, max_block=DEFAULT_MAX_BLOCK)
         try:
             frequencies = NameFrequencies()
+            sample = RecordSample(TRAIN_RECORDS)
             with Session(read_only(self.engine)) as session:
                 for chunk in iter_record_chunks(
                     session, organization_id=self.org_id, changed_since=since
@@ -62,11 +65,15 @@ class StreamedSweep:
                         summary.contacts += 1
                         summary.changed += record.changed
                     tables.add(chunk)
+                    sample.add(chunk)
                     self.beat()
             frequencies.finish()
             oversized, summary.blocks = tables.blocks()
             self.lap("load")
-            scorer = Scorer(frequencies=frequencies)
+            self.model = _train_on(sample.records, frequencies)
+            del sample
+            self.lap("train")
+            scorer = self.model.scorer(frequencies)
             blocks = BlockScorer(
                 scorer=scorer,
                 thresholds=self.thresholds,
@@ -163,6 +170,19 @@ class StreamedSweep:
             else:
                 jobs.append(MergeJob(contact_id, [], score, None, root))
         return jobs
+
+
+# records the streamed sweep learns its model from: a uniform sample keeps the share of
+# duplicates among the compared pairs (both kinds of pair thin out alike)
+TRAIN_RECORDS = 60_000
+
+
+def _train_on(records: list, frequencies: NameFrequencies) -> DedupModel:
+    index = KeyIndex()
+    for record in records:
+        index.add(record)
+    codes, _ = candidate_pairs(index, sort_ranks(records))
+    return train(records, frequencies=frequencies, codes=codes)
 
 
 def _components(links: Iterable[tuple[int, int]], *, size: int) -> array[int]:

@@ -1,10 +1,11 @@
 """Fellegi-Sunter weights: ``log2(m / u)`` for each field's agreement level.
 
 m is the share of true duplicate pairs showing the level, u the share of compared (blocked)
-pairs of different people showing it. They were estimated on the seeded benchmark generator
-(``bench/dedup/calibrate.py``), with the levels' counts smoothed, then rounded; the prior is
-the log2 odds that a compared pair is a duplicate. A level missing from a pair (a field
-empty on either side) weighs nothing.
+pairs of different people showing it. These defaults were estimated on the seeded benchmark
+generator (``bench/dedup/calibrate.py``), with the levels' counts smoothed, then rounded; the
+prior is the log2 odds that a compared pair is a duplicate. A level missing from a pair (a
+field empty on either side) weighs nothing. Each sweep of an organization large enough learns
+its own m and u from its contacts (``training``), these being the prior and the fallback.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ M_U: dict[str, dict[str, tuple[float, float]]] = {
         "exact": (0.86, 0.0157),
         "transposed": (0.025, 0.00031),
         "typo": (0.113, 0.0149),
-        "different": (0.0024, 0.97),
+        "year": (0.004, 0.02),
+        "different": (0.0024, 0.95),
     },
     "email": {
         "shared": (0.83, 0.026),
@@ -45,12 +47,26 @@ M_U: dict[str, dict[str, tuple[float, float]]] = {
         "shared": (0.91, 0.053),
         "different": (0.088, 0.947),
     },
-    "address": {
-        "same": (0.907, 0.071),
-        # the generator moves people anywhere; in life often to the next street
-        "similar": (0.02, 0.0093),
-        "locality": (0.03, 0.375),
-        "different": (0.091, 0.545),
+    # the address in four parts; a pair whose every part differs moved house: only the
+    # part that weighs most against counts (``scoring``), not all four
+    "street_number": {
+        "exact": (0.88, 0.09),
+        "different": (0.12, 0.91),
+    },
+    "street_name": {
+        "exact": (0.86, 0.09),
+        "typo": (0.04, 0.006),
+        "different": (0.10, 0.904),
+    },
+    "postcode": {
+        "exact": (0.88, 0.45),
+        "near": (0.02, 0.05),
+        "different": (0.10, 0.50),
+    },
+    "suburb": {
+        "exact": (0.86, 0.45),
+        "typo": (0.04, 0.01),
+        "different": (0.10, 0.54),
     },
     "identifier": {
         # exclusive ids are unique per contact: sharing one is the same record twice

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from crm.models.base import ts_column, utcnow, uuid7
+from crm.models.base import json_column, ts_column, utcnow, uuid7
 
 _RUNNING = sa.text("status = 'running'")
 
@@ -34,6 +35,9 @@ class DedupRun(SQLModel, table=True):
     candidates: int = Field(default=0)
     errors: int = Field(default=0)
     error: str | None = Field(default=None, max_length=500)
+    # the organization's model as the run learned it: per field and level m, u and weight
+    # (``crm.matching.training.DedupModel.as_json``), and the thresholds it used
+    model: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     started_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     heartbeat_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     finished_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))

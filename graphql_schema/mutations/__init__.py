@@ -14,6 +14,7 @@ from graphql_schema.mutations import merge_contacts as merge_m
 from graphql_schema.mutations import pets as pets_m
 from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
+from graphql_schema.mutations import set_dedup_settings as dedup_settings_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
 from graphql_schema.mutations import webhooks as webhooks_m
@@ -28,6 +29,7 @@ from graphql_schema.mutations.pets import CreatePetPayload, UpdatePetPayload
 from graphql_schema.mutations.pms import PmsMutation
 from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
+from graphql_schema.mutations.set_dedup_settings import SetDedupSettingsPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
 from graphql_schema.mutations.webhooks import (
@@ -142,5 +144,11 @@ class Mutation(PmsMutation):
         resolver=webhooks_m.resolve_replay,
         description="Process a stored delivery again from its raw body (admin), e.g. a FAILED "
         "one after a fix. Processing is idempotent: a processed delivery changes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    set_dedup_settings: SetDedupSettingsPayload = mutation(
+        resolver=dedup_settings_m.resolve,
+        description="Set the organization's dedup thresholds, as probabilities (admin): "
+        "`autoMergeAt` (merge on their own) and `reviewAt` (queue for a person).",
         permission_classes=[IsAdmin],
     )

@@ -106,13 +106,15 @@ class TestReasons:
         )
 
         # then
-        assert reason(scored, "address")["comparison"] == "same"
-        assert reason(scored, "address")["similarity"] == 1.0
+        assert reason(scored, "street_number")["comparison"] == "exact"
+        assert reason(scored, "street_name")["comparison"] == "exact"
+        assert reason(scored, "street_name")["similarity"] == 1.0
 
     def test_a_neighbour_is_not_the_same_address(self):
         scored = compare(WILLIAM, {**WILLIAM, "address_line1": "14 Wattle Street"})
 
-        assert reason(scored, "address")["comparison"] == "locality"
+        assert reason(scored, "street_number")["comparison"] == "different"
+        assert reason(scored, "street_name")["comparison"] == "exact"
 
     def test_a_shared_email_and_phone(self):
         # given: little else agrees

@@ -83,7 +83,8 @@ class TestSweep:
         assert org_thresholds_review(org) <= candidate.score < 0.98
         fields = {r["field"]: r["comparison"] for r in candidate.reasons}
         assert fields["first_name"] == "exact"
-        assert fields["address"] == "same"
+        assert fields["street_name"] == "exact"
+        assert fields["street_number"] == "exact"
         assert fields["household"] == "unconfirmed"
         assert status_of(session, other)[0] == "active"
 

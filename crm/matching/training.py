@@ -1,0 +1,274 @@
+"""Each organization's own Fellegi-Sunter model, learned from its contacts at each sweep.
+
+Unsupervised, as Splink and fastLink do it: the comparison levels of a bounded sample of the
+blocked pairs (``SAMPLE_PAIRS``) form an integer matrix (pair x field), and
+expectation-maximisation fits a two-class mixture to it, vectorised with numpy: the share of
+duplicates among compared pairs (the prior), m (how often duplicates show each level) and u
+(how often different people do). The default weights (``weights.M_U``) are the Dirichlet prior
+of every m and u (``PRIOR_STRENGTH`` pseudo-pairs), so a level the sample barely shows keeps
+its default, and the start of the iterations. Organizations under ``TRAIN_MIN_CONTACTS``
+contacts keep the defaults.
+
+u is also measured on random pairs of contacts (``u_random``: what a level says between any
+two people) and reported beside the u of the blocked pairs; the scores use the latter, since
+only blocked pairs are ever scored and what blocking selects (a shared surname, postcode or
+birth date) is far commoner among them than among random pairs.
+
+Exact agreement on first name, surname, postcode and suburb is further adjusted by the value's
+frequency (``scoring.NameFrequencies``): the model learns the level, the frequency the value.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from crm.matching.records import MatchRecord
+from crm.matching.scoring import NameFrequencies, Scored, Scorer
+from crm.matching.weights import M_U, PRIOR_LOG2_ODDS, weights_from
+
+TRAIN_MIN_CONTACTS = 1000
+SAMPLE_PAIRS = 20_000
+RANDOM_PAIRS = 2_000
+PRIOR_STRENGTH = 50.0
+MAX_ITERATIONS = 40
+TOLERANCE = 1e-5
+_FLOOR = 1e-5
+
+FIELDS = tuple(M_U)
+LEVELS = {name: tuple(levels) for name, levels in M_U.items()}
+_OFFSETS = np.cumsum([0] + [len(LEVELS[f]) for f in FIELDS])[:-1]
+
+
+@dataclass(slots=True)
+class DedupModel:
+    """m and u per field and level, and the prior odds, as one organization's sweep uses them."""
+
+    m_u: dict[str, dict[str, tuple[float, float]]]
+    prior: float = PRIOR_LOG2_ODDS  # log2 odds that a compared pair is a duplicate
+    trained: bool = False
+    pairs: int = 0  # blocked pairs the model learned from
+    iterations: int = 0
+    u_random: dict[str, dict[str, float]] = field(default_factory=dict)
+    note: str = ""
+
+    @classmethod
+    def default(cls, note: str = "") -> DedupModel:
+        return cls(m_u={f: dict(levels) for f, levels in M_U.items()}, note=note)
+
+    @property
+    def weights(self) -> dict[str, dict[str, float]]:
+        return weights_from(self.m_u)
+
+    def scorer(self, frequencies: NameFrequencies | None = None) -> Scorer:
+        return Scorer(weights=self.weights, prior=self.prior, frequencies=frequencies)
+
+    def as_json(self) -> dict[str, Any]:
+        """What the sweep run stores and the API shows."""
+        weights = self.weights
+        return {
+            "trained": self.trained,
+            "pairs": self.pairs,
+            "iterations": self.iterations,
+            "note": self.note,
+            "match_probability": round(_odds_to_probability(self.prior), 6),
+            "fields": [
+                {
+                    "field": name,
+                    "levels": [
+                        {
+                            "level": level,
+                            "m": round(m, 6),
+                            "u": round(u, 6),
+                            "u_random": (
+                                round(self.u_random[name][level], 6)
+                                if level in self.u_random.get(name, {})
+                                else None
+                            ),
+                            "weight": round(weights[name][level], 3),
+                        }
+                        for level, (m, u) in levels.items()
+                    ],
+                }
+                for name, levels in self.m_u.items()
+            ],
+        }
+
+
+class RecordSample:
+    """A uniform sample of at most ``size`` records seen one chunk after another (reservoir),
+    renumbered from 0: what the streamed sweep learns from."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.seen = 0
+        self.records: list[MatchRecord] = []
+        self._rng = random.Random(seed)
+
+    def add(self, chunk: Sequence[MatchRecord]) -> None:
+        for record in chunk:
+            self.seen += 1
+            if len(self.records) < self.size:
+                self.records.append(replace(record, idx=len(self.records)))
+                continue
+            slot = self._rng.randrange(self.seen)
+            if slot < self.size:
+                self.records[slot] = replace(record, idx=slot)
+
+
+def level_vector(scored: Scored) -> dict[str, str]:
+    """The level of each compared field of a scored pair (names written swapped count as
+    their level)."""
+    levels: dict[str, str] = {}
+    for reason in scored.reasons:
+        if reason.field in LEVELS:
+            level = reason.comparison.removeprefix("swapped_")
+            if level in LEVELS[reason.field]:
+                levels[reason.field] = level
+    return levels
+
+
+def level_matrix(
+    records: Sequence[MatchRecord],
+    pairs: np.ndarray,
+    scorer: Scorer,
+    *,
+    skip_households: bool = False,
+) -> np.ndarray:
+    """(pairs x fields) level indexes, -1 where a field was not compared."""
+    matrix = np.full((len(pairs), len(FIELDS)), -1, dtype=np.int8)
+    index = {f: {level: i for i, level in enumerate(LEVELS[f])} for f in FIELDS}
+    column = {f: i for i, f in enumerate(FIELDS)}
+    for row, (a, b) in enumerate(pairs.tolist()):
+        try:
+            scored = scorer.compare(records[a], records[b])
+        except Exception:  # a pair that cannot be compared teaches nothing
+            continue
+        if scored.household and skip_households:
+            # two members of one household agree on everything the model assumes independent
+            # (surname, address, phone): they would teach it that those are a person's marks
+            continue
+        for name, level in level_vector(scored).items():
+            matrix[row, column[name]] = index[name][level]
+    return matrix
+
+
+def train(
+    records: Sequence[MatchRecord],
+    *,
+    frequencies: NameFrequencies,
+    codes: np.ndarray,
+    seed: int = 0,
+) -> DedupModel:
+    """The organization's model from its records and their blocked pairs (``a << 32 | b``)."""
+    if len(records) < TRAIN_MIN_CONTACTS:
+        return DedupModel.default(note=f"fewer than {TRAIN_MIN_CONTACTS} contacts: defaults")
+    if len(codes) == 0:
+        return DedupModel.default(note="no compared pairs: defaults")
+    rng = np.random.default_rng(seed)
+    if len(codes) > SAMPLE_PAIRS:
+        codes = rng.choice(codes, SAMPLE_PAIRS, replace=False)
+    pairs = np.stack([codes >> 32, codes & 0xFFFFFFFF], axis=1)
+    scorer = Scorer(frequencies=frequencies)
+    blocked = level_matrix(records, pairs, scorer, skip_households=True)
+    blocked = blocked[(blocked >= 0).any(axis=1)]
+    n = len(records)
+    random_pairs = rng.integers(0, n, size=(RANDOM_PAIRS, 2))
+    random_pairs = random_pairs[random_pairs[:, 0] != random_pairs[:, 1]]
+    u_random = _shares(level_matrix(records, random_pairs, scorer))
+    model = expectation_maximisation(blocked)
+    model.u_random = u_random
+    return model
+
+
+def expectation_maximisation(
+    matrix: np.ndarray,
+    *,
+    prior: DedupModel | None = None,
+    strength: float = PRIOR_STRENGTH,
+    iterations: int = MAX_ITERATIONS,
+) -> DedupModel:
+    """Fit m, u and the share of duplicates to a (pairs x fields) level matrix."""
+    start = prior or DedupModel.default()
+    m0 = _flat(start.m_u, 0)
+    u0 = _flat(start.m_u, 1)
+    lam0 = _odds_to_probability(start.prior)
+    mask = matrix >= 0
+    flat = np.where(mask, matrix.astype(np.int64) + _OFFSETS, 0)
+    size = len(m0)
+    m, u, lam = m0.copy(), u0.copy(), lam0
+    done = 0
+    for _ in range(iterations):
+        done += 1
+        log_m = np.where(mask, np.log(m)[flat], 0.0).sum(axis=1)
+        log_u = np.where(mask, np.log(u)[flat], 0.0).sum(axis=1)
+        logit = math.log(lam) - math.log1p(-lam) + log_m - log_u
+        w = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        weights_m = np.broadcast_to(w[:, None], mask.shape)[mask]
+        weights_u = np.broadcast_to((1.0 - w)[:, None], mask.shape)[mask]
+        counts_m = np.bincount(flat[mask], weights=weights_m, minlength=size)
+        counts_u = np.bincount(flat[mask], weights=weights_u, minlength=size)
+        new_m = _normalise(counts_m + strength * m0)
+        new_u = _normalise(counts_u + strength * u0)
+        new_lam = (w.sum() + strength * lam0) / (len(w) + strength)
+        change = max(np.abs(new_m - m).max(), np.abs(new_u - u).max(), abs(new_lam - lam))
+        m, u, lam = new_m, new_u, float(new_lam)
+        if change < TOLERANCE:
+            break
+    m_u = {
+        name: {
+            level: (float(m[_OFFSETS[f] + i]), float(u[_OFFSETS[f] + i]))
+            for i, level in enumerate(LEVELS[name])
+        }
+        for f, name in enumerate(FIELDS)
+    }
+    return DedupModel(
+        m_u=m_u,
+        prior=math.log2(lam / (1.0 - lam)),
+        trained=True,
+        pairs=len(matrix),
+        iterations=done,
+    )
+
+
+def _flat(m_u: dict[str, dict[str, tuple[float, float]]], which: int) -> np.ndarray:
+    values = np.array(
+        [m_u[name][level][which] for name in FIELDS for level in LEVELS[name]], dtype=float
+    )
+    return _normalise(values)
+
+
+def _normalise(values: np.ndarray) -> np.ndarray:
+    """Each field's levels summing to one, none below a floor (no infinite weight)."""
+    out = np.maximum(values.astype(float), 0.0)
+    for f, name in enumerate(FIELDS):
+        lo, hi = _OFFSETS[f], _OFFSETS[f] + len(LEVELS[name])
+        total = out[lo:hi].sum()
+        part = out[lo:hi] / total if total > 0 else np.full(hi - lo, 1.0 / (hi - lo))
+        part = np.maximum(part, _FLOOR)
+        out[lo:hi] = part / part.sum()
+    return out
+
+
+def _shares(matrix: np.ndarray) -> dict[str, dict[str, float]]:
+    """Each level's share among the pairs that compared the field (random pairs: u)."""
+    shares: dict[str, dict[str, float]] = {}
+    for f, name in enumerate(FIELDS):
+        column = matrix[:, f]
+        column = column[column >= 0]
+        if len(column) == 0:
+            continue
+        counts = np.bincount(column, minlength=len(LEVELS[name]))
+        shares[name] = {
+            level: float(counts[i] / len(column)) for i, level in enumerate(LEVELS[name])
+        }
+    return shares
+
+
+def _odds_to_probability(log2_odds: float) -> float:
+    return 1.0 / (1.0 + 2.0 ** (-log2_odds))

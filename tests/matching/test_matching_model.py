@@ -1,0 +1,256 @@
+"""The organization's own model: EM recovers m and u, term frequencies, the graded comparison
+levels, households as hard negatives (issue 11)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crm.matching.records import MatchRecord, build_record
+from crm.matching.scoring import (
+    AUTO_MERGE,
+    HARD_NEGATIVE,
+    NO_MATCH,
+    NameFrequencies,
+    Scorer,
+    Thresholds,
+    classify,
+)
+from crm.matching.training import (
+    FIELDS,
+    LEVELS,
+    DedupModel,
+    RecordSample,
+    expectation_maximisation,
+    train,
+)
+
+WILLIAM = {
+    "first_name": "William",
+    "last_name": "Papadopoulos",
+    "date_of_birth": "1984-03-07",
+    "address_line1": "12 Wattle Street",
+    "city": "Bondi",
+    "postal_code": "2026",
+}
+
+
+def person(idx: int = 0, **fields: Any) -> MatchRecord:
+    identifiers = [("email", e) for e in fields.pop("emails", ())]
+    identifiers += [("tel", p) for p in fields.pop("phones", ())]
+    if isinstance(fields.get("date_of_birth"), str):
+        fields["date_of_birth"] = date.fromisoformat(fields["date_of_birth"])
+    return build_record(idx, {"id": uuid.uuid4(), **fields}, identifiers)
+
+
+def levels(a: dict[str, Any], b: dict[str, Any], scorer: Scorer | None = None) -> dict[str, str]:
+    scored = (scorer or Scorer()).compare(person(**a), person(**b))
+    return {r.field: r.comparison for r in scored.reasons}
+
+
+class TestExpectationMaximisation:
+    def test_recovers_known_m_and_u_from_a_generated_population(self):
+        # given: 30,000 pairs, 20% duplicates, three fields with known m and u
+        rng = np.random.default_rng(3)
+        truth = {
+            "first_name": ([0.80, 0.15, 0.05], [0.05, 0.10, 0.85]),
+            "date_of_birth": ([0.90, 0.08, 0.02], [0.01, 0.04, 0.95]),
+            "postcode": ([0.85, 0.05, 0.10], [0.30, 0.10, 0.60]),
+        }
+        chosen = {
+            "first_name": ("exact", "typo", "different"),
+            "date_of_birth": ("exact", "typo", "different"),
+            "postcode": ("exact", "near", "different"),
+        }
+        n, share = 30_000, 0.2
+        is_match = rng.random(n) < share
+        matrix = np.full((n, len(FIELDS)), -1, dtype=np.int8)
+        for name, (m, u) in truth.items():
+            index = [LEVELS[name].index(level) for level in chosen[name]]
+            drawn_m = rng.choice(index, size=n, p=m)
+            drawn_u = rng.choice(index, size=n, p=u)
+            matrix[:, FIELDS.index(name)] = np.where(is_match, drawn_m, drawn_u)
+
+        # when: the defaults (other values) are only the start and a weak prior
+        model = expectation_maximisation(matrix)
+
+        # then
+        assert model.trained
+        assert abs(2**model.prior / (1 + 2**model.prior) - share) < 0.02
+        for name, (m, u) in truth.items():
+            for level, m_true, u_true in zip(chosen[name], m, u, strict=True):
+                m_found, u_found = model.m_u[name][level]
+                assert abs(m_found - m_true) < 0.03, (name, level, m_found, m_true)
+                assert abs(u_found - u_true) < 0.03, (name, level, u_found, u_true)
+
+    def test_a_small_organization_keeps_the_defaults(self):
+        records = [person(i, first_name=f"N{i}", last_name="Lee") for i in range(50)]
+
+        model = train(
+            records, frequencies=NameFrequencies.of(records), codes=np.array([1], np.int64)
+        )
+
+        assert not model.trained
+        assert "fewer than" in model.note
+        assert model.m_u == DedupModel.default().m_u
+
+    def test_the_model_as_stored_has_m_u_and_weight_per_field_and_level(self):
+        stored = DedupModel.default().as_json()
+
+        first = next(f for f in stored["fields"] if f["field"] == "first_name")
+        exact = next(level for level in first["levels"] if level["level"] == "exact")
+        assert exact["weight"] == pytest.approx(math.log2(exact["m"] / exact["u"]), abs=0.01)
+        assert {f["field"] for f in stored["fields"]} == set(FIELDS)
+
+    def test_the_record_sample_is_bounded_and_renumbered(self):
+        sample = RecordSample(10)
+        for start in range(0, 100, 25):
+            sample.add([person(i, first_name="A", last_name="B") for i in range(start, start + 25)])
+
+        assert sample.seen == 100
+        assert [r.idx for r in sample.records] == list(range(10))
+
+
+class TestTermFrequencies:
+    def test_a_rare_shared_surname_weighs_more_than_a_common_one(self):
+        # given: 1,200 contacts, a third of them Smiths, one pair of Papadopouloses
+        records = [person(i, first_name=f"x{i}", last_name="Smith") for i in range(400)]
+        records += [person(400 + i, first_name=f"y{i}", last_name=f"Other{i}") for i in range(800)]
+        records += [person(1200, **WILLIAM), person(1201, **WILLIAM)]
+        scorer = Scorer(frequencies=NameFrequencies.of(records))
+        smith = {**WILLIAM, "last_name": "Smith"}
+
+        # when
+        rare = scorer.compare(person(**WILLIAM), person(**WILLIAM))
+        common = scorer.compare(person(**smith), person(**smith))
+
+        # then
+        def weight(scored) -> float:
+            return next(r.weight for r in scored.reasons if r.field == "last_name")
+
+        assert weight(rare) > weight(common) + 2
+        assert rare.score > common.score
+
+    def test_a_rare_shared_postcode_weighs_more_than_a_common_one(self):
+        records = [person(i, first_name="A", postal_code="2000") for i in range(600)]
+        records += [person(600 + i, first_name="B", postal_code=f"3{i:03d}") for i in range(600)]
+        scorer = Scorer(frequencies=NameFrequencies.of(records))
+
+        def postcode_weight(code: str) -> float:
+            scored = scorer.compare(
+                person(**{**WILLIAM, "postal_code": code}),
+                person(**{**WILLIAM, "postal_code": code}),
+            )
+            return next(r.weight for r in scored.reasons if r.field == "postcode")
+
+        assert postcode_weight("3007") > postcode_weight("2000")
+
+
+class TestLevels:
+    @pytest.mark.parametrize(
+        ("change", "field", "level"),
+        [
+            ({"first_name": "Wiliam"}, "first_name", "typo"),
+            ({"first_name": "Bill"}, "first_name", "nickname"),
+            ({"first_name": "W"}, "first_name", "initial"),
+            ({"first_name": "Xavier"}, "first_name", "different"),
+            ({"last_name": "Papadopolous"}, "last_name", "typo"),
+            ({"date_of_birth": "1984-07-03"}, "date_of_birth", "transposed"),
+            ({"date_of_birth": "1984-03-08"}, "date_of_birth", "typo"),
+            ({"date_of_birth": "1984-11-21"}, "date_of_birth", "year"),
+            ({"date_of_birth": "1962-11-21"}, "date_of_birth", "different"),
+            ({"address_line1": "14 Wattle Street"}, "street_number", "different"),
+            ({"address_line1": "12 Watle Street"}, "street_name", "typo"),
+            ({"address_line1": "12 Banksia Road"}, "street_name", "different"),
+            ({"postal_code": "2027"}, "postcode", "near"),
+            ({"postal_code": "4000"}, "postcode", "different"),
+            ({"city": "Bondl"}, "suburb", "typo"),
+            ({"city": "Manly"}, "suburb", "different"),
+        ],
+    )
+    def test_each_comparison_level(self, change, field, level):
+        assert levels(WILLIAM, {**WILLIAM, **change})[field] == level
+
+    def test_short_names_one_edit_apart_are_a_typo(self):
+        assert (
+            levels(
+                {"first_name": "Roy", "last_name": "Howie"},
+                {"first_name": "Riy", "last_name": "Howie"},
+            )["first_name"]
+            == "typo"
+        )
+
+    def test_swapped_first_and_last_names(self):
+        found = levels(WILLIAM, {**WILLIAM, "first_name": "Papadopoulos", "last_name": "William"})
+
+        assert found["first_name"] == "swapped_exact"
+        assert found["name"] == "swapped"
+
+    def test_moved_house_counts_once(self):
+        moved = {
+            **WILLIAM,
+            "address_line1": "3 Banksia Road",
+            "city": "Perth",
+            "postal_code": "6000",
+        }
+        scored = Scorer().compare(person(**WILLIAM), person(**moved))
+        address = [
+            r
+            for r in scored.reasons
+            if r.field in ("street_number", "street_name", "postcode", "suburb")
+        ]
+
+        assert {r.comparison for r in address} == {"different"}
+        assert sum(1 for r in address if r.weight != 0) == 1
+
+    def test_each_reason_keeps_its_weight(self):
+        scored = Scorer().compare(person(**WILLIAM), person(**{**WILLIAM, "first_name": "Bill"}))
+
+        assert all(isinstance(r["weight"], float) for r in scored.reasons_json())
+        assert {"first_name", "last_name", "date_of_birth", "postcode"} <= {
+            r["field"] for r in scored.reasons_json()
+        }
+
+
+class TestHouseholds:
+    THRESHOLDS = Thresholds()
+
+    def decide(self, a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+        scored = Scorer().compare(person(**a), person(**b))
+        return classify(scored, self.THRESHOLDS), scored.household
+
+    def test_another_member_with_another_birthday_is_a_hard_negative(self):
+        sibling = {**WILLIAM, "first_name": "Margaret", "date_of_birth": "1990-05-01"}
+
+        assert self.decide(WILLIAM, sibling) == (NO_MATCH, HARD_NEGATIVE)
+
+    def test_another_member_without_a_birthday_is_never_merged(self):
+        partner = {k: v for k, v in WILLIAM.items() if k != "date_of_birth"}
+        partner["first_name"] = "Margaret"
+
+        decision, household = self.decide(WILLIAM, partner)
+
+        assert decision != AUTO_MERGE
+        assert household == HARD_NEGATIVE
+
+    def test_twins_are_never_merged(self):
+        twin = {**WILLIAM, "first_name": "Oliver"}
+
+        assert self.decide(WILLIAM, twin)[0] != AUTO_MERGE
+
+    def test_a_junior_is_never_merged(self):
+        junior = {**WILLIAM, "date_of_birth": "2012-09-30"}
+
+        assert self.decide(WILLIAM, junior) == (NO_MATCH, HARD_NEGATIVE)
+
+    def test_a_first_name_typo_with_the_same_birthday_and_home_is_the_same_person(self):
+        # "Jade"/"Jare": one letter apart, Jaro-Winkler below the typo level
+        jade = {**WILLIAM, "first_name": "Jade"}
+        jare = {**WILLIAM, "first_name": "Jare"}
+
+        assert self.decide(jade, jare) == (AUTO_MERGE, "")
