@@ -219,3 +219,4 @@ def demo() -> None:
 app.command("import")(import_cli.import_contacts)
 app.command("export")(import_cli.export)
 app.command("dedup")(dedup_cli.dedup)
+app.add_typer(import_cli.imports_app, name="imports")

@@ -24,6 +24,7 @@ from crm.importing.dry_run import DryRunning, DryRunPlan
 from crm.importing.jobs import ImportOptions
 from crm.importing.known import KnownRows
 from crm.importing.overlap import Overlapping, _Planned
+from crm.importing.preview import RowPreview
 from crm.importing.reader import CsvSource, Row
 from crm.importing.rows import (
     _LOOKUP_TABLES,
@@ -38,6 +39,7 @@ from crm.ingest import (
     REJECTED,
     UNCHANGED,
     Observation,
+    Outcome,
     PlannedWrites,
     ingest,
     plan_batch,
@@ -71,6 +73,8 @@ class Importer(Overlapping, DryRunning, KnownRows):
         self.pool: ProcessPoolExecutor | None = None
         # a dry run's plan so far (``dry_run.DryRunPlan``): batches are planned, not stored
         self.dry: DryRunPlan | None = None
+        # the first rows' outcomes, when asked for (``crm import --preview N``)
+        self.preview: RowPreview | None = None
 
     def _error(
         self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
@@ -183,6 +187,7 @@ class Importer(Overlapping, DryRunning, KnownRows):
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
         writes: PlannedWrites | None = None
         self.written = set()
+        outcomes: list[Outcome] = []
         if todo:
             if self.dry is not None:
                 outcomes = self.dry.plan(session, self, todo)
@@ -222,6 +227,13 @@ class Importer(Overlapping, DryRunning, KnownRows):
                             rejected=rejected,
                         )
                     )
+        if self.preview is not None and not self.preview.full:
+            self.preview.add(
+                seen=prepared.seen,
+                results=results,
+                exported=[observations[i] for i in sorted(skip)],
+                planned=list(zip(todo, outcomes, strict=True)),
+            )
         if deferred or self.dry is not None:
             return writes, errors
         if errors:
