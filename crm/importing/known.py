@@ -91,7 +91,10 @@ class KnownRows:
                 continue
             digest = content_hash_of(record, region=self.region)
             hashed[row.line] = (record, digest)
-            wanted[source_id_for(external, digest)].append((row.line, digest))
+            source_id = external if external is not None else row.identity
+            if source_id is None:
+                source_id = source_id_for(None, digest)
+            wanted[source_id].append((row.line, digest))
         if not wanted:
             return {}
         sr = SourceRecord

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -48,6 +49,13 @@ class Row:
     skipped: frozenset[int] | set[int] = frozenset()
 
     @property
+    def identity(self) -> str | None:
+        """The row's source id when it has no ``external_id``: its cells as in the file, in
+        order, whatever the header says or the columns were mapped to (``row_identity``);
+        None for a row not read from a file."""
+        return None if self.cells is None else row_identity(self.cells, self.skipped)
+
+    @property
     def original(self) -> dict[str, str]:
         """The row as it was in the file, by header (extra cells as ``extra_N``)."""
         if self.cells is None or self.names is None:
@@ -58,6 +66,19 @@ class Row:
             for i, v in enumerate(self.cells)
             if i not in self.skipped
         }
+
+
+def row_identity(cells: Sequence[str], skipped: Collection[int] = ()) -> str:
+    """``r:`` and a digest of the cells in file order (trimmed; a rejects file's own
+    columns left out). The same line of the same file has the same identity however its
+    columns are mapped, so importing it again with a corrected ``--map`` finds the record
+    the first import made of it and updates it (the record's content, not its identity,
+    depends on the mapping)."""
+    parts = [cell.strip() for i, cell in enumerate(cells) if i not in skipped]
+    while parts and not parts[-1]:
+        parts.pop()
+    text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return "r:" + hashlib.blake2b(text, digest_size=20).hexdigest()
 
 
 class _CountingReader(io.RawIOBase):

@@ -58,7 +58,7 @@ def error_report(
             report.rejected += count
         else:
             report.warnings += count
-    for code, report in reports.items():
+    for code, report in reports.items() if per_code != 0 else ():
         stmt = select(e).where(e.import_job_id == job.id, e.code == code).order_by(e.line, e.id)
         if per_code is not None:
             stmt = stmt.limit(per_code)

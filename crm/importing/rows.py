@@ -76,6 +76,8 @@ def normalise_rows(
         except Rejected as exc:
             results.append((row, target, None, exc.issues))
         else:
+            if obs.external_id is None and (identity := row.identity) is not None:
+                obs.source_id = identity  # the line's identity, not its mapped content
             results.append((row, target, obs, []))
     return results
 
