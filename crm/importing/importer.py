@@ -36,8 +36,10 @@ from crm.importing.rows import (
     normalise_rows,
 )
 from crm.ingest import (
+    LINKED,
     REJECTED,
     UNCHANGED,
+    UPDATED,
     Observation,
     Outcome,
     PlannedWrites,
@@ -214,6 +216,9 @@ class Importer(Overlapping, DryRunning, KnownRows):
                 if outcome.outcome not in (UNCHANGED, REJECTED)
             }
             for outcome, obs in zip(outcomes, todo, strict=True):
+                if outcome.outcome == LINKED and obs.contact_id is not None:
+                    # a row naming its contact (an edited export row) updates that contact
+                    outcome.outcome = UPDATED
                 self.counts[outcome.outcome] += 1
                 rejected = outcome.outcome == REJECTED
                 for issue in outcome.issues[len(obs.issues) :]:
