@@ -27,6 +27,8 @@ class ErrorCode(str, enum.Enum):
     CANDIDATE_CLOSED = "CANDIDATE_CLOSED"
     SOURCE_NOT_ALLOWED = "SOURCE_NOT_ALLOWED"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    # a CSV field whose opening quote is not closed where it should be: it swallowed lines
+    UNBALANCED_QUOTE = "UNBALANCED_QUOTE"
 
 
 class ServiceError(Exception):

@@ -316,6 +316,8 @@ class Importer(Overlapping, DryRunning, KnownRows):
             self._all_batches(source, progress)
         with session_scope(self.engine) as s:
             self._progress(s, source, final=True)
+        if source.failure is not None:  # the rows before the line it names are stored
+            raise source.failure
 
     def _all_batches(self, source: CsvSource, progress: Callable[[ImportJob], None] | None) -> None:
         # While batch k is stored, batch k+1 is already being normalised (by the worker

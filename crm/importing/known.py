@@ -81,6 +81,8 @@ class KnownRows:
         """
         wanted: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for row in batch:
+            if row.problem is not None:
+                continue
             record = canonical_record(row)
             if record.get("contact_id"):
                 continue

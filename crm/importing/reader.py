@@ -10,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -18,9 +19,10 @@ from crm.errors import ErrorCode, ServiceError
 from crm.importing.address import split_address
 from crm.importing.columns import ColumnPlan, plan_columns
 from crm.importing.validation import text_encoding
-from crm.ingest.observation import storable
+from crm.ingest.observation import FieldIssue, storable
 
 SAMPLE_BYTES = 64 * 1024
+NEWLINE = b"\n"
 DELIMITERS = (",", ";", "\t")
 MAX_FIELD = 1024 * 1024
 # a cell starting with one of these is a formula to a spreadsheet
@@ -47,6 +49,9 @@ class Row:
     cells: list[str] | None = None
     names: list[str] | None = None
     skipped: frozenset[int] | set[int] = frozenset()
+    # what makes the row unreadable as a row (a quote that swallowed the lines after it):
+    # it is rejected with this, never normalised
+    problem: FieldIssue | None = None
 
     @property
     def identity(self) -> str | None:
@@ -119,7 +124,7 @@ def _check_encoding(sample: bytes, encoding: str) -> None:
             else f"the file is not valid {encoding}"
         )
         where = (
-            f"first bad byte at offset {exc.start}"
+            f"first bad byte on line {sample.count(NEWLINE, 0, exc.start) + 1}, offset {exc.start}"
             if isinstance(exc, UnicodeDecodeError)
             else str(exc)
         )
@@ -145,13 +150,21 @@ class CsvSource:
         self._counter = _CountingReader(stream)
         buffered = io.BufferedReader(self._counter, buffer_size=SAMPLE_BYTES)
         _check_encoding(buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES], encoding)
-        self._text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
+        # bytes the encoding cannot decode become lone surrogates, found on the row they are
+        # on (``rows``): the error names that line, not the end of a decoder's chunk
+        self._text = io.TextIOWrapper(
+            buffered, encoding=encoding, errors="surrogateescape", newline=""
+        )
         try:
             first = self._text.readline()
         except UnicodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {encoding} in its header row: declare its encoding"
             ) from exc
+        if _SURROGATES.search(first):
+            raise ImportFailed(
+                f"the file is not valid {encoding} in its header row: declare its encoding"
+            )
         if not first.strip():
             raise ImportFailed("the file is empty or has no header row")
         self.delimiter = _sniff_delimiter(first)
@@ -166,6 +179,9 @@ class CsvSource:
             raise ImportFailed("no recognisable columns in the header; map them with --map SRC=DST")
         self._reader = csv.reader(self._text, delimiter=self.delimiter, strict=False)
         self.encoding = encoding
+        # why reading stopped before the end of the file (a line the encoding cannot read):
+        # the rows before it are imported, then the job fails with this
+        self.failure: ImportFailed | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -179,6 +195,7 @@ class CsvSource:
         """Every non-blank data row; ``line`` is the physical line it starts on (header = 1)."""
         plan = self.plan
         headers = plan.headers
+        shown = "UTF-8" if self.encoding == "utf-8-sig" else self.encoding
         width = len(headers)
         previous_end = 1
         try:
@@ -187,7 +204,20 @@ class CsvSource:
                 previous_end = self._reader.line_num + 1
                 if not any(v.strip() for v in record):
                     continue
+                if not all(v.isascii() for v in record) and any(
+                    _SURROGATES.search(v) for v in record
+                ):
+                    self.failure = ImportFailed(
+                        f"the file is not valid {shown} at line {line}: the rows before "
+                        "it were imported, none from it on; fix that line or declare the file's "
+                        "encoding (--encoding), then import the file again (the rows imported "
+                        "already come back unchanged)"
+                    )
+                    return
                 record = [storable(v) for v in record]
+                problem = None
+                if previous_end > line and width > 2:
+                    problem = _swallowed(record, headers, line, previous_end, self.delimiter)
                 values: dict[str, str] = {}
                 metadata: dict[str, str] = {}
                 for i, raw in enumerate(record):
@@ -201,7 +231,7 @@ class CsvSource:
                     else:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"
                         metadata[label] = value
-                yield Row(line, values, metadata, record, headers, plan.skipped)
+                yield Row(line, values, metadata, record, headers, plan.skipped, problem)
         except UnicodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {self.encoding} near line {previous_end + 1}: "
@@ -209,6 +239,34 @@ class CsvSource:
             ) from exc
         except csv.Error as exc:
             raise ImportFailed(f"unreadable CSV near line {previous_end + 1}: {exc}") from exc
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _swallowed(
+    record: list[str], headers: list[str], line: int, end: int, delimiter: str
+) -> FieldIssue | None:
+    """A field spanning lines of which one has a whole row's delimiters: a quote that was
+    never closed swallowed the lines after it (a legitimate multi-line field, an address
+    or a note, has no line that looks like a row)."""
+    needed = len(headers) - 1
+    for i, cell in enumerate(record):
+        if "\n" not in cell and "\r" not in cell:
+            continue
+        inner = cell.splitlines()[1:]
+        if any(part.count(delimiter) >= needed for part in inner):
+            column = headers[i] if i < len(headers) else f"extra_{i - len(headers) + 1}"
+            lines = end - line
+            return FieldIssue(
+                ErrorCode.UNBALANCED_QUOTE.value,
+                column[:MAX_COLUMN_LABEL],
+                f"a quote opened in this field on line {line} is not closed before the end "
+                f"of its row: it swallowed the {lines} line{'s' if lines != 1 else ''} after "
+                f"it (lines {line + 1} to {end}), which were not imported; close or remove "
+                "the quote and import the file again",
+            )
+    return None
 
 
 def canonical_record(row: Row) -> dict[str, Any]:

@@ -61,6 +61,9 @@ def normalise_rows(
     """
     results: list[Normalised] = []
     for row in rows:
+        if row.problem is not None:  # unreadable as a row (``reader._swallowed``)
+            results.append((row, None, None, [row.problem]))
+            continue
         known = hashed.get(row.line) if hashed else None
         if known is not None:
             record, digest = known
