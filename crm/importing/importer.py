@@ -75,6 +75,8 @@ class Importer(Overlapping, DryRunning, KnownRows):
         self.pool: ProcessPoolExecutor | None = None
         # a dry run's plan so far (``dry_run.DryRunPlan``): batches are planned, not stored
         self.dry: DryRunPlan | None = None
+        # whether the source has records under content ids (``KnownRows._legacy_ids``)
+        self.legacy: bool | None = None
         # the first rows' outcomes, when asked for (``crm import --preview N``)
         self.preview: RowPreview | None = None
 

@@ -203,6 +203,25 @@ class TestReimportAfterABadMapping:
         assert crm_json("import", path, "--org", org.name, "--map", "Client First Name=first_name",
                         "--map", "Mobile Ph=phone")["unchanged"] == 8  # fmt: skip
 
+    def test_rows_stored_under_their_content_id_before_are_still_unchanged(self, engine, org):
+        # given: rows stored as imports stored them before rows had a line identity
+        from crm.ingest import build_observation, ingest
+
+        records = [{"first_name": "Lone", "last_name": "Ranger"}, {"first_name": "Tonto"}]
+        with Session(engine) as s:
+            observations = [
+                build_observation(r, source="csv", region=org.default_region, line=n + 2)
+                for n, r in enumerate(records)
+            ]
+            assert all(o.source_id.startswith("h:") for o in observations)
+            ingest(s, organization=org, observations=observations, actor="test")
+            s.commit()
+        # when: the same file imported again
+        job = import_text(engine, org, "First Name,Surname\nLone,Ranger\nTonto,\n")
+        # then: nothing new
+        assert (job.unchanged, job.created, job.linked) == (2, 0, 0)
+        assert len(contacts(engine)) == 2
+
 
 def export_rows(org) -> list[dict[str, str]]:
     result = crm("export", "--org", org.name)
