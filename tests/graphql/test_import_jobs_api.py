@@ -55,3 +55,16 @@ class TestImportJobsQuery:
     def test_a_bad_cursor_is_bad_input(self, api, reader_key):
         body = api.execute(IMPORT_JOBS, key=reader_key, variables={"first": 2, "after": "x"})
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+    def test_a_page_costs_the_same_statements_whatever_its_size(self, engine, org, api, reader_key):
+        from tests.graphql.test_sql_statements import recorded_statements
+
+        for n in range(8):
+            import_text(engine, org, "Email\na@example.com\n", filename=f"f{n}.csv")
+        costs = []
+        for first in (2, 8):
+            with recorded_statements(engine) as statements:
+                page = api.data(IMPORT_JOBS, key=reader_key, variables={"first": first})
+            assert len(page["importJobs"]["edges"]) == first
+            costs.append(len(statements))
+        assert costs[0] == costs[1]
