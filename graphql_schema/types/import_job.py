@@ -89,6 +89,9 @@ class ImportJob:
     linked: int = strawberry.field(description="Rows attached to an existing contact.")
     rejected: int = strawberry.field(description="Rows not imported (see errors).")
     error: str | None = strawberry.field(description="Why the job failed as a whole.")
+    options: JSON = strawberry.field(
+        description="What it was asked to do: source, dry_run, column_map, region, encoding."
+    )
     created_at: datetime.datetime = strawberry.field(description="When it was submitted.")
     started_at: datetime.datetime | None = strawberry.field(description="When it started.")
     finished_at: datetime.datetime | None = strawberry.field(description="When it finished.")
@@ -111,6 +114,7 @@ class ImportJob:
             linked=job.linked,
             rejected=job.rejected,
             error=job.error,
+            options=job.options or {},
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
