@@ -52,13 +52,17 @@ class Row:
     # what makes the row unreadable as a row (a quote that swallowed the lines after it):
     # it is rejected with this, never normalised
     problem: FieldIssue | None = None
+    # ``identity``, once computed (it is asked for twice per row)
+    known_identity: str | None = None
 
     @property
     def identity(self) -> str | None:
         """The row's source id when it has no ``external_id``: its cells as in the file, in
         order, whatever the header says or the columns were mapped to (``row_identity``);
         None for a row not read from a file."""
-        return None if self.cells is None else row_identity(self.cells, self.skipped)
+        if self.known_identity is None and self.cells is not None:
+            self.known_identity = row_identity(self.cells, self.skipped)
+        return self.known_identity
 
     @property
     def original(self) -> dict[str, str]:
@@ -74,15 +78,14 @@ class Row:
 
 
 def row_identity(cells: Sequence[str], skipped: Collection[int] = ()) -> str:
-    """``r:`` and a digest of the cells in file order (trimmed; a rejects file's own
-    columns left out). The same line of the same file has the same identity however its
+    """``r:`` and a digest of the cells in file order (a rejects file's own columns left
+    out). The same line of the same file has the same identity however its
     columns are mapped, so importing it again with a corrected ``--map`` finds the record
     the first import made of it and updates it (the record's content, not its identity,
     depends on the mapping)."""
-    parts = [cell.strip() for i, cell in enumerate(cells) if i not in skipped]
-    while parts and not parts[-1]:
-        parts.pop()
-    text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    if skipped:
+        cells = [cell for i, cell in enumerate(cells) if i not in skipped]
+    text = "\x1f".join(cells).encode("utf-8", "surrogatepass")
     return "r:" + hashlib.blake2b(text, digest_size=20).hexdigest()
 
 
@@ -204,9 +207,8 @@ class CsvSource:
                 previous_end = self._reader.line_num + 1
                 if not any(v.strip() for v in record):
                     continue
-                if not all(v.isascii() for v in record) and any(
-                    _SURROGATES.search(v) for v in record
-                ):
+                joined = "\x1f".join(record)
+                if not joined.isascii() and _SURROGATES.search(joined):
                     self.failure = ImportFailed(
                         f"the file is not valid {shown} at line {line}: the rows before "
                         "it were imported, none from it on; fix that line or declare the file's "
