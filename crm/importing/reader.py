@@ -78,14 +78,18 @@ class Row:
 
 
 def row_identity(cells: Sequence[str], skipped: Collection[int] = ()) -> str:
-    """``r:`` and a digest of the cells in file order (a rejects file's own columns left
-    out). The same line of the same file has the same identity however its
-    columns are mapped, so importing it again with a corrected ``--map`` finds the record
-    the first import made of it and updates it (the record's content, not its identity,
-    depends on the mapping)."""
+    """``r:`` and a digest of the cells in file order (trimmed, as the values imported are;
+    a rejects file's own columns left out). The same line of the same file has the same
+    identity however its columns are mapped, so importing it again with a corrected
+    ``--map`` finds the record the first import made of it and updates it (the record's
+    content, not its identity, depends on the mapping)."""
     if skipped:
-        cells = [cell for i, cell in enumerate(cells) if i not in skipped]
-    text = "\x1f".join(cells).encode("utf-8", "surrogatepass")
+        parts = [cell.strip() for i, cell in enumerate(cells) if i not in skipped]
+    else:
+        parts = [cell.strip() for cell in cells]
+    while parts and not parts[-1]:  # a trailing delimiter more or less is the same line
+        parts.pop()
+    text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
     return "r:" + hashlib.blake2b(text, digest_size=20).hexdigest()
 
 
