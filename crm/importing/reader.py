@@ -159,9 +159,8 @@ class CsvSource:
         _check_encoding(buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES], encoding)
         # bytes the encoding cannot decode become lone surrogates, found on the row they are
         # on (``rows``): the error names that line, not the end of a decoder's chunk
-        self._text = io.TextIOWrapper(
-            buffered, encoding=encoding, errors="surrogateescape", newline=""
-        )
+        self._text = io.TextIOWrapper(buffered, encoding=encoding, errors=_ESCAPE, newline="")
+        self._escapes_before = _escapes[0]
         try:
             first = self._text.readline()
         except UnicodeError as exc:
@@ -211,8 +210,9 @@ class CsvSource:
                 previous_end = self._reader.line_num + 1
                 if not any(v.strip() for v in record):
                     continue
-                joined = "\x1f".join(record)
-                if not joined.isascii() and _SURROGATES.search(joined):
+                # rows are checked only once the decoder has escaped a byte (in any import:
+                # the count is the process's), so a clean file pays nothing for it
+                if _escapes[0] != self._escapes_before and _undecodable(record):
                     self.failure = ImportFailed(
                         f"the file is not valid {shown} at line {line}: the rows before "
                         "it were imported, none from it on; fix that line or declare the file's "
@@ -248,6 +248,24 @@ class CsvSource:
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# how many times a decoder of this process met bytes its encoding cannot read
+_escapes = [0]
+_ESCAPE = "crm-import-escape"
+
+
+def _escape(exc: UnicodeError) -> tuple[str, int]:
+    """``surrogateescape``, counted: the bad bytes become lone surrogates, found on the
+    line they are on."""
+    _escapes[0] += 1
+    return codecs.lookup_error("surrogateescape")(exc)
+
+
+codecs.register_error(_ESCAPE, _escape)
+
+
+def _undecodable(record: list[str]) -> bool:
+    joined = "\x1f".join(record)
+    return not joined.isascii() and _SURROGATES.search(joined) is not None
 
 
 def _swallowed(
