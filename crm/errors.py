@@ -39,6 +39,8 @@ class ErrorCode(str, enum.Enum):
     PMS_BAD_RESPONSE = "PMS_BAD_RESPONSE"
     SYNC_RUNNING = "SYNC_RUNNING"
     COLUMN_PLAN_REFUSED = "COLUMN_PLAN_REFUSED"
+    # a CSV field whose opening quote is not closed where it should be: it swallowed lines
+    UNBALANCED_QUOTE = "UNBALANCED_QUOTE"
 
 
 class ServiceError(Exception):

@@ -15,14 +15,19 @@ from rich.table import Table
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
 from crm.importing.columns import parse_column_map
 from crm.importing.export import export_contacts
+from crm.importing.imports_cli import app as imports_app
+from crm.importing.imports_cli import print_preview, print_report
 from crm.importing.jobs import ImportOptions, reported_status
 from crm.importing.plan_view import review_column_plan
+from crm.importing.preview import RowPreview
 from crm.importing.rejects import write_rejects
+from crm.importing.report import FIRST_PER_CODE, error_report, report_json
 from crm.importing.submit import submit_import
 from crm.models import ImportJob
 from crm.tenancy.service import find_organization
 
 _COUNTS = ("rows", "created", "updated", "unchanged", "linked", "rejected", "warnings")
+__all__ = ["export", "import_contacts", "imports_app"]
 OrgOption = Annotated[str, typer.Option("--org", help="Organization id or exact name.")]
 
 
@@ -72,6 +77,13 @@ def import_contacts(
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse any column that is not mapped.")
     ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--show-all", help="Print every warning and reject, not 5 per code.")
+    ] = False,
+    preview: Annotated[
+        int,
+        typer.Option(help="Show what becomes of the first N rows (with --dry-run: would).", min=0),
+    ] = 0,
 ) -> None:
     """Import a CSV client list; safe to run again (rows already imported are unchanged)."""
     if not file.exists() or file.is_dir():
@@ -112,6 +124,7 @@ def import_contacts(
         disable=not show_progress,
     )
     task = progress.add_task("import", total=size, rows=0)
+    previewed = RowPreview(preview) if preview else None
     with progress, reported_errors():
         submitted = submit_import(
             engine,
@@ -120,6 +133,7 @@ def import_contacts(
             actor="cli",
             path=file,
             progress=lambda j: progress.update(task, completed=j.processed_bytes, rows=j.rows),
+            preview=previewed,
         )
         if submitted.error is not None:
             raise submitted.error
@@ -130,13 +144,20 @@ def import_contacts(
         if rejects is not None:
             with rejects.open("w", newline="", encoding="utf-8") as out:
                 write_rejects(session, job=job, out=out)
+        reports = error_report(session, job=job, per_code=None if show_all else FIRST_PER_CODE)
     summary = _summary(job, seconds, warnings, resumed=submitted.resumed)
     if plan is not None:
         summary["columns"] = plan.as_json()
     if as_json:
+        summary["codes"] = report_json(reports)
+        if previewed is not None:
+            summary["preview"] = [row.as_json() for row in previewed.rows]
         typer.echo(json.dumps(summary))
     else:
         _print_summary(summary, rejects)
+        print_report(stdout(), reports, job_id=summary["job_id"], all_lines=show_all)
+        if previewed is not None:
+            print_preview(stdout(), previewed)
     if job.status != "succeeded":
         raise typer.Exit(int(ExitStatus.FAILED))
 

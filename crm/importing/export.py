@@ -59,10 +59,21 @@ def export_values(contact: Contact, identifiers: Iterable[ContactIdentifier]) ->
             column = "whatsapp"
         if column and not row[column]:
             row[column] = ident.value
+        elif ident.namespace == "external" and not row["external_id"]:
+            row["external_id"] = _external_id(ident)
     notes = (contact.attributes or {}).get("notes")
     if isinstance(notes, str):
         row["notes"] = notes
     return row
+
+
+def _external_id(ident: ContactIdentifier) -> str:
+    """The id an import gave the contact (``<source>:<id>`` stored): its oldest, so that the
+    export imported again (with the same ``--source``) finds the same source record."""
+    prefix = f"{ident.source}:" if ident.source else ""
+    if prefix and ident.value.startswith(prefix):
+        return ident.value[len(prefix) :]
+    return ident.value.partition(":")[2]
 
 
 def export_contacts(session: Session, *, organization_id: uuid.UUID, out: IO[str]) -> int:

@@ -25,6 +25,7 @@ from crm.importing.jobs import ImportOptions
 from crm.importing.known import KnownRows
 from crm.importing.overlap import Overlapping, _Planned
 from crm.importing.pets import PetRows
+from crm.importing.preview import RowPreview
 from crm.importing.reader import CsvSource, Row
 from crm.importing.rows import (
     _LOOKUP_TABLES,
@@ -36,9 +37,12 @@ from crm.importing.rows import (
     normalise_rows,
 )
 from crm.ingest import (
+    LINKED,
     REJECTED,
     UNCHANGED,
+    UPDATED,
     Observation,
+    Outcome,
     PlannedWrites,
     ingest,
     plan_batch,
@@ -72,6 +76,10 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
         self.pool: ProcessPoolExecutor | None = None
         # a dry run's plan so far (``dry_run.DryRunPlan``): batches are planned, not stored
         self.dry: DryRunPlan | None = None
+        # whether the source has records under content ids (``KnownRows._legacy_ids``)
+        self.legacy: bool | None = None
+        # the first rows' outcomes, when asked for (``crm import --preview N``)
+        self.preview: RowPreview | None = None
 
     def _error(
         self, row: Row, *, code: str, column: str | None, message: str, rejected: bool
@@ -184,6 +192,7 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
         todo = [obs for i, obs in enumerate(observations) if i not in skip]
         writes: PlannedWrites | None = None
         self.written = set()
+        outcomes: list[Outcome] = []
         if todo:
             if self.dry is not None:
                 outcomes = self.dry.plan(session, self, todo)
@@ -210,6 +219,9 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
                 if outcome.outcome not in (UNCHANGED, REJECTED)
             }
             for outcome, obs in zip(outcomes, todo, strict=True):
+                if outcome.outcome == LINKED and obs.contact_id is not None:
+                    # a row naming its contact (an edited export row) updates that contact
+                    outcome.outcome = UPDATED
                 self.counts[outcome.outcome] += 1
                 rejected = outcome.outcome == REJECTED
                 for issue in outcome.issues[len(obs.issues) :]:
@@ -223,6 +235,13 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
                             rejected=rejected,
                         )
                     )
+        if self.preview is not None and not self.preview.full:
+            self.preview.add(
+                seen=prepared.seen,
+                results=results,
+                exported=[observations[i] for i in sorted(skip)],
+                planned=list(zip(todo, outcomes, strict=True)),
+            )
         if deferred or self.dry is not None:
             return writes, errors
         if errors:
@@ -303,6 +322,8 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
             self._all_batches(source, progress)
         with session_scope(self.engine) as s:
             self._progress(s, source, final=True)
+        if source.failure is not None:  # the rows before the line it names are stored
+            raise source.failure
 
     def _all_batches(self, source: CsvSource, progress: Callable[[ImportJob], None] | None) -> None:
         # While batch k is stored, batch k+1 is already being normalised (by the worker

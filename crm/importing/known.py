@@ -69,6 +69,27 @@ class KnownRows:
                 same.add(index)
         return same
 
+    def _legacy_ids(self, session: Session) -> bool:
+        """Whether the source has records stored under the id of their content (``h:``, as
+        CSV rows without an ``external_id`` were before they had a line identity): the same
+        file imported again must still find them unchanged. Asked once per import."""
+        if self.legacy is None:
+            sr = SourceRecord
+            self.legacy = (
+                session.execute(
+                    select(sr.id)
+                    .where(
+                        sr.organization_id == self.org.id,
+                        sr.source_system == self.options.source,
+                        sr.source_id >= "h:",
+                        sr.source_id < "h;",
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+        return self.legacy
+
     def _seen_before(
         self, session: Session, batch: list[Row], hashed: dict[int, tuple[dict[str, Any], str]]
     ) -> dict[int, str]:
@@ -80,7 +101,10 @@ class KnownRows:
         line's canonical record and its hash, for ``normalise_rows``.
         """
         wanted: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        legacy = self._legacy_ids(session)
         for row in batch:
+            if row.problem is not None:
+                continue
             record = canonical_record(row)
             if record.get("contact_id"):
                 continue
@@ -91,7 +115,13 @@ class KnownRows:
                 continue
             digest = content_hash_of(record, region=self.region)
             hashed[row.line] = (record, digest)
-            wanted[source_id_for(external, digest)].append((row.line, digest))
+            source_id = external if external is not None else row.identity
+            if source_id is None:
+                source_id = source_id_for(None, digest)
+            elif external is None and legacy:
+                # stored before rows had a line identity: under the id of their content
+                wanted[source_id_for(None, digest)].append((row.line, digest))
+            wanted[source_id].append((row.line, digest))
         if not wanted:
             return {}
         sr = SourceRecord

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -20,9 +22,10 @@ from crm.importing.columns import ColumnPlan, plan_columns
 from crm.importing.pet_columns import PET_COLUMNS
 from crm.importing.sniff import sample_rows
 from crm.importing.validation import text_encoding
-from crm.ingest.observation import storable
+from crm.ingest.observation import FieldIssue, storable
 
 SAMPLE_BYTES = 64 * 1024
+NEWLINE = b"\n"
 DELIMITERS = (",", ";", "\t")
 MAX_FIELD = 1024 * 1024
 # a cell starting with one of these is a formula to a spreadsheet
@@ -49,8 +52,22 @@ class Row:
     cells: list[str] | None = None
     names: list[str] | None = None
     skipped: frozenset[int] | set[int] = frozenset()
+    # what makes the row unreadable as a row (a quote that swallowed the lines after it):
+    # it is rejected with this, never normalised
+    problem: FieldIssue | None = None
+    # ``identity``, once computed (it is asked for twice per row)
+    known_identity: str | None = None
     # the row's pet columns (docs/pets.md), apart from the owner's ``values``; None without
     pet: dict[str, str] | None = None
+
+    @property
+    def identity(self) -> str | None:
+        """The row's source id when it has no ``external_id``: its cells as in the file, in
+        order, whatever the header says or the columns were mapped to (``row_identity``);
+        None for a row not read from a file."""
+        if self.known_identity is None and self.cells is not None:
+            self.known_identity = row_identity(self.cells, self.skipped)
+        return self.known_identity
 
     @property
     def original(self) -> dict[str, str]:
@@ -63,6 +80,22 @@ class Row:
             for i, v in enumerate(self.cells)
             if i not in self.skipped
         }
+
+
+def row_identity(cells: Sequence[str], skipped: Collection[int] = ()) -> str:
+    """``r:`` and a digest of the cells in file order (trimmed, as the values imported are;
+    a rejects file's own columns left out). The same line of the same file has the same
+    identity however its columns are mapped, so importing it again with a corrected
+    ``--map`` finds the record the first import made of it and updates it (the record's
+    content, not its identity, depends on the mapping)."""
+    if skipped:
+        parts = [cell.strip() for i, cell in enumerate(cells) if i not in skipped]
+    else:
+        parts = [cell.strip() for cell in cells]
+    while parts and not parts[-1]:  # a trailing delimiter more or less is the same line
+        parts.pop()
+    text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return "r:" + hashlib.blake2b(text, digest_size=20).hexdigest()
 
 
 class _CountingReader(io.RawIOBase):
@@ -103,7 +136,7 @@ def _check_encoding(sample: bytes, encoding: str) -> None:
             else f"the file is not valid {encoding}"
         )
         where = (
-            f"first bad byte at offset {exc.start}"
+            f"first bad byte on line {sample.count(NEWLINE, 0, exc.start) + 1}, offset {exc.start}"
             if isinstance(exc, UnicodeDecodeError)
             else str(exc)
         )
@@ -131,13 +164,20 @@ class CsvSource:
         buffered = io.BufferedReader(self._counter, buffer_size=SAMPLE_BYTES)
         peeked = buffered.peek(SAMPLE_BYTES)[:SAMPLE_BYTES]
         _check_encoding(peeked, encoding)
-        self._text = io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
+        # bytes the encoding cannot decode become lone surrogates, found on the row they are
+        # on (``rows``): the error names that line, not the end of a decoder's chunk
+        self._text = io.TextIOWrapper(buffered, encoding=encoding, errors=_ESCAPE, newline="")
+        self._escapes_before = _escapes[0]
         try:
             first = self._text.readline()
         except UnicodeError as exc:
             raise ImportFailed(
                 f"the file is not valid {encoding} in its header row: declare its encoding"
             ) from exc
+        if _SURROGATES.search(first):
+            raise ImportFailed(
+                f"the file is not valid {encoding} in its header row: declare its encoding"
+            )
         if not first.strip():
             raise ImportFailed("the file is empty or has no header row")
         self.delimiter = _sniff_delimiter(first)
@@ -158,6 +198,9 @@ class CsvSource:
             raise ImportFailed("no recognisable columns in the header; map them with --map SRC=DST")
         self._reader = csv.reader(self._text, delimiter=self.delimiter, strict=False)
         self.encoding = encoding
+        # why reading stopped before the end of the file (a line the encoding cannot read):
+        # the rows before it are imported, then the job fails with this
+        self.failure: ImportFailed | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -171,8 +214,14 @@ class CsvSource:
         """Every non-blank data row; ``line`` is the physical line it starts on (header = 1)."""
         plan = self.plan
         headers = plan.headers
+        shown = "UTF-8" if self.encoding == "utf-8-sig" else self.encoding
         width = len(headers)
         pet_columns = [c for c in PET_COLUMNS if c in plan.canonical.values()]
+        # a row per pet, its owner repeated: the owner's line identity leaves the pet cells
+        # out, so the owner's rows are one source record, as their content is one
+        owner_only = frozenset(plan.skipped) | {
+            i for i, name in plan.canonical.items() if name in PET_COLUMNS
+        }
         previous_end = 1
         try:
             for record in self._reader:
@@ -180,7 +229,20 @@ class CsvSource:
                 previous_end = self._reader.line_num + 1
                 if not any(v.strip() for v in record):
                     continue
+                # rows are checked only once the decoder has escaped a byte (in any import:
+                # the count is the process's), so a clean file pays nothing for it
+                if _escapes[0] != self._escapes_before and _undecodable(record):
+                    self.failure = ImportFailed(
+                        f"the file is not valid {shown} at line {line}: the rows before "
+                        "it were imported, none from it on; fix that line or declare the file's "
+                        "encoding (--encoding), then import the file again (the rows imported "
+                        "already come back unchanged)"
+                    )
+                    return
                 record = [storable(v) for v in record]
+                problem = None
+                if previous_end > line and width > 2:
+                    problem = _swallowed(record, headers, line, previous_end, self.delimiter)
                 values: dict[str, str] = {}
                 metadata: dict[str, str] = {}
                 for i, raw in enumerate(record):
@@ -196,10 +258,11 @@ class CsvSource:
                     else:
                         label = plan.unknown.get(i) or f"extra_{i - width + 1}"
                         metadata[label] = value
-                row = Row(line, values, metadata, record, headers, plan.skipped)
+                row = Row(line, values, metadata, record, headers, plan.skipped, problem)
                 if pet_columns:
                     pet = {c: values.pop(c) for c in pet_columns if c in values}
                     row.pet = pet or None
+                    row.known_identity = row_identity(record, owner_only)
                 yield row
         except UnicodeError as exc:
             raise ImportFailed(
@@ -208,6 +271,52 @@ class CsvSource:
             ) from exc
         except csv.Error as exc:
             raise ImportFailed(f"unreadable CSV near line {previous_end + 1}: {exc}") from exc
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# how many times a decoder of this process met bytes its encoding cannot read
+_escapes = [0]
+_ESCAPE = "crm-import-escape"
+
+
+def _escape(exc: UnicodeError) -> tuple[str, int]:
+    """``surrogateescape``, counted: the bad bytes become lone surrogates, found on the
+    line they are on."""
+    _escapes[0] += 1
+    return codecs.lookup_error("surrogateescape")(exc)
+
+
+codecs.register_error(_ESCAPE, _escape)
+
+
+def _undecodable(record: list[str]) -> bool:
+    joined = "\x1f".join(record)
+    return not joined.isascii() and _SURROGATES.search(joined) is not None
+
+
+def _swallowed(
+    record: list[str], headers: list[str], line: int, end: int, delimiter: str
+) -> FieldIssue | None:
+    """A field spanning lines of which one has a whole row's delimiters: a quote that was
+    never closed swallowed the lines after it (a legitimate multi-line field, an address
+    or a note, has no line that looks like a row)."""
+    needed = len(headers) - 1
+    for i, cell in enumerate(record):
+        if "\n" not in cell and "\r" not in cell:
+            continue
+        inner = cell.splitlines()[1:]
+        if any(part.count(delimiter) >= needed for part in inner):
+            column = headers[i] if i < len(headers) else f"extra_{i - len(headers) + 1}"
+            lines = end - line
+            return FieldIssue(
+                ErrorCode.UNBALANCED_QUOTE.value,
+                column[:MAX_COLUMN_LABEL],
+                f"a quote opened in this field on line {line} is not closed before the end "
+                f"of its row: it swallowed the {lines} line{'s' if lines != 1 else ''} after "
+                f"it (lines {line + 1} to {end}), which were not imported; close or remove "
+                "the quote and import the file again",
+            )
+    return None
 
 
 def canonical_record(row: Row) -> dict[str, Any]:

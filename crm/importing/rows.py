@@ -61,6 +61,9 @@ def normalise_rows(
     """
     results: list[Normalised] = []
     for row in rows:
+        if row.problem is not None:  # unreadable as a row (``reader._swallowed``)
+            results.append((row, None, None, [row.problem]))
+            continue
         known = hashed.get(row.line) if hashed else None
         if known is not None:
             record, digest = known
@@ -76,6 +79,8 @@ def normalise_rows(
         except Rejected as exc:
             results.append((row, target, None, exc.issues))
         else:
+            if obs.external_id is None and (identity := row.identity) is not None:
+                obs.source_id = identity  # the line's identity, not its mapped content
             results.append((row, target, obs, []))
     return results
 

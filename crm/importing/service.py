@@ -26,6 +26,7 @@ from crm.db import (
 from crm.errors import NotFound
 from crm.importing.importer import Importer
 from crm.importing.jobs import ImportOptions, create_import_job
+from crm.importing.preview import RowPreview
 from crm.importing.reader import ImportFailed
 from crm.importing.rows import GC_THRESHOLDS, fewer_gc_passes, normalise_rows
 from crm.ingest import (
@@ -58,8 +59,10 @@ def run_import(
     job_id: uuid.UUID,
     stream: IO[bytes],
     progress: Callable[[ImportJob], None] | None = None,
+    preview: RowPreview | None = None,
 ) -> ImportJob:
-    """Import ``stream`` for the pending job ``job_id``; returns the finished job."""
+    """Import ``stream`` for the pending job ``job_id``; returns the finished job.
+    ``preview``: filled with what became of the first rows."""
     with session_scope(engine) as session:
         job = session.get(ImportJob, job_id)
         if job is None:
@@ -79,6 +82,9 @@ def run_import(
         batch_size=get_settings().import_batch_size,
     )
     importer = Importer(engine, job, org, options)
+    if preview is not None:
+        preview.dry_run = job.dry_run
+        importer.preview = preview
     started = time.monotonic()
     try:
         with fewer_gc_passes():

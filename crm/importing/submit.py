@@ -30,6 +30,7 @@ from crm.importing.jobs import (
     store_import_file,
     validate_options,
 )
+from crm.importing.preview import RowPreview
 from crm.importing.service import run_import, run_stored_import
 from crm.models import ImportFile, ImportJob, Organization
 
@@ -73,6 +74,7 @@ def submit_import(
     enqueue: Enqueue | None = None,
     inline_max_bytes: int = 0,
     progress: Callable[[ImportJob], None] | None = None,
+    preview: RowPreview | None = None,
 ) -> Submitted:
     """Record the import of ``content`` (or of the file at ``path``) and run it.
 
@@ -82,7 +84,8 @@ def submit_import(
     content, organization and options) is taken back rather than started again. Blocking:
     call it from a worker thread in async code. Bad options raise ``ServiceError``; a file
     that cannot be read is the ``error`` of a failed job. ``allowed_sources``: the names the
-    calling API key may write as (None: the operator's ``crm import``).
+    calling API key may write as (None: the operator's ``crm import``). ``preview``: filled
+    with what became of the first rows (an import run now only).
     """
     if (content is None) == (path is None):
         raise ValueError("give exactly one of content or path")
@@ -128,12 +131,18 @@ def submit_import(
     try:
         if content is not None:
             job = run_import(
-                engine=engine, job_id=job.id, stream=io.BytesIO(content), progress=progress
+                engine=engine,
+                job_id=job.id,
+                stream=io.BytesIO(content),
+                progress=progress,
+                preview=preview,
             )
         else:
             assert path is not None
             with path.open("rb") as stream:
-                job = run_import(engine=engine, job_id=job.id, stream=stream, progress=progress)
+                job = run_import(
+                    engine=engine, job_id=job.id, stream=stream, progress=progress, preview=preview
+                )
     except ServiceError as exc:
         error = exc
         with Session(engine, expire_on_commit=False) as session:

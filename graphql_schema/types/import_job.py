@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from crm.errors import ServiceError
 from crm.importing.jobs import get_import_job, list_import_errors, reported_status
+from crm.importing.report import error_report, list_import_jobs
 from crm.models import ImportJob as ImportJobModel
 from crm.models import ImportRowError as RowErrorModel
 from crm.pets.service import import_pet_counts
@@ -98,6 +99,9 @@ class ImportJob:
     linked: int = strawberry.field(description="Rows attached to an existing contact.")
     rejected: int = strawberry.field(description="Rows not imported (see errors).")
     error: str | None = strawberry.field(description="Why the job failed as a whole.")
+    options: JSON = strawberry.field(
+        description="What it was asked to do: source, dry_run, column_map, region, encoding."
+    )
     created_at: datetime.datetime = strawberry.field(description="When it was submitted.")
     started_at: datetime.datetime | None = strawberry.field(description="When it started.")
     finished_at: datetime.datetime | None = strawberry.field(description="When it finished.")
@@ -120,6 +124,7 @@ class ImportJob:
             linked=job.linked,
             rejected=job.rejected,
             error=job.error,
+            options=job.options or {},
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
@@ -141,6 +146,16 @@ class ImportJob:
             ctx.session, organization_id=self._model.organization_id, import_job_id=self._model.id
         )
         return ImportPetCounts(created=created, updated=updated)
+
+    @database_field(
+        description="How many rows each error code warned about or rejected, most frequent "
+        "first (the lines themselves are in `errors`)."
+    )
+    def error_counts(self, info: Info) -> list[ImportErrorCount]:
+        reports = error_report(info.context.session, job=self._model, per_code=0)
+        return [
+            ImportErrorCount(code=r.code, warnings=r.warnings, rejected=r.rejected) for r in reports
+        ]
 
     @database_field(description="Rejected rows and dropped values, in file order; `first` ≤ 1000.")
     def errors(
@@ -168,6 +183,26 @@ class ImportJob:
         )
 
 
+@strawberry.type(description="How many rows of an import one error code concerns.")
+class ImportErrorCount:
+    code: str = strawberry.field(description="The error code (INVALID_EMAIL, UNBALANCED_QUOTE...).")
+    warnings: int = strawberry.field(description="Rows that imported without the value.")
+    rejected: int = strawberry.field(description="Rows not imported for it.")
+
+
+@strawberry.type(description="An edge of the import jobs connection.")
+class ImportJobEdge:
+    cursor: str = strawberry.field(description="Opaque cursor.")
+    node: ImportJob = strawberry.field(description="The import job.")
+
+
+@strawberry.type(description="Import jobs, newest first.")
+class ImportJobConnection:
+    edges: list[ImportJobEdge] = strawberry.field(description="The page.")
+    page_info: PageInfo = strawberry.field(description="Paging state.")
+    total_count: int = strawberry.field(description="Every import job of the organization.")
+
+
 @strawberry.type
 class ImportQuery:
     @database_field(
@@ -181,3 +216,33 @@ class ImportQuery:
         except ServiceError:
             return None
         return ImportJob.from_model(job)
+
+    @database_field(
+        description="The organization's import jobs (dry runs too), newest first; `first` ≤ "
+        "500. Each job's `errors` and `errorCounts` say what it warned about and rejected.",
+        permission_classes=[IsReader],
+    )
+    def import_jobs(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> ImportJobConnection:
+        ctx = info.context
+        try:
+            page = list_import_jobs(
+                ctx.session, organization_id=ctx.organization.id, first=first, after=after
+            )
+        except ServiceError as exc:
+            raise bad_input(exc) from None
+        edges = [
+            ImportJobEdge(cursor=c, node=ImportJob.from_model(j))
+            for c, j in zip(page.cursors, page.items, strict=True)
+        ]
+        return ImportJobConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
