@@ -61,6 +61,8 @@ class TestImportJobsQuery:
 
         for n in range(8):
             import_text(engine, org, "Email\na@example.com\n", filename=f"f{n}.csv")
+        # the key's first use in a minute also records last_used_at: not part of a page's cost
+        api.data(IMPORT_JOBS, key=reader_key, variables={"first": 1})
         costs = []
         for first in (2, 8):
             with recorded_statements(engine) as statements:
