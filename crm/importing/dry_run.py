@@ -108,7 +108,8 @@ class DryRunning:
             planned = self._batch(s, prepared)
         assert planned is not None
         _writes, errors = planned
-        errors = errors + self._pet_value_errors(prepared)
+        rejected = {e["line"] for e in errors if e["rejected"]}
+        errors = errors + self._pet_value_errors(prepared, rejected=rejected)
         # the job's own rows only: its row errors and progress, in a short transaction
         with session_scope(self.engine) as s:
             if errors:

@@ -21,7 +21,7 @@ from crm.importing.reader import Row
 from crm.importing.rows import _Prepared
 from crm.models import MAX_MERGE_CHAIN, Contact, ImportRowError, SourceRecord
 from crm.models.base import parse_uuid
-from crm.pets.store import PetObservation, apply_pets
+from crm.pets.store import MISSING_PET_NAME, PetObservation, apply_pets
 from crm.pets.values import PetIssue, normalize_pet
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # pet field -> its CSV column, to name the column of a warning
 _COLUMN_OF = {f: c for c, f in PET_COLUMN_FIELDS.items() if f}
 MAX_PET_ID = 200
+MISSING_NAME = PetIssue(MISSING_PET_NAME, "pet_name", "a new pet needs a name: not stored")
 
 
 def _column(field: str) -> str:
@@ -65,13 +66,20 @@ class PetRows:
             row, code=issue.code, column=_column(issue.field), message=issue.message, rejected=False
         )
 
-    def _pet_value_errors(self: Importer, prepared: _Prepared) -> list[dict[str, Any]]:
-        """A dry run's pet warnings: the values (owners and conflicts are the import's)."""
+    def _pet_value_errors(
+        self: Importer, prepared: _Prepared, *, rejected: set[int]
+    ) -> list[dict[str, Any]]:
+        """A dry run's pet warnings: the values, and a new pet without a name (a pet row
+        with no name, id or microchip can only be new: the import skips it with
+        ``MISSING_PET_NAME`` unless its owner row is rejected). Conflicts are the import's."""
         errors = []
         for row in prepared.batch:
             if row.pet:
-                *_, issues = read_pet(row, region=self.region)
+                values, external, pet_id, issues = read_pet(row, region=self.region)
                 errors.extend(self._pet_error(row, i) for i in issues)
+                unnamed = not any((values.get("name"), values.get("microchip"), external, pet_id))
+                if unnamed and row.line not in rejected:
+                    errors.append(self._pet_error(row, MISSING_NAME))
         return errors
 
     def _store_pets(self: Importer, session: Session, prepared: _Prepared) -> None:

@@ -312,3 +312,20 @@ class TestHeadersAndConflicts:
         assert job.status == "succeeded"
         assert pets(engine) == []
         assert [e.code for e in row_errors(engine)] == ["INVALID_PET_SEX"]
+
+    def test_a_dry_run_warns_of_the_unnamed_new_pets_the_import_skips(self, engine, org):
+        # given: a pet with no name, id or microchip (only a breed), and a rejected owner row
+        text = owners_file(
+            ["C1", "Ann", "Lee", "ann@example.com", "", "", "Kelpie", "", "", "", ""],
+            ["", "", "", "", "", "", "Poodle", "", "", "", ""],
+        )
+        # when
+        dry = import_text(engine, org, text, dry_run=True)
+        dry_codes = sorted((e.line, e.code) for e in row_errors(engine))
+        real = import_text(engine, org, text)
+        # then: the dry run warns as the import does
+        real_codes = sorted(
+            (e.line, e.code) for e in row_errors(engine) if e.import_job_id == real.id
+        )
+        assert dry.status == "succeeded"
+        assert dry_codes == real_codes == [(2, "MISSING_PET_NAME"), (3, "NOTHING_TO_IDENTIFY")]
