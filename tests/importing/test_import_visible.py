@@ -17,7 +17,8 @@ from crm.cli import app
 from crm.models import Contact, ImportJob
 from tests.importing.conftest import csv_text, import_text, write
 
-HEADER = ["Client ID", "First Name", "Surname", "Email", "Mobile", "DOB", "Colour"]
+# "Favourite Colour" is a column no field claims (a bare "Colour" is a pet's colour)
+HEADER = ["Client ID", "First Name", "Surname", "Email", "Mobile", "DOB", "Favourite Colour"]
 
 
 def crm(*args: str | Path):
@@ -104,7 +105,7 @@ class TestWarningsAreShownWhereTheImportRan:
         # given: two imports of this organization, one of another
         path = write(tmp_path, "clients.csv", csv_text(HEADER, mixed_rows()))
         first = crm_json("import", path, "--org", org.name, "--dry-run")
-        second = crm_json("import", path, "--org", org.name, "--map", "Colour=notes")
+        second = crm_json("import", path, "--org", org.name, "--map", "Favourite Colour=notes")
         crm_json("import", path, "--org", other_org.name)
         # when
         listed = crm("imports", "list", "--org", org.name, "--json")
@@ -116,7 +117,7 @@ class TestWarningsAreShownWhereTheImportRan:
         assert [j["job_id"] for j in jobs] == [second["job_id"], first["job_id"]]
         assert jobs[1]["dry_run"] is True
         assert shown["status"] == "succeeded"
-        assert shown["options"]["column_map"] == {"colour": "notes"}
+        assert shown["options"]["column_map"] == {"favouritecolour": "notes"}
         assert shown["rejected"] == second["rejected"] == 2
         assert len(job_errors(second["job_id"])) == sum(
             c["warnings"] + c["rejected"] for c in shown["codes"].values()
@@ -175,14 +176,15 @@ class TestReimportAfterABadMapping:
     def test_the_corrected_mapping_repairs_the_contacts_the_first_import_made(
         self, engine, org, tmp_path
     ):
-        # given: a file whose first names and phones were imported as notes
+        # given: a file whose first names were imported as notes and phones kept as metadata
+        # (two columns mapped to one field is refused by the column plan)
         rows = [[f"Name{n}", f"Fam{n}", f"p{n}@example.com", f"0412 000 {n:03d}"] for n in range(6)]
         rows.append(["Lone", "Ranger", "", ""])
         rows.append(["", "Nomail", "", "0412 999 999"])
         path = write(tmp_path, "clients.csv", csv_text(WRONG, rows))
         wrong = crm_json(
             "import", path, "--org", org.name, "--map", "Client First Name=notes",
-            "--map", "Mobile Ph=notes",
+            "--map", "Mobile Ph=metadata",
         )  # fmt: skip
         made = contacts(engine)
         # when: the same file with the right mapping
