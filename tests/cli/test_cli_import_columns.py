@@ -198,3 +198,47 @@ class TestAPlanThatNeedsADecision:
             "Favourite Colour=metadata",
         )
         assert decided.exit_code == 0, decided.output
+
+
+class TestIssue12EndToEnd:
+    def test_refused_then_imported_then_a_wrong_mapping_repaired_in_place(
+        self, engine, session, org, cli, uncertain_list
+    ):
+        org_ref = str(org.id)
+        # a real import of the clinic list stops with a clear message and writes nothing
+        refused = cli("import", str(uncertain_list), "--org", org_ref)
+        assert refused.exit_code == 2, refused.output
+        assert "COLUMN_PLAN_REFUSED" in refused.stderr
+        assert "Emergency Contact Phone" in refused.stderr and "--map" in refused.stderr
+        assert (count(session, Contact), count(session, ImportJob)) == (0, 0)
+        session.rollback()  # end the read: SQLite lets one writer in
+        # a wrong mapping first: first names imported as notes
+        wrong = cli(
+            "import", str(uncertain_list), "--org", org_ref, "--yes",
+            "--map", "Client First Name=notes", "--json",
+        )  # fmt: skip
+        assert wrong.exit_code == 0, wrong.output
+        assert json.loads(wrong.stdout)["created"] == 2
+        made = sorted(session.execute(select(Contact.id)).scalars())
+        assert session.execute(select(Contact.first_name)).scalars().all() == [None, None]
+        session.rollback()
+        # then the plan fixed: the same contacts get their names and both phones
+        right = cli(
+            "import", str(uncertain_list), "--org", org_ref,
+            "--map", "Emergency Contact Phone=metadata", "--json",
+        )  # fmt: skip
+        assert right.exit_code == 0, right.output
+        summary = json.loads(right.stdout)
+        assert (summary["created"], summary["updated"]) == (0, 2)
+        assert sorted(session.execute(select(Contact.id)).scalars()) == made
+        jo = session.execute(select(Contact).where(Contact.first_name == "Jo")).scalar_one()
+        tels = session.execute(
+            select(ContactIdentifier.value).where(
+                ContactIdentifier.contact_id == jo.id, ContactIdentifier.namespace == "tel"
+            )
+        ).scalars()
+        assert sorted(tels) == ["+61293870000", "+61412345678"]
+        sam = session.execute(select(Contact).where(Contact.first_name == "Sam")).scalar_one()
+        assert sam.phone == "+61412000111"
+        # the emergency contact's phone is nobody's here
+        assert count(session, ContactIdentifier, ContactIdentifier.value == "+61400000009") == 0
