@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
-from crm.importing.columns import parse_column_map
+from crm.importing.columns import ColumnPlan, parse_column_map
 from crm.importing.export import export_contacts
 from crm.importing.imports_cli import app as imports_app
 from crm.importing.imports_cli import print_preview, print_report
@@ -145,7 +145,10 @@ def import_contacts(
             with rejects.open("w", newline="", encoding="utf-8") as out:
                 write_rejects(session, job=job, out=out)
         reports = error_report(session, job=job, per_code=None if show_all else FIRST_PER_CODE)
+        pets = None if job.dry_run else _pet_counts(session, job, plan)
     summary = _summary(job, seconds, warnings, resumed=submitted.resumed)
+    if pets is not None:
+        summary["pets"] = {"created": pets[0], "updated": pets[1]}
     if plan is not None:
         summary["columns"] = plan.as_json()
     if as_json:
@@ -172,6 +175,17 @@ def _warning_count(session, job: ImportJob) -> int:
     ).one()[0]
 
 
+def _pet_counts(session, job: ImportJob, plan: ColumnPlan | None) -> tuple[int, int] | None:
+    """(pets created, pets changed) by the job, when its file had pet columns."""
+    from crm.importing.pet_columns import PET_COLUMNS
+    from crm.pets.service import import_pet_counts
+
+    counts = import_pet_counts(session, organization_id=job.organization_id, import_job_id=job.id)
+    if counts == (0, 0) and (plan is None or not set(PET_COLUMNS) & plan.fields()):
+        return None
+    return counts
+
+
 def _print_summary(summary: dict, rejects: Path | None) -> None:
     table = Table(title="Import" + (" (dry run: nothing written)" if summary["dry_run"] else ""))
     for key in _COUNTS:
@@ -181,6 +195,8 @@ def _print_summary(summary: dict, rejects: Path | None) -> None:
     out.print(table)
     resumed = " (the interrupted import of this file, resumed)" if summary["resumed"] else ""
     out.print(f"job {summary['job_id']}: {summary['status']} in {summary['seconds']} s{resumed}")
+    if (pets := summary.get("pets")) is not None:
+        out.print(f"pets: {pets['created']} created, {pets['updated']} updated")
     if summary["error"]:
         out.print(f"[red]{summary['error']}[/]")
     if summary["rejected"] and rejects is not None:

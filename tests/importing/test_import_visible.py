@@ -306,3 +306,27 @@ class TestStructuralProblemsAreNamed:
             stored = s.exec(select(func.count()).select_from(Contact)).one()[0]
         assert job.status == "failed" and "line 702" in (job.error or "")
         assert stored == job.created == 700
+
+
+class TestPetsAreCounted:
+    def test_the_summary_says_how_many_pets_the_import_created_and_changed(
+        self, engine, org, tmp_path
+    ):
+        header = ["Client ID", "First Name", "Email", "Pet Name", "Species"]
+        rows = [
+            ["C1", "Ann", "ann@example.com", "Rex", "Dog"],
+            ["C1", "Ann", "ann@example.com", "Tom", "Cat"],
+        ]
+        path = write(tmp_path, "pets.csv", csv_text(header, rows))
+        plain = write(tmp_path, "plain.csv", csv_text(header[:3], [rows[0][:3]]))
+
+        first = crm_json("import", path, "--org", org.name)
+        rows[1][4] = "Kitten"
+        changed = crm(
+            "import", write(tmp_path, "pets.csv", csv_text(header, rows)), "--org", org.name
+        )
+
+        assert first["pets"] == {"created": 2, "updated": 0}
+        assert changed.exit_code == 0, changed.output
+        assert "pets: 0 created, 1 updated" in changed.stdout
+        assert "pets" not in crm_json("import", plain, "--org", org.name)
