@@ -79,19 +79,16 @@ def list_imports(
         for job in jobs:
             typer.echo(json.dumps(job))
         return
-    table = Table(title=f"Imports ({len(jobs)} of {page.total}, newest first)")
-    for name in ("job", "created_at", "status", "file", *_COUNTS):
-        table.add_column(name, justify="right" if name in _COUNTS else "left")
+    # two lines a job, so the job id (what `crm imports show` takes) is never cut short
+    out = stdout()
+    out.print(f"Imports ({len(jobs)} of {page.total}, newest first)", soft_wrap=True)
     for job in jobs:
         status = job["status"] + (" (dry run)" if job["dry_run"] else "")
-        table.add_row(
-            job["job_id"],
-            (job["created_at"] or "")[:19],
-            status,
-            escape(job["filename"] or ""),
-            *(str(job[k]) for k in _COUNTS),
-        )
-    stdout().print(table)
+        when = (job["created_at"] or "")[:16].replace("T", " ")
+        file = escape(job["filename"] or "-")
+        out.print(f"{job['job_id']}  {when}  {status}  {file}", soft_wrap=True)
+        counts = ", ".join(f"{job[k]} {k}" for k in _COUNTS if k != "rows")
+        out.print(f"    {job['rows']} rows: {counts}", soft_wrap=True)
 
 
 @app.command("show")

@@ -123,6 +123,9 @@ class TestWarningsAreShownWhereTheImportRan:
             c["warnings"] + c["rejected"] for c in shown["codes"].values()
         )
         assert table.exit_code == 0 and "INVALID_EMAIL" in table.stdout
+        # the text listing gives whole job ids, what `imports show` takes
+        text = crm("imports", "list", "--org", org.name).stdout
+        assert second["job_id"] in text and "(dry run)" in text
         assert crm("imports", "show", "not-a-job").exit_code == 2
 
 
