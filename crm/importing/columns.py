@@ -392,7 +392,13 @@ def _settle_single_fields(matches: list[ColumnMatch]) -> None:
         if (first := holder.get(match.field)) is None:
             holder[match.field] = match
             continue
-        match.note = f"also {match.field}, which column {first.header!r} gives"
+        if match.how == "map" and first.how == "map":
+            match.note = (
+                f"--map gives {match.field} to column {first.header!r} too; a field takes one "
+                "column: map this one elsewhere or to metadata"
+            )
+        else:
+            match.note = f"also {match.field}, which column {first.header!r} gives"
         match.looks_like, match.field, match.confirm = match.field, None, True
 
 

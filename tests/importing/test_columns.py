@@ -250,6 +250,16 @@ class TestPlanChecks:
         assert "--map" in message and "--yes" in message
         assert refused.value.code.value == "COLUMN_PLAN_REFUSED"
 
+    def test_two_columns_mapped_to_one_field_say_it_was_the_map(self):
+        headers = ["Client First Name", "Surname", "Email", "Mobile Ph"]
+        plan = plan_columns(
+            headers, parse_column_map(["Client First Name=notes", "Mobile Ph=notes"])
+        )
+        with pytest.raises(ColumnPlanRefused) as refused:
+            check_column_plan(plan)
+        assert [p.column for p in refused.value.problems] == ["Mobile Ph"]
+        assert "--map gives notes to column 'Client First Name' too" in refused.value.message
+
     def test_a_map_to_an_unknown_target_is_refused(self):
         with pytest.raises(Exception, match="cannot map"):
             parse_column_map(["Foo=favourite_colour"])
