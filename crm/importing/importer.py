@@ -241,6 +241,7 @@ class Importer(Overlapping, DryRunning, KnownRows, PetRows):
                 results=results,
                 exported=[observations[i] for i in sorted(skip)],
                 planned=list(zip(todo, outcomes, strict=True)),
+                pet_lines={row.line for row in prepared.batch if row.pet},
             )
         if deferred or self.dry is not None:
             return writes, errors

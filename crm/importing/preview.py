@@ -75,6 +75,7 @@ class RowPreview:
         results: list[Normalised],
         exported: list[Observation],
         planned: list[tuple[Observation, Outcome]],
+        pet_lines: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         """One batch's rows: ``seen`` stored before as they are, ``results`` as normalised
         (those rejected there), ``exported`` export rows still as stored, ``planned`` the
@@ -104,6 +105,11 @@ class RowPreview:
             if self.dry_run is False and owner is not None:
                 contact = str(owner)
             rows.append(PreviewRow(line, outcome.outcome, contact, new_from, codes))
+        # a pet row says so (its pet's own outcome is decided when the owner is stored)
+        for r in rows:
+            if r.line in pet_lines:
+                pet = "its pet not stored" if r.outcome == REJECTED else "with a pet"
+                r.note = f"{r.note}; {pet}" if r.note else pet
         # a batch planned again (a conflict on PostgreSQL) is not shown twice
         last = self.rows[-1].line if self.rows else 0
         rows = sorted((r for r in rows if r.line > last), key=lambda r: r.line)

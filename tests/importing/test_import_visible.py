@@ -333,3 +333,14 @@ class TestPetsAreCounted:
         assert changed.exit_code == 0, changed.output
         assert "pets: 0 created, 1 updated" in changed.stdout
         assert "pets" not in crm_json("import", plain, "--org", org.name)
+
+    def test_the_preview_says_which_rows_carry_a_pet(self, engine, org, tmp_path):
+        header = ["Client ID", "First Name", "Email", "Pet Name"]
+        rows = [["C1", "Ann", "ann@example.com", "Rex"], ["C1", "Ann", "ann@example.com", "Tom"]]
+        rows.append(["C2", "Bob", "bob@example.com", ""])
+        path = write(tmp_path, "pets.csv", csv_text(header, rows))
+
+        body = crm_json("import", path, "--org", org.name, "--dry-run", "--preview", "3")
+
+        notes = [row["note"] for row in body["preview"]]
+        assert notes == ["with a pet", "with a pet", ""]
