@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 
 from graphql_schema.mutations import api_keys as api_keys_m
+from graphql_schema.mutations import contact_context as context_m
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import dismiss_duplicate as dismiss_m
 from graphql_schema.mutations import identifiers as identifiers_m
@@ -19,6 +20,7 @@ from graphql_schema.mutations import update_contact as update_m
 from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
 from graphql_schema.mutations.base import mutation
+from graphql_schema.mutations.contact_context import ContactContextPayload
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
@@ -57,6 +59,15 @@ class Mutation(PmsMutation):
         resolver=resolve_m.resolve,
         description="Find the contact behind a channel identifier, creating it when new. "
         "Concurrent calls for one new identity create exactly one contact.",
+        permission_classes=[IsEditor],
+    )
+    contact_context: ContactContextPayload = mutation(
+        resolver=context_m.resolve,
+        description="For messaging bots, in one call: the contact behind a channel identifier "
+        "(created when new, as resolveContact does; a known identifier with no name given is "
+        "only read), its next and last appointment, active subscriptions and last order. A "
+        "mutation because it may create; takes `channel` and `value` directly (the contract's "
+        "signature) rather than one `input`.",
         permission_classes=[IsEditor],
     )
     link_identifier: LinkIdentifierPayload = mutation(
