@@ -108,6 +108,30 @@ class PreparedSelect:
             await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
             return [compiled.row(r) for r in await cursor.fetchall()]  # type: ignore[misc]
 
+    @staticmethod
+    async def pipelined_async(
+        connection: AsyncConnection,
+        dialect: Dialect,
+        runs: list[tuple[PreparedSelect, Mapping[str, Any], bool]],
+    ) -> list[Any]:
+        """Several statements in one round trip (psycopg's pipeline mode): for each
+        ``(statement, params, every_row)``, its rows (``every_row``) or its first row."""
+        sent = []
+        async with connection.pipeline():
+            for statement, params, every_row in runs:
+                compiled = statement._for(dialect)
+                cursor = connection.cursor()
+                await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
+                sent.append((cursor, compiled, every_row))
+            out: list[Any] = []
+            for cursor, compiled, every_row in sent:
+                if every_row:
+                    out.append([compiled.row(r) for r in await cursor.fetchall()])
+                else:
+                    out.append(compiled.row(await cursor.fetchone()))
+                await cursor.close()
+        return out
+
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple]:
         """Every row as a tuple (through SQLAlchemy: the few-row reads beside the hot path)."""
         return [tuple(r) for r in connection.execute(self.statement, dict(params))]

@@ -14,7 +14,12 @@ from typing import Annotated
 import strawberry
 
 from crm.contacts import queries
-from crm.contacts.bot_context import BotContext, bot_context, bot_context_async
+from crm.contacts.bot_context import (
+    BotContext,
+    bot_context,
+    bot_context_async,
+    contact_and_context_async,
+)
 from crm.contacts.commands import resolve_contact
 from crm.errors import ServiceError
 from graphql_schema.context import Info
@@ -91,10 +96,11 @@ async def resolve(
     org = ctx.organization
     row = None
     created = False
+    found = None
     try:
         if first_name is None and last_name is None:  # nothing to record: read only
-            if ctx.aconnection is not None:
-                row = await queries.contact_by_identifier_async(
+            if ctx.aconnection is not None:  # the hot path: lookup and context in one trip
+                row, found = await contact_and_context_async(
                     ctx.aconnection,
                     ctx.engine.dialect,
                     organization_id=org.id,
@@ -133,11 +139,12 @@ async def resolve(
         if result is None:
             return _failed(errors)
         row, created = result
-    if ctx.aconnection is not None:
+        found = None
+    if found is None and ctx.aconnection is not None:
         found = await bot_context_async(
             ctx.aconnection, ctx.engine.dialect, organization_id=org.id, contact_id=row.id
         )
-    else:
+    elif found is None:
         found = await ctx.run_sync(
             lambda: bot_context(ctx.connection, organization_id=org.id, contact_id=row.id)
         )
