@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # the largest inbound webhook body accepted (413 beyond it)
     webhook_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # outbound webhooks may go to loopback and private addresses (tests, local development
+    # only: it turns the SSRF guard off)
+    webhook_allow_private_targets: bool = False
     secret_key: str | None = None
     # keys that encrypted PMS credentials before the last ``crm secret rotate`` (comma
     # separated): still read, never written

@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 from crm.settings import Settings
 from graphql_schema.error_logging import log_errors
 from graphql_schema.mutations import Mutation
+from graphql_schema.mutations.webhook_subscriptions import WebhookSubscriptionsQuery
 from graphql_schema.queries import Query
 from graphql_schema.request_errors import (
     code_database_errors,
@@ -39,7 +40,14 @@ from graphql_schema.types.webhooks import WebhooksQuery
 # merge_types would drop the description of the root type
 @strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
 class RootQuery(
-    Query, ImportQuery, DuplicatesQuery, ApiKeysQuery, PmsQuery, ActivityQuery, WebhooksQuery
+    Query,
+    ImportQuery,
+    DuplicatesQuery,
+    ApiKeysQuery,
+    PmsQuery,
+    ActivityQuery,
+    WebhooksQuery,
+    WebhookSubscriptionsQuery,
 ):
     pass
 

@@ -17,6 +17,7 @@ from graphql_schema.mutations import resolve_contact as resolve_m
 from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations import webhook_subscriptions as subscriptions_m
 from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
 from graphql_schema.mutations.base import mutation
@@ -32,6 +33,10 @@ from graphql_schema.mutations.resolve_contact import ResolveContactPayload
 from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
+from graphql_schema.mutations.webhook_subscriptions import (
+    CreateWebhookSubscriptionPayload,
+    DeleteWebhookSubscriptionPayload,
+)
 from graphql_schema.mutations.webhooks import (
     CreateWebhookEndpointPayload,
     ReplayWebhookDeliveryPayload,
@@ -141,6 +146,17 @@ class Mutation(PmsMutation):
         description="Revoke an API key of the organization (admin): every API process refuses "
         "it from its next request (keys are checked against the database on each request, "
         "never cached). Revoking it again changes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    create_webhook_subscription: CreateWebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_create,
+        description="Send the organization's events to a URL (admin), signed the Standard "
+        "Webhooks way with the secret returned this once. See docs/webhooks.md.",
+        permission_classes=[IsAdmin],
+    )
+    delete_webhook_subscription: DeleteWebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_delete,
+        description="Stop sending events to a subscription (admin); undelivered ones are dropped.",
         permission_classes=[IsAdmin],
     )
     create_webhook_endpoint: CreateWebhookEndpointPayload = mutation(
