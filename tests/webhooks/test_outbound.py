@@ -75,7 +75,10 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(env="development", webhook_allow_private_targets=True)
+    # delivered by the test's own calls, not the app's background sender
+    return Settings(
+        env="development", webhook_allow_private_targets=True, webhook_send_interval_seconds=0
+    )
 
 
 def _subscribe(client, key, url: str, events: list[str]) -> dict:
@@ -208,3 +211,49 @@ class TestTargets:
 
     def test_a_public_address_is_allowed(self):
         assert check_url("https://93.184.215.14/x", allow_private=False)
+
+
+class TestOtherEvents:
+    def test_an_import_sends_one_import_completed(self, client, engine, session, org, settings):
+        admin = make_key(session, org, "admin")
+        r = Receiver(failures=0)
+        try:
+            _subscribe(client, admin, r.url, ["import.completed", "contact.created"])
+            csv = "first_name,email\nAda,ada@example.com\nBob,bob@example.com\n"
+            out = gql(
+                client,
+                admin,
+                "mutation($csv: String!){ importContacts(input: {csv: $csv})"
+                "{ importJob { status } errors { code } } }",
+                {"csv": csv},
+            )
+            assert out["data"]["importContacts"]["importJob"]["status"] == "SUCCEEDED", out
+            deliver_due(engine, settings=settings)
+            types = sorted(json.loads(body)["type"] for _, body in r.received)
+            assert types == ["contact.created", "contact.created", "import.completed"]
+        finally:
+            r.close()
+
+    def test_the_background_sender_delivers_without_redis(self, engine, session, org):
+        import time
+
+        from starlette.testclient import TestClient
+
+        from graphql_schema.app import create_app
+
+        fast = Settings(
+            env="development", webhook_allow_private_targets=True, webhook_send_interval_seconds=0.2
+        )
+        r = Receiver(failures=0)
+        try:
+            with TestClient(create_app(engine=engine, settings=fast)) as client:
+                admin = make_key(session, org, "admin")
+                _subscribe(client, admin, r.url, ["contact.created"])
+                gql(client, admin, CONTEXT, {"channel": "PHONE", "value": "0412 345 678"})
+                for _ in range(100):
+                    if r.received:
+                        break
+                    time.sleep(0.1)
+            assert [json.loads(b)["type"] for _, b in r.received] == ["contact.created"]
+        finally:
+            r.close()

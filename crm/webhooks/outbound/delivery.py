@@ -163,3 +163,16 @@ def deliver_due(
         if own:
             http.close()
     return report
+
+
+def drain(engine: Engine, *, settings: Settings | None = None, rounds: int = 50) -> dict[str, int]:
+    """Deliver what is due, batch after batch, until nothing is (at most ``rounds`` batches)."""
+    total = {"delivered": 0, "retrying": 0, "failed": 0}
+    for _ in range(rounds):
+        report = deliver_due(engine, settings=settings)
+        total["delivered"] += report.delivered
+        total["retrying"] += report.retrying
+        total["failed"] += report.failed
+        if not report.ids:
+            break
+    return total
