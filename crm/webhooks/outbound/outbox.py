@@ -24,14 +24,18 @@ OUTBOX = WebhookOutbox.__table__
 SUBSCRIPTIONS = WebhookSubscription.__table__
 
 
-def _wanting(session: Session, organization_id: uuid.UUID, event_type: str) -> list[uuid.UUID]:
+Subscribed = list[tuple[uuid.UUID, list[str]]]
+
+
+def subscribed(session: Session, organization_id: uuid.UUID) -> Subscribed:
+    """The organization's live subscriptions and the events each wants (one indexed read)."""
     rows = session.execute(
         select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events).where(
             SUBSCRIPTIONS.c.organization_id == organization_id,
             SUBSCRIPTIONS.c.deleted_at.is_(None),
         )
     ).all()
-    return [sid for sid, events in rows if event_type in (events or [])]
+    return [(sid, list(events or [])) for sid, events in rows]
 
 
 def body(event_type: str, data: Mapping[str, Any], at: datetime) -> str:
@@ -49,12 +53,16 @@ def emit(
     organization_id: uuid.UUID,
     event_type: str,
     items: Iterable[Mapping[str, Any]],
+    subscriptions: Subscribed | None = None,
 ) -> int:
-    """Queue ``event_type`` once per item for every subscription that wants it; how many rows."""
+    """Queue ``event_type`` once per item for every subscription that wants it; how many rows.
+    ``subscriptions``: what :func:`subscribed` returned, when the caller already read it."""
     items = list(items)
     if not items:
         return 0
-    targets = _wanting(session, organization_id, event_type)
+    if subscriptions is None:
+        subscriptions = subscribed(session, organization_id)
+    targets = [sid for sid, events in subscriptions if event_type in events]
     if not targets:
         return 0
     now = utcnow()
@@ -116,5 +124,16 @@ def from_contact_events(session: Session, events: list[dict[str, Any]]) -> None:
                 {"contactId": str(e["contact_id"])}
             )
     for organization_id, kinds in by_org.items():
+        if not kinds:
+            continue
+        subscriptions = subscribed(session, organization_id)
+        if not subscriptions:
+            continue
         for event_type, items in kinds.items():
-            emit(session, organization_id=organization_id, event_type=event_type, items=items)
+            emit(
+                session,
+                organization_id=organization_id,
+                event_type=event_type,
+                items=items,
+                subscriptions=subscriptions,
+            )
