@@ -257,3 +257,51 @@ class TestOtherEvents:
             assert [json.loads(b)["type"] for _, b in r.received] == ["contact.created"]
         finally:
             r.close()
+
+
+class TestDeliverers:
+    def _queue_one(self, client, session, org, receiver) -> None:
+        admin = make_key(session, org, "admin")
+        _subscribe(client, admin, receiver.url, ["contact.created"])
+        gql(client, admin, CONTEXT, {"channel": "PHONE", "value": "0412 345 678"})
+
+    def test_crm_webhooks_deliver(self, client, engine, session, org, receiver, monkeypatch):
+        from typer.testing import CliRunner
+
+        from crm.cli import app
+        from crm.settings import get_settings
+
+        receiver.failures = 0
+        self._queue_one(client, session, org, receiver)
+        monkeypatch.setenv("CRM_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+        get_settings.cache_clear()
+        try:
+            out = CliRunner().invoke(app, ["webhooks", "deliver", "--json"])
+        finally:
+            get_settings.cache_clear()
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout) == {"delivered": 1, "retrying": 0, "failed": 0}
+        assert len(receiver.received) == 1
+
+    def test_the_arq_job_delivers_and_is_scheduled(
+        self, client, engine, session, org, receiver, monkeypatch
+    ):
+        import asyncio
+
+        from crm.settings import get_settings
+        from jobs import webhooks
+        from jobs.worker import CRON_JOBS
+
+        assert "webhooks.deliver" in {job.name for job in CRON_JOBS}
+        receiver.failures = 0
+        self._queue_one(client, session, org, receiver)
+        monkeypatch.setenv("CRM_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+        get_settings.cache_clear()
+        try:
+            counts = asyncio.run(webhooks.deliver({"engine": engine}))
+            # a second run (jobs may run twice) sends nothing more
+            again = asyncio.run(webhooks.deliver({"engine": engine}))
+        finally:
+            get_settings.cache_clear()
+        assert counts["delivered"] == 1 and again["delivered"] == 0
+        assert len(receiver.received) == 1
