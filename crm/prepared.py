@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
+from sqlalchemy import Numeric
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
@@ -46,8 +47,19 @@ class _Compiled:
         )
 
 
+def _result_processor(column: Any, dialect: Dialect) -> Processor:
+    try:
+        return column.type._cached_result_processor(dialect, None)
+    except TypeError:
+        # psycopg's Numeric wants the column's type oid, unknown before a result: psycopg
+        # already returns Decimal for NUMERIC, which is what SQLAlchemy would give
+        if isinstance(column.type, Numeric) and column.type.asdecimal:
+            return None
+        raise
+
+
 class PreparedSelect:
-    """One Core ``select`` with named bind parameters, run for its first row."""
+    """One Core ``select`` with named bind parameters, run for its first row (or all rows)."""
 
     def __init__(self, statement: Select) -> None:
         self.statement = statement
@@ -69,8 +81,7 @@ class PreparedSelect:
             fixed={k: processors[k](v) if k in processors else v for k, v in fixed.items()},
             binds={k: p for k, p in processors.items() if k not in fixed},
             results=[
-                column.type._cached_result_processor(dialect, None)
-                for column in self.statement.selected_columns
+                _result_processor(column, dialect) for column in self.statement.selected_columns
             ],
         )
         self._compiled[id(dialect)] = entry
@@ -87,6 +98,43 @@ class PreparedSelect:
         async with connection.cursor() as cursor:
             await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
             return compiled.row(await cursor.fetchone())
+
+    async def all_async(
+        self, connection: AsyncConnection, dialect: Dialect, params: Mapping[str, Any]
+    ) -> list[tuple]:
+        """Every row, as :meth:`first_async` runs the statement."""
+        compiled = self._for(dialect)
+        async with connection.cursor() as cursor:
+            await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
+            return [compiled.row(r) for r in await cursor.fetchall()]  # type: ignore[misc]
+
+    @staticmethod
+    async def pipelined_async(
+        connection: AsyncConnection,
+        dialect: Dialect,
+        runs: list[tuple[PreparedSelect, Mapping[str, Any], bool]],
+    ) -> list[Any]:
+        """Several statements in one round trip (psycopg's pipeline mode): for each
+        ``(statement, params, every_row)``, its rows (``every_row``) or its first row."""
+        sent = []
+        async with connection.pipeline():
+            for statement, params, every_row in runs:
+                compiled = statement._for(dialect)
+                cursor = connection.cursor()
+                await cursor.execute(compiled.sql, compiled.parameters(params), prepare=True)
+                sent.append((cursor, compiled, every_row))
+            out: list[Any] = []
+            for cursor, compiled, every_row in sent:
+                if every_row:
+                    out.append([compiled.row(r) for r in await cursor.fetchall()])
+                else:
+                    out.append(compiled.row(await cursor.fetchone()))
+                await cursor.close()
+        return out
+
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple]:
+        """Every row as a tuple (through SQLAlchemy: the few-row reads beside the hot path)."""
+        return [tuple(r) for r in connection.execute(self.statement, dict(params))]
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple | None:
         """The first row as a tuple, or None."""

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # the largest inbound webhook body accepted (413 beyond it)
     webhook_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # outbound webhooks may go to loopback and private addresses (tests, local development
+    # only: it turns the SSRF guard off)
+    webhook_allow_private_targets: bool = False
+    # without Redis, the API sends due outbound webhooks every this many seconds (0: never;
+    # then run `crm webhooks deliver --loop`)
+    webhook_send_interval_seconds: float = Field(default=5.0, ge=0)
     secret_key: str | None = None
     # keys that encrypted PMS credentials before the last ``crm secret rotate`` (comma
     # separated): still read, never written

@@ -19,10 +19,14 @@ from crm.db import get_engine, read_only
 from crm.db_async import make_async_pool
 from crm.db_health import TIMEOUT, database_problem
 from crm.importing.runner import ImportRunner
+from crm.logging import get_logger
 from crm.settings import Settings, get_settings
+from crm.webhooks.outbound.delivery import drain
 from graphql_schema import graphiql, webhooks_http
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
+
+log = get_logger(__name__)
 
 
 def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> Starlette:
@@ -65,11 +69,22 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         if runner is not None:
             runner.start()
             app.state.import_runner = runner
+        # outbound webhooks without Redis (with Redis, arq's webhooks.deliver sends them)
+        every = settings.webhook_send_interval_seconds
+        sender = (
+            None
+            if settings.redis_url or not every
+            else asyncio.create_task(_send_webhooks(engine, settings, every))
+        )
         if async_pool is not None:
             await async_pool.open()
         try:
             yield
         finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
             if async_pool is not None:
                 await async_pool.close()
             if runner is not None:
@@ -127,3 +142,13 @@ def serve_app() -> Starlette:
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(SERVING_GC_THRESHOLD, older, oldest)
     return create_app()
+
+
+async def _send_webhooks(engine: Engine, settings: Settings, every: float) -> None:
+    """Deliver due outbound webhooks every ``every`` seconds, on a worker thread."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(drain, engine, settings=settings)
+        except Exception:
+            log.exception("crm.webhooks.outbound.sender_failed")

@@ -1,4 +1,5 @@
-"""Inbound webhooks: process a stored delivery; retry the failed ones whose backoff passed."""
+"""Inbound webhooks: process a stored delivery; retry the failed ones whose backoff passed.
+Outbound webhooks: deliver the outbox."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from arq.cron import CronJob, cron
 
+from crm.webhooks.outbound.delivery import drain
 from crm.webhooks.processing import process_delivery, retry_due
 
 
@@ -20,6 +22,15 @@ async def retry(ctx: dict[str, Any]) -> dict[str, int]:
     return await asyncio.to_thread(retry_due, ctx["engine"])
 
 
+async def deliver(ctx: dict[str, Any]) -> dict[str, int]:
+    """webhooks.deliver: send the outbound webhooks that are due (idempotent: a delivered
+    event is never claimed again; a claimed one waits out its lease)."""
+    return await asyncio.to_thread(drain, ctx["engine"])
+
+
 def cron_jobs() -> list[CronJob]:
-    """Every minute: retry what is due."""
-    return [cron(retry, name="webhooks.retry", minute=None, unique=True)]
+    """Every minute: retry what is due; every 15 seconds: send outbound webhooks."""
+    return [
+        cron(retry, name="webhooks.retry", minute=None, unique=True),
+        cron(deliver, name="webhooks.deliver", second={0, 15, 30, 45}, unique=True),
+    ]

@@ -28,6 +28,7 @@ JOBS: dict[str, Any] = {
     "pms.sync": pms.sync,
     "webhooks.process": webhooks.process,
     "webhooks.retry": webhooks.retry,
+    "webhooks.deliver": webhooks.deliver,
 }
 
 # Jobs that outlast the worker's default ``job_timeout``: a first sweep of a large

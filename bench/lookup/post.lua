@@ -1,12 +1,17 @@
 -- wrk script for both targets, chosen by BENCH_MODE:
 --   lookup: contactByIdentifier(channel: PHONE) with random loaded phones in human formats;
 --           needs BENCH_PHONES (file, one "04xxxxxxxx" a line) and BENCH_API_KEY.
+--   context: contactContext(channel: PHONE) on the same phones (an editor key).
 --   floor:  { hello } against the bare strawberry app.
 -- Every response is checked (200, the expected field, no "errors"); done() prints the
 -- CHECK, PCT (latency percentiles in microseconds) and SUMMARY lines run.py parses.
 
 local query = 'query($v: String!){ contactByIdentifier(channel: PHONE, value: $v)'
   .. '{ id firstName lastName email phone } }'
+
+local context_query = 'mutation($v: String!){ contactContext(channel: PHONE, value: $v)'
+  .. '{ contact { id phone } created nextAppointment { startsAt status } '
+  .. 'lastAppointment { startsAt } activeSubscriptions { id status } lastOrder { id status } } }'
 
 local threads = {}
 local counter = 0
@@ -33,6 +38,10 @@ function init(args)
     expect = '"hello"'
     wrk.body = '{"query":"{ hello }"}'
     return
+  end
+  if mode == "context" then
+    query = context_query
+    expect = '"lastOrder":{"id"'
   end
   for line in io.lines(os.getenv("BENCH_PHONES")) do
     n = n + 1

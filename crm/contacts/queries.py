@@ -142,10 +142,10 @@ def contact_by_identifier(
     """
     namespace, normalized = identifier_key(channel, value, region=region)
     connection = db if isinstance(db, Connection) else db.connection()
-    row = _PRIMARY_HOLDER.first(
+    row = PRIMARY_HOLDER.first(
         connection, {"org": organization_id, "namespace": namespace, "value": normalized}
     )
-    return _loaded_contact(row)
+    return loaded_contact(row)
 
 
 async def contact_by_identifier_async(
@@ -159,13 +159,13 @@ async def contact_by_identifier_async(
 ) -> Contact | None:
     """:func:`contact_by_identifier` on an asynchronous psycopg connection (the API's)."""
     namespace, normalized = identifier_key(channel, value, region=region)
-    row = await _PRIMARY_HOLDER.first_async(
+    row = await PRIMARY_HOLDER.first_async(
         connection, dialect, {"org": organization_id, "namespace": namespace, "value": normalized}
     )
-    return _loaded_contact(row)
+    return loaded_contact(row)
 
 
-def _loaded_contact(row: tuple | None) -> Contact | None:
+def loaded_contact(row: tuple | None) -> Contact | None:
     if row is None:
         return None
     return as_loaded(Contact, dict(zip(_CONTACT_ATTRIBUTES, row, strict=True)))
@@ -177,7 +177,7 @@ _IDENTIFIERS_TABLE = ContactIdentifier.__table__
 _CONTACT_ATTRIBUTES = [
     Contact.__mapper__.get_property_by_column(c).key for c in _CONTACTS_TABLE.columns
 ]
-_PRIMARY_HOLDER = PreparedSelect(
+PRIMARY_HOLDER = PreparedSelect(
     select(*_CONTACTS_TABLE.columns)
     .join(_IDENTIFIERS_TABLE, _IDENTIFIERS_TABLE.c.contact_id == _CONTACTS_TABLE.c.id)
     .where(

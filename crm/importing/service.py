@@ -39,6 +39,7 @@ from crm.models import (
     utcnow,
 )
 from crm.settings import get_settings
+from crm.webhooks.outbound.outbox import emit as emit_webhook
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +117,13 @@ def _finish(engine: Engine, job: ImportJob, *, status: str, error: str | None) -
     with session_scope(engine) as session:
         values = {"status": status, "error": error, "finished_at": utcnow()}
         session.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
+        # outbound webhooks: one event per import (not one per row), in this transaction
+        emit_webhook(
+            session,
+            organization_id=job.organization_id,
+            event_type="import.completed",
+            items=[{"importJobId": str(job.id), "status": status}],
+        )
     job.status, job.error = status, error
 
 

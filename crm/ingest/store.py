@@ -25,6 +25,7 @@ from crm.models import (
     IdentifierRetraction,
     SourceRecord,
 )
+from crm.webhooks.outbound.outbox import from_contact_events as queue_webhooks
 
 CONTACTS = Contact.__table__
 IDENTIFIERS = ContactIdentifier.__table__
@@ -74,6 +75,8 @@ def store(session: Session, writes: Writes) -> None:
     records.send(session)
     retractions.send(session)
     events.send(session)
+    # outbound webhooks (contact.created / updated), in this transaction
+    queue_webhooks(session, writes.events)
 
 
 def update_contacts(session: Session, rows: list[dict[str, Any]]) -> None:

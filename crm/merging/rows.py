@@ -26,6 +26,7 @@ from crm.models import (
     uuid7,
 )
 from crm.models.base import UTCDateTime
+from crm.webhooks.outbound.outbox import from_contact_events as queue_webhooks
 
 CONTACTS = Contact.__table__
 EVENTS = ContactEvent.__table__
@@ -167,6 +168,8 @@ def event(
 
 def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
     insert_rows(session, EVENTS, events)
+    # outbound webhooks (contact.merged / unmerged / updated), in this transaction
+    queue_webhooks(session, events)
 
 
 # snapshots: rows as JSON and back, exactly ------------------------------------------------

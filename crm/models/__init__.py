@@ -12,6 +12,7 @@ from crm.models.dedup_run import DedupRun
 from crm.models.import_job import ImportFile, ImportJob, ImportRowError
 from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
+from crm.models.outbound import WebhookAttempt, WebhookOutbox, WebhookSubscription
 from crm.models.pet import PET_FIELDS, Pet, PetVersion
 from crm.models.pms import PmsAppointment, PmsConnection, PmsSyncRun
 from crm.models.retraction import IdentifierRetraction
@@ -52,8 +53,11 @@ __all__ = [
     "Prescription",
     "SourceRecord",
     "Subscription",
+    "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookOutbox",
+    "WebhookSubscription",
     "utcnow",
     "uuid7",
 ]

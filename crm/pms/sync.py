@@ -30,6 +30,7 @@ from crm.pms.adapters.base import PmsAdapter
 from crm.pms.connections import adapter_for, get_connection
 from crm.pms.run_state import RunState
 from crm.settings import Settings, get_settings
+from crm.webhooks.outbound.outbox import emit as emit_webhook
 
 log = structlog.get_logger(__name__)
 
@@ -203,6 +204,15 @@ def _finish(
     connection.last_sync_status = run.status
     connection.last_sync_error = run.error
     if error:
+        # outbound webhooks, in this transaction (the error text names no person)
+        emit_webhook(
+            session,
+            organization_id=run.organization_id,
+            event_type="pms.sync.failed",
+            items=[
+                {"connectionId": str(connection.id), "syncRunId": str(run.id), "error": run.error}
+            ],
+        )
         connection.failure_count += 1
         connection.next_attempt_at = now + timedelta(
             minutes=backoff_minutes(connection.failure_count)

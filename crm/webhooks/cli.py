@@ -1,8 +1,9 @@
-"""``crm webhooks``: endpoints and the delivery inbox."""
+"""``crm webhooks``: endpoints, the delivery inbox, and sending outbound webhooks."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stdout, unit_of_work
 from crm.tenancy.service import find_organization
 from crm.webhooks.inbox import create_endpoint, endpoint_path
+from crm.webhooks.outbound.delivery import drain
 from crm.webhooks.processing import failed_deliveries, replay, retry_due
 
 app = typer.Typer(help="Inbound webhooks: endpoints and deliveries.", no_args_is_help=True)
@@ -91,3 +93,24 @@ def replay_command(
         typer.echo(json.dumps(counts))
         return
     stdout().print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to do")
+
+
+@app.command("deliver")
+def deliver_command(
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Keep delivering every 5 seconds (without Redis).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send the outbound webhooks that are due (arq's worker does it every 15 s with Redis)."""
+    engine = database()
+    while True:
+        with reported_errors():
+            counts = drain(engine)
+        if as_json:
+            typer.echo(json.dumps(counts))
+        else:
+            stdout().print(", ".join(f"{n} {s}" for s, n in counts.items()))
+        if not loop:
+            return
+        time.sleep(5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 
 from graphql_schema.mutations import api_keys as api_keys_m
+from graphql_schema.mutations import contact_context as context_m
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import dismiss_duplicate as dismiss_m
 from graphql_schema.mutations import identifiers as identifiers_m
@@ -17,9 +18,11 @@ from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import set_dedup_settings as dedup_settings_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations import webhook_subscriptions as subscriptions_m
 from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
 from graphql_schema.mutations.base import mutation
+from graphql_schema.mutations.contact_context import ContactContextPayload
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
@@ -32,6 +35,10 @@ from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.set_dedup_settings import SetDedupSettingsPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
+from graphql_schema.mutations.webhook_subscriptions import (
+    CreateWebhookSubscriptionPayload,
+    DeleteWebhookSubscriptionPayload,
+)
 from graphql_schema.mutations.webhooks import (
     CreateWebhookEndpointPayload,
     ReplayWebhookDeliveryPayload,
@@ -59,6 +66,15 @@ class Mutation(PmsMutation):
         resolver=resolve_m.resolve,
         description="Find the contact behind a channel identifier, creating it when new. "
         "Concurrent calls for one new identity create exactly one contact.",
+        permission_classes=[IsEditor],
+    )
+    contact_context: ContactContextPayload = mutation(
+        resolver=context_m.resolve,
+        description="For messaging bots, in one call: the contact behind a channel identifier "
+        "(created when new, as resolveContact does; a known identifier with no name given is "
+        "only read), its next and last appointment, active subscriptions and last order. A "
+        "mutation because it may create; takes `channel` and `value` directly (the contract's "
+        "signature) rather than one `input`.",
         permission_classes=[IsEditor],
     )
     link_identifier: LinkIdentifierPayload = mutation(
@@ -132,6 +148,17 @@ class Mutation(PmsMutation):
         description="Revoke an API key of the organization (admin): every API process refuses "
         "it from its next request (keys are checked against the database on each request, "
         "never cached). Revoking it again changes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    create_webhook_subscription: CreateWebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_create,
+        description="Send the organization's events to a URL (admin), signed the Standard "
+        "Webhooks way with the secret returned this once. See docs/webhooks.md.",
+        permission_classes=[IsAdmin],
+    )
+    delete_webhook_subscription: DeleteWebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_delete,
+        description="Stop sending events to a subscription (admin); undelivered ones are dropped.",
         permission_classes=[IsAdmin],
     )
     create_webhook_endpoint: CreateWebhookEndpointPayload = mutation(

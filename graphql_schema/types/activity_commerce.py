@@ -14,6 +14,8 @@ from decimal import Decimal
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from crm.models import Order as OrderModel
+from crm.models import Subscription as SubscriptionModel
 from crm.webhooks.activity import CommerceActivity as CommerceModel
 from crm.webhooks.activity import activity_for
 from graphql_schema.context import Context, Info
@@ -40,6 +42,20 @@ class Order:
         description="Products: product, name, drug_name, price, quantity, total."
     )
 
+    @classmethod
+    def from_model(cls, o: OrderModel) -> Order:
+        return cls(
+            id=strawberry.ID(o.external_id),
+            source=o.source,
+            status=o.status,
+            total_amount=o.total_amount,
+            currency=o.currency,
+            coupon=o.coupon,
+            created_at=o.ordered_at or o.created_at,
+            status_history=list(o.status_history or []),
+            line_items=list(o.line_items or []),
+        )
+
 
 @strawberry.type(description="A subscription (recurring order).")
 class Subscription:
@@ -47,6 +63,15 @@ class Subscription:
     status: str = strawberry.field(description="active, paused or cancelled.")
     paused_at: datetime.datetime | None = strawberry.field(description="When last paused.")
     cancelled_at: datetime.datetime | None = strawberry.field(description="When cancelled.")
+
+    @classmethod
+    def from_model(cls, s: SubscriptionModel) -> Subscription:
+        return cls(
+            id=strawberry.ID(s.external_id),
+            status=s.status,
+            paused_at=s.paused_at,
+            cancelled_at=s.cancelled_at,
+        )
 
 
 @strawberry.type(description="A prescription issued for the contact.")
@@ -80,33 +105,12 @@ class CommerceActivity:
     @strawberry.field(description="Orders, newest first.")
     async def orders(self, info: Info) -> list[Order]:
         found = await _loader(info).load(self.contact_id)
-        return [
-            Order(
-                id=strawberry.ID(o.external_id),
-                source=o.source,
-                status=o.status,
-                total_amount=o.total_amount,
-                currency=o.currency,
-                coupon=o.coupon,
-                created_at=o.ordered_at or o.created_at,
-                status_history=list(o.status_history or []),
-                line_items=list(o.line_items or []),
-            )
-            for o in found.orders
-        ]
+        return [Order.from_model(o) for o in found.orders]
 
     @strawberry.field(description="Subscriptions, newest first.")
     async def subscriptions(self, info: Info) -> list[Subscription]:
         found = await _loader(info).load(self.contact_id)
-        return [
-            Subscription(
-                id=strawberry.ID(s.external_id),
-                status=s.status,
-                paused_at=s.paused_at,
-                cancelled_at=s.cancelled_at,
-            )
-            for s in found.subscriptions
-        ]
+        return [Subscription.from_model(s) for s in found.subscriptions]
 
     @strawberry.field(description="Prescriptions, newest first.")
     async def prescriptions(self, info: Info) -> list[Prescription]:

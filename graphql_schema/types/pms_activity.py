@@ -11,6 +11,7 @@ from crm.models import PmsAppointment as AppointmentModel
 from crm.pms.activity import activity_of
 from graphql_schema.context import Info
 from graphql_schema.types.activity_commerce import CommerceActivity
+from graphql_schema.types.timeline import TimelineConnection, contact_timeline
 
 
 @strawberry.type(description="An appointment as the PMS last described it.")
@@ -58,6 +59,16 @@ class ContactActivity(CommerceActivity):
     last_practitioner: str | None = strawberry.field(
         description="Who saw the contact at the last kept appointment."
     )
+
+    @strawberry.field(
+        description="Everything that happened, newest first: appointments, orders and their "
+        "status changes, subscription changes, prescriptions and messages (those of contacts "
+        "merged into this one too). `first` is 0 to 200, default 20; `after` a cursor."
+    )
+    async def timeline(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> TimelineConnection:
+        return await contact_timeline(info, self.contact_id, first=first, after=after)
 
 
 async def contact_activity(info: Info, contact_id: uuid.UUID) -> ContactActivity:
