@@ -302,7 +302,9 @@ class Scorer:
         A different (or missing) date of birth, or a different first name without both dates
         of birth agreeing, is another member of the household. A first name unlike the other
         with the same date of birth may be twins: only a person can tell. A first-name typo
-        with the same date of birth is the same person."""
+        (one edit, or Jaro-Winkler >= 0.92 under the very same date of birth) with the same
+        date of birth, or a one-edit first-name typo with a digit wrong in the date of birth,
+        is the same person."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
         dob_agrees = dob_level in ("exact", "transposed")
         if dob_level in ("different", "year"):
@@ -314,14 +316,22 @@ class Scorer:
             # twins: one birthday, two names
             return HARD_NEGATIVE, person_weight
         # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
+        # a first-name typo: one edit, or a closer likeness (Jaro-Winkler >= 0.92) under the
+        # very same date of birth
         same_first = first_level in ("exact", "nickname", "prefix") or (
-            first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1
+            first_level == "typo" and (dob_level == "exact" or OSA.distance(a.fkey, b.fkey) <= 1)
         )
         confirmed = (
             # (one record without a first name stays unconfirmed: it may be either twin)
             (dob_agrees and same_first)
             # a digit wrong in the date of birth of a namesake (a junior's differs more)
-            or (dob_level == "typo" and first_level in ("exact", "nickname"))
+            or (
+                dob_level == "typo"
+                and (
+                    first_level in ("exact", "nickname")
+                    or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
+                )
+            )
         ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
 

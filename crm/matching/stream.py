@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from crm.matching.blocking import DEFAULT_MAX_BLOCK, DEFAULT_WINDOW, BlockStats, blocking_keys
+from crm.matching.blocking import (
+    DEFAULT_MAX_BLOCK,
+    DEFAULT_WINDOW,
+    BlockStats,
+    block_limits,
+    blocking_keys,
+    key_hash,
+)
 from crm.matching.records import MatchRecord
 from crm.matching.scoring import AUTO_MERGE, Scorer, Thresholds, classify, queued_score
 from crm.models import uuid7
@@ -49,7 +56,7 @@ Block = list[tuple[int, str]]  # (record index, encoded record), in name order
 
 def key_hashes(record: MatchRecord) -> list[int]:
     """The record's distinct blocking keys as 64-bit hashes (stable within one process tree)."""
-    return list(dict.fromkeys(hash(key) for key in blocking_keys(record)))
+    return list(dict.fromkeys(key_hash(key) for key in blocking_keys(record)))
 
 
 def encode(record: MatchRecord) -> str:
@@ -119,7 +126,8 @@ class BlockScorer:
             keys = [self._order(record) for record in records]
             mine = self._rank(key)
             n = len(records)
-            span = n if n <= self.max_block else self.window + 1
+            max_block, window = block_limits(key, self.max_block, self.window)
+            span = n if n <= max_block else window + 1
             for i in range(n):
                 a, keys_a = records[i], keys[i]
                 for j in range(i + 1, min(n, i + span)):

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from crm.matching.blocking import BOUNDED, block_limits
 from crm.matching.records import MatchRecord
 from crm.matching.stream import decode, encode, key_hashes, sort_fields
 
@@ -89,8 +90,12 @@ class WorkTables:
                 " GROUP BY key HAVING count(*) > 1"
             )
             cur.execute("ANALYZE dedup_blocks")
-            cur.execute("SELECT key FROM dedup_blocks WHERE n > %s", (self.max_block,))
-            oversized = frozenset(row[0] for row in cur)
+            # bounded kinds of key have smaller limits than max_block (blocking.block_limits)
+            smallest = min([self.max_block, *(limit for limit, _ in BOUNDED.values())])
+            cur.execute("SELECT key, n FROM dedup_blocks WHERE n > %s", (smallest,))
+            oversized = frozenset(
+                key for key, n in cur if n > block_limits(key, self.max_block, 0)[0]
+            )
             cur.execute("SELECT count(*), coalesce(max(n), 0) FROM dedup_blocks")
             blocks, largest = cur.fetchone()
         self.conn.commit()

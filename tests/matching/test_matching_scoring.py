@@ -228,6 +228,26 @@ class TestHouseholds:
         assert scored.household == ""
         assert classify(scored, THRESHOLDS) == AUTO_MERGE
 
+    @pytest.mark.parametrize(
+        ("first", "born", "other_first", "other_born"),
+        [
+            # two letters off, the very same date of birth (Jaro-Winkler 0.92)
+            ("Jessica", "1964-11-23", "Jessxia", "1964-11-23"),
+            # one letter off and one digit of the date of birth
+            ("Brody", "1970-02-10", "Broyd", "1970-03-10"),
+        ],
+    )
+    def test_typos_in_the_first_name_and_birth_date_at_home_still_auto_merge(
+        self, first, born, other_first, other_born
+    ):
+        a = {**HOME, "first_name": first, "date_of_birth": born}
+        b = {**HOME, "first_name": other_first, "date_of_birth": other_born}
+
+        scored = compare(a, b)
+
+        assert scored.household == ""
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
     def test_names_that_disagree_both_ways_never_auto_merge(self):
         a = {"first_name": "Mei", "last_name": "Chen", "phones": ["+61412000111"]}
         b = {"first_name": "Tom", "last_name": "Ruiz", "phones": ["+61412000111"]}

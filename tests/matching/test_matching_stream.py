@@ -6,6 +6,7 @@ import random
 from collections import Counter, defaultdict
 from datetime import date
 
+from crm.matching.blocking import block_limits
 from crm.matching.records import MatchRecord
 from crm.matching.scoring import Scored, Thresholds
 from crm.matching.stream import BlockScorer, decode, encode, iter_blocks, key_hashes, sort_fields
@@ -46,7 +47,7 @@ def streamed(records: list[MatchRecord], **options) -> Counter:
     blocks = BlockScorer(
         scorer=scorer,  # type: ignore[arg-type]
         thresholds=Thresholds(),
-        oversized=frozenset(k for k, n in sizes.items() if n > max_block),
+        oversized=frozenset(k for k, n in sizes.items() if n > block_limits(k, max_block, 0)[0]),
         **options,
     )
     for batch in iter_blocks(iter(rows)):
