@@ -118,7 +118,7 @@ def store_appointments(
     now = utcnow()
     for record in {r.pms_id: r for r in records}.values():
         kind = kinds.get(record.appointment_type_pms_id or "")
-        kind_name = getattr(kind, "name", None)
+        kind_name = getattr(kind, "name", None) or record.appointment_type_name
         practitioner = practitioners.get(record.practitioner_pms_id or "")
         content = _hash(record, practitioner, kind_name)
         values = {

@@ -113,9 +113,21 @@ def adapter_for(
             region=region,
             settings=settings,
         )
+    if connection.type in ("HALAXY", "MEDIRECORDS"):
+        from crm.pms.adapters.fhir import HalaxyAdapter, MediRecordsAdapter
+
+        kind = HalaxyAdapter if connection.type == "HALAXY" else MediRecordsAdapter
+        return kind(
+            connection_id=str(connection.id),
+            credentials=creds,
+            base_url=connection.base_url,
+            region=region,
+            settings=settings,
+        )
     raise ServiceError(
         ErrorCode.INVALID_INPUT,
-        f"{DEFAULT_NAMES[connection.type]} sync is not available yet (Cliniko is)",
+        f"{DEFAULT_NAMES[connection.type]} sync is not available yet (Cliniko, Halaxy and "
+        "MediRecords are)",
         field="type",
     )
 
