@@ -18,6 +18,7 @@ from crm.pms.connections import (
     create_connection,
     get_connection,
     list_connections,
+    pair_connection,
     test_connection,
 )
 from crm.pms.schedule import due_connections, list_runs, run_summary
@@ -133,6 +134,40 @@ def list_(org: OrgOption, as_json: JsonOption = False) -> None:
             r["last_sync_status"] or "",
         )
     stdout().print(table)
+
+
+@pms_app.command("pair")
+def pair(
+    org: OrgOption,
+    code: Annotated[str, typer.Option("--code", help="The one-time pairing code Gentu shows.")],
+    connection: Annotated[
+        str | None,
+        typer.Option("--connection", help="A Gentu connection to pair again (default: a new one)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Gentu's address, if not its own.")
+    ] = None,
+) -> None:
+    """Pair Gentu with a pairing code: it becomes the practice's tenant and secret (stored
+    encrypted); prints the connection's id."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        if connection is not None:
+            found = pair_connection(
+                session, organization=organization, connection_id=connection, pairing_code=code
+            )
+        else:
+            found = create_connection(
+                session,
+                organization=organization,
+                type="gentu",
+                credentials={"pairingCode": code},
+                display_name=name,
+                base_url=base_url,
+            )
+    typer.echo(str(found.id))
+    stderr().print(f"{found.display_name} paired (tenant {found.tenant_id}).")
 
 
 @pms_app.command("test")

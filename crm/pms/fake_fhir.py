@@ -1,9 +1,10 @@
-"""A fake FHIR R4 server (Halaxy or MediRecords): real HTTP on loopback.
+"""A fake FHIR R4 server (Halaxy, MediRecords or Gentu): real HTTP on loopback.
 
 For the tests: Patient, Appointment and Practitioner searches answering ``searchset``
 Bundles with ``_count`` and an absolute ``next`` link, ``_lastUpdated=gt``, ``date=ge|lt``
 and ``_sort=_lastUpdated``; Halaxy's OAuth token endpoint (JSON client credentials) with
-tokens that expire, or MediRecords' bearer token and ``practiceId`` header; and faults on
+tokens that expire, MediRecords' bearer token and ``practiceId`` header, or Gentu's pairing
+(code -> tenant and secret -> tokens; an assumed shape, see docs/pms.md); and faults on
 demand: 429 with ``Retry-After``, transient 500s, an OperationOutcome error, expired tokens,
 an outage from some request on.
 
@@ -30,7 +31,8 @@ from starlette.routing import Route
 
 from crm.pms.fake_cliniko import LoopbackServer
 
-PREFIX = {"halaxy": "/main", "medirecords": "/fhir/v1"}
+PREFIX = {"halaxy": "/main", "medirecords": "/fhir/v1", "gentu": "/v1"}
+GENTU_TENANT = "tenant-7f3a"
 
 
 def _fmt(value: datetime) -> str:
@@ -76,6 +78,9 @@ class FakeFhir:
         self.raw_patients: list[Any] = []  # served as they are (malformed entries)
         self.requests: list[dict[str, Any]] = []
         self.tokens_issued = 0
+        # Gentu: pairing codes not used yet, and the tenant secret pairing hands out
+        self.pairing_codes: set[str] = {"PAIR-1234"}
+        self.tenant_secret = "tenant-secret-1"
         self._tokens: set[str] = set()
         self._faults: deque[tuple[str, Any]] = deque()
         self.fail_from_request: int | None = None
@@ -147,7 +152,7 @@ class FakeFhir:
             "participant": [
                 {"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"},
                 {
-                    "actor": {"reference": f"{self.base_url}/Practitioner/{practitioner_id}"},
+                    "actor": {"reference": f"{self.data_url}/Practitioner/{practitioner_id}"},
                     "status": "accepted",
                 },
             ],
@@ -203,6 +208,39 @@ class FakeFhir:
             self.tokens_issued += 1
         return JSONResponse({"token_type": "Bearer", "expires_in": 900, "access_token": value})
 
+    async def _pair(self, request: Request) -> Response:
+        """Gentu (assumed shape): a one-time pairing code -> the tenant and its secret."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        code = body.get("pairingCode") if isinstance(body, dict) else None
+        with self._lock:
+            known = code in self.pairing_codes
+            self.pairing_codes.discard(code)
+        if not known:
+            return JSONResponse(
+                {"error": "invalid_pairing_code", "message": "unknown or used"}, status_code=400
+            )
+        return JSONResponse({"tenantId": GENTU_TENANT, "tenantSecret": self.tenant_secret})
+
+    async def _tenant_token(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        if (
+            request.path_params.get("tenant") != GENTU_TENANT
+            or not isinstance(body, dict)
+            or body.get("tenantSecret") != self.tenant_secret
+        ):
+            return JSONResponse({"error": "invalid_tenant_secret"}, status_code=401)
+        value = secrets.token_hex(8)
+        with self._lock:
+            self._tokens.add(value)
+            self.tokens_issued += 1
+        return JSONResponse({"accessToken": value, "expiresIn": 900})
+
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         if not header.startswith("Bearer "):
@@ -217,6 +255,8 @@ class FakeFhir:
 
     async def _handle(self, request: Request) -> Response:
         path = request.url.path.removeprefix(PREFIX[self.flavor]).strip("/")
+        if self.flavor == "gentu":
+            path = path.removeprefix(f"tenants/{GENTU_TENANT}/fhir").strip("/")
         with self._lock:
             self.requests.append(
                 {
@@ -272,7 +312,7 @@ class FakeFhir:
         with self._lock:
             chunk = copy.deepcopy(items[(page - 1) * count : page * count])
         params = [(k, v) for k, v in query.multi_items() if k != "page"]
-        base = f"{self.base_url}/{path}"
+        base = f"{self.data_url}/{path}"
 
         def link(number: int) -> str:
             return f"{base}?{urlencode([*params, ('page', str(number))])}"
@@ -296,6 +336,11 @@ class FakeFhir:
         routes = [Route(prefix + "/{path:path}", self._handle, methods=["GET"])]
         if self.flavor == "halaxy":
             routes.insert(0, Route(prefix + "/oauth/token", self._token, methods=["POST"]))
+        if self.flavor == "gentu":
+            routes.insert(0, Route(prefix + "/pairing", self._pair, methods=["POST"]))
+            routes.insert(
+                0, Route(prefix + "/tenants/{tenant}/token", self._tenant_token, methods=["POST"])
+            )
         return Starlette(routes=routes)
 
     @property
@@ -303,9 +348,18 @@ class FakeFhir:
         return f"http://127.0.0.1:{self.port}{PREFIX[self.flavor]}"
 
     @property
+    def data_url(self) -> str:
+        """Where the FHIR resources are (Gentu: under the tenant)."""
+        if self.flavor == "gentu":
+            return f"{self.base_url}/tenants/{GENTU_TENANT}/fhir"
+        return self.base_url
+
+    @property
     def credentials(self) -> dict[str, str]:
         if self.flavor == "halaxy":
             return {"clientId": self.client_id, "clientSecret": self.client_secret}
+        if self.flavor == "gentu":
+            return {"pairingCode": next(iter(sorted(self.pairing_codes)), "")}
         return {"token": self.static_token, "practiceId": self.practice_id}
 
     def start(self) -> FakeFhir:

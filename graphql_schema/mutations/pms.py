@@ -17,6 +17,7 @@ from crm.errors import ServiceError
 from crm.pms.connections import (
     create_connection,
     delete_connection,
+    pair_connection,
     test_connection,
     update_connection,
 )
@@ -81,6 +82,26 @@ class TriggerPmsSyncInput:
     )
 
 
+@strawberry.input(description="Pair Gentu with a one-time pairing code generated in Gentu.")
+class PairGentuConnectionInput:
+    pairing_code: str = strawberry.field(
+        description="The code Gentu shows when the practice pairs an app (used once)."
+    )
+    connection_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A Gentu connection to pair again; omitted: a new connection is made.",
+    )
+    display_name: str | None = strawberry.field(
+        default=None, description="A name for a new connection (default: Gentu)."
+    )
+    base_url: str | None = strawberry.field(
+        default=None, description="Gentu's address when not its own (test servers)."
+    )
+    sync_frequency_minutes: int = strawberry.field(
+        default=15, description="Minutes between syncs of a new connection (1 to 10080)."
+    )
+
+
 @strawberry.type(description="Result of createPmsConnection / updatePmsConnection.")
 class PmsConnectionPayload:
     pms_connection: PmsConnection | None = strawberry.field(
@@ -131,6 +152,35 @@ def resolve_create(info: Info, input: CreatePmsConnectionInput) -> PmsConnection
             test=input.test,
         ),
     )
+    return PmsConnectionPayload(
+        pms_connection=PmsConnection.from_model(found) if found else None, errors=errors
+    )
+
+
+def resolve_pair(info: Info, input: PairGentuConnectionInput) -> PmsConnectionPayload:
+    ctx = info.context
+
+    def command(session):
+        if input.connection_id is not None:
+            return pair_connection(
+                session,
+                organization=ctx.organization,
+                connection_id=input.connection_id,
+                pairing_code=input.pairing_code,
+                settings=ctx.settings,
+            )
+        return create_connection(
+            session,
+            organization=ctx.organization,
+            type="GENTU",
+            credentials={"pairingCode": input.pairing_code},
+            display_name=input.display_name,
+            base_url=input.base_url,
+            sync_frequency_minutes=input.sync_frequency_minutes,
+            settings=ctx.settings,
+        )
+
+    found, errors = run_command(info, command)
     return PmsConnectionPayload(
         pms_connection=PmsConnection.from_model(found) if found else None, errors=errors
     )
@@ -235,6 +285,14 @@ class PmsMutation:
         resolver=resolve_create,
         description="Connect a PMS (admin). With `test` (the default) the PMS must accept the "
         "credentials first; they are stored encrypted and never returned.",
+        permission_classes=[IsAdmin],
+    )
+    pair_gentu_connection: PmsConnectionPayload = mutation(
+        resolver=resolve_pair,
+        description="Pair Gentu (admin): the one-time pairing code is exchanged for the "
+        "practice's tenant and its secret (stored encrypted), then checked. With "
+        "`connectionId` an existing Gentu connection is paired again. PMS_AUTH_FAILED when "
+        "Gentu refuses the code (used, expired or mistyped).",
         permission_classes=[IsAdmin],
     )
     update_pms_connection: PmsConnectionPayload = mutation(
