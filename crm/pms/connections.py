@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.models import Organization, PmsAppointment, PmsConnection, PmsSyncRun, utcnow
+from crm.models import (
+    Organization,
+    PmsAppointment,
+    PmsAppointmentType,
+    PmsConnection,
+    PmsPractitioner,
+    PmsSyncRun,
+    utcnow,
+)
 from crm.models.base import parse_uuid
 from crm.models.pms import PMS_TYPES
 from crm.pms import secrets
@@ -315,7 +323,12 @@ def delete_connection(session: Session, *, organization_id: uuid.UUID, connectio
         raise ServiceError(
             ErrorCode.SYNC_RUNNING, "a sync of this connection is running", field="connectionId"
         )
-    for table in (PmsAppointment.__table__, PmsSyncRun.__table__):
+    for table in (
+        PmsAppointment.__table__,
+        PmsSyncRun.__table__,
+        PmsPractitioner.__table__,
+        PmsAppointmentType.__table__,
+    ):
         session.execute(sa.delete(table).where(table.c.connection_id == connection.id))
     session.delete(connection)
     session.flush()
