@@ -14,6 +14,7 @@ from rich.table import Table
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
 from crm.models import PmsSyncRun
 from crm.pms import secrets
+from crm.pms.catalog import list_appointment_types, list_practitioners, suggest_clinicians
 from crm.pms.connections import (
     create_connection,
     get_connection,
@@ -132,6 +133,88 @@ def list_(org: OrgOption, as_json: JsonOption = False) -> None:
             f"{r['sync_frequency_minutes']} min",
             r["last_sync_at"] or "never",
             r["last_sync_status"] or "",
+        )
+    stdout().print(table)
+
+
+ConnectionOption = Annotated[str, typer.Option("--connection", help="Connection id.")]
+
+
+@pms_app.command("practitioners")
+def practitioners_(
+    org: OrgOption, connection: ConnectionOption, as_json: JsonOption = False
+) -> None:
+    """A connection's practitioners (as of its last sync) with their clinician mapping."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        found = get_connection(session, organization_id=organization.id, connection_id=connection)
+        listed = list_practitioners(
+            session, organization_id=organization.id, connection_id=found.id
+        )
+        hints = suggest_clinicians(session, organization_id=organization.id, practitioners=listed)
+    rows = [
+        {
+            "id": str(p.id),
+            "pms_id": p.pms_id,
+            "name": p.name,
+            "clinician_ref": p.clinician_ref,
+            "suggested_clinician_ref": hints.get(p.id),
+            "telehealth": p.telehealth,
+            "sync_enabled": p.sync_enabled,
+        }
+        for p in listed
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"Practitioners of {found.display_name}")
+    for column in ("id", "pms id", "name", "clinician", "suggested", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["pms_id"],
+            r["name"],
+            r["clinician_ref"] or "",
+            r["suggested_clinician_ref"] or "",
+            "yes" if r["telehealth"] else "no",
+            "yes" if r["sync_enabled"] else "no",
+        )
+    stdout().print(table)
+
+
+@pms_app.command("types")
+def types_(org: OrgOption, connection: ConnectionOption, as_json: JsonOption = False) -> None:
+    """A connection's appointment types (as of its last sync) with their flags."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        found = get_connection(session, organization_id=organization.id, connection_id=connection)
+        listed = list_appointment_types(
+            session, organization_id=organization.id, connection_id=found.id
+        )
+    rows = [
+        {
+            "id": str(t.id),
+            "pms_id": t.pms_id,
+            "name": t.name,
+            "telehealth": t.telehealth,
+            "sync_enabled": t.sync_enabled,
+        }
+        for t in listed
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"Appointment types of {found.display_name}")
+    for column in ("id", "pms id", "name", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["pms_id"],
+            r["name"],
+            "yes" if r["telehealth"] else "no",
+            "yes" if r["sync_enabled"] else "no",
         )
     stdout().print(table)
 
