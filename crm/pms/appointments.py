@@ -137,6 +137,9 @@ def store_appointments(
         ids=[r.patient_pms_id for r in records if r.patient_pms_id],
     )
     now = utcnow()
+    inserts: list[dict] = []
+    updates: list[dict] = []
+    unchanged = 0
     for record in {r.pms_id: r for r in records}.values():
         kind = kinds.get(record.appointment_type_pms_id or "")
         kind_name = getattr(kind, "name", None) or record.appointment_type_name
@@ -165,21 +168,35 @@ def store_appointments(
         }
         found = existing.get(record.pms_id)
         if found is None:
-            session.execute(
-                table.insert().values(
-                    id=uuid7(),
-                    organization_id=connection.organization_id,
-                    connection_id=connection.id,
-                    pms_id=record.pms_id,
+            inserts.append(
+                {
+                    "id": uuid7(),
+                    "organization_id": connection.organization_id,
+                    "connection_id": connection.id,
+                    "pms_id": record.pms_id,
                     **values,
-                )
+                }
             )
-            run.appointments_created += 1
         elif found.content_hash == content:
-            run.appointments_unchanged += 1
+            unchanged += 1
         else:
-            session.execute(table.update().where(table.c.id == found.id).values(**values))
-            run.appointments_updated += 1
+            updates.append({"row_id": found.id, **values})
+    # one statement for the page's new rows and one for its changed ones (executemany); the
+    # run's counts move once, so no autoflush writes the run between rows
+    conn = session.connection()
+    if inserts:
+        conn.execute(table.insert(), inserts)
+    if updates:
+        columns = [k for k in updates[0] if k != "row_id"]
+        conn.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values({k: sa.bindparam(k) for k in columns}),
+            updates,
+        )
+    run.appointments_created += len(inserts)
+    run.appointments_updated += len(updates)
+    run.appointments_unchanged += unchanged
 
 
 def link_appointments(session: Session, *, connection: PmsConnection) -> int:
