@@ -14,7 +14,13 @@ from crm.models.merge import DuplicateCandidate, Merge
 from crm.models.organization import ApiKey, Organization
 from crm.models.outbound import WebhookAttempt, WebhookOutbox, WebhookSubscription
 from crm.models.pet import PET_FIELDS, Pet, PetVersion
-from crm.models.pms import PmsAppointment, PmsConnection, PmsSyncRun
+from crm.models.pms import (
+    PmsAppointment,
+    PmsAppointmentType,
+    PmsConnection,
+    PmsPractitioner,
+    PmsSyncRun,
+)
 from crm.models.retraction import IdentifierRetraction
 from crm.models.source_record import SourceRecord
 from crm.models.webhooks import (
@@ -48,7 +54,9 @@ __all__ = [
     "Pet",
     "PetVersion",
     "PmsAppointment",
+    "PmsAppointmentType",
     "PmsConnection",
+    "PmsPractitioner",
     "PmsSyncRun",
     "Prescription",
     "SourceRecord",

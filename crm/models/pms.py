@@ -129,3 +129,43 @@ class PmsAppointment(SQLModel, table=True):
             "ix_pms_appointments_connection_id_patient_pms_id", "connection_id", "patient_pms_id"
         ),
     )
+
+
+class PmsPractitioner(SQLModel, table=True):
+    """A practitioner of a connection's PMS, mapped to a clinician of ours by reference."""
+
+    __tablename__ = "pms_practitioners"
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    connection_id: uuid.UUID = Field(foreign_key="pms_connections.id")
+    pms_id: str = Field(max_length=128)
+    name: str = Field(max_length=200)
+    # the clinician this practitioner is (a reference of the organization's choosing)
+    clinician_ref: str | None = Field(default=None, max_length=200)
+    telehealth: bool = False
+    # false: this practitioner's appointments are skipped (counted in the run's skipped)
+    sync_enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("connection_id", "pms_id"),)
+
+
+class PmsAppointmentType(SQLModel, table=True):
+    """An appointment type of a connection's PMS, with the flags the practice sets."""
+
+    __tablename__ = "pms_appointment_types"
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    organization_id: uuid.UUID = Field(foreign_key="organizations.id")
+    connection_id: uuid.UUID = Field(foreign_key="pms_connections.id")
+    pms_id: str = Field(max_length=128)
+    name: str = Field(max_length=200)
+    telehealth: bool = False
+    # false: appointments of this type are skipped (counted in the run's skipped)
+    sync_enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("connection_id", "pms_id"),)

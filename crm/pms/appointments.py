@@ -20,6 +20,7 @@ from crm.models import ContactIdentifier, PmsAppointment, PmsConnection, utcnow
 from crm.models.base import uuid7
 from crm.pms.adapters.base import AppointmentRecord, PmsAdapter
 from crm.pms.adapters.cliniko import format_time, parse_time
+from crm.pms.catalog import Catalog
 from crm.pms.patients import contacts_by_pms_id
 from crm.pms.run_state import RunState, commit_page
 from crm.settings import Settings
@@ -55,8 +56,12 @@ def sync_appointments(
     now = utcnow()
     window = timedelta(days=settings.pms_appointment_window_days)
     since = None if full else parse_time((connection.cursors or {}).get(STREAM))
-    practitioners = {p.pms_id: p.name for p in adapter.practitioners()}
-    kinds = {t.pms_id: t for t in adapter.appointment_types()}
+    listed = adapter.practitioners()
+    listed_kinds = adapter.appointment_types()
+    practitioners = {p.pms_id: p.name for p in listed}
+    kinds = {t.pms_id: t for t in listed_kinds}
+    catalog = Catalog(session, connection)
+    catalog.refresh(practitioners=listed, types=listed_kinds)
     cursor: str | None = None
     for page in adapter.appointment_pages(
         start=now - window, end=now + window, updated_since=since
@@ -72,6 +77,7 @@ def sync_appointments(
             records=page.records,
             practitioners=practitioners,
             kinds=kinds,
+            catalog=catalog,
         )
         cursor = max(filter(None, [cursor, page.cursor]), default=None)
         commit_page(session, state=state, connection=connection, cursor_updates={})
@@ -95,8 +101,23 @@ def store_appointments(
     records: list[AppointmentRecord],
     practitioners: dict[str, str],
     kinds: dict[str, object],
+    catalog: Catalog | None = None,
 ) -> None:
     run = state.run
+    if catalog is not None:
+        for record in records:
+            # a PMS without a list of types (FHIR) names each on its appointments
+            catalog.note_type(record.appointment_type_pms_id, record.appointment_type_name)
+            catalog.note_practitioner(
+                record.practitioner_pms_id, practitioners.get(record.practitioner_pms_id or "")
+            )
+        kept = [
+            r
+            for r in records
+            if not catalog.skips(r.practitioner_pms_id, r.appointment_type_pms_id)
+        ]
+        run.appointments_skipped += len(records) - len(kept)
+        records = kept
     if not records:
         return
     table = PmsAppointment.__table__
@@ -116,9 +137,12 @@ def store_appointments(
         ids=[r.patient_pms_id for r in records if r.patient_pms_id],
     )
     now = utcnow()
+    inserts: list[dict] = []
+    updates: list[dict] = []
+    unchanged = 0
     for record in {r.pms_id: r for r in records}.values():
         kind = kinds.get(record.appointment_type_pms_id or "")
-        kind_name = getattr(kind, "name", None)
+        kind_name = getattr(kind, "name", None) or record.appointment_type_name
         practitioner = practitioners.get(record.practitioner_pms_id or "")
         content = _hash(record, practitioner, kind_name)
         values = {
@@ -131,28 +155,48 @@ def store_appointments(
             "starts_at": record.starts_at,
             "ends_at": record.ends_at,
             "status": record.status,
-            "telehealth": record.telehealth or bool(getattr(kind, "telehealth", False)),
+            # the practice's flags (set from the PMS, editable) decide, else the PMS's
+            "telehealth": record.telehealth
+            or (
+                catalog.telehealth(record.practitioner_pms_id, record.appointment_type_pms_id)
+                if catalog is not None
+                else bool(getattr(kind, "telehealth", False))
+            ),
             "pms_updated_at": record.updated_at,
             "content_hash": content,
             "synced_at": now,
         }
         found = existing.get(record.pms_id)
         if found is None:
-            session.execute(
-                table.insert().values(
-                    id=uuid7(),
-                    organization_id=connection.organization_id,
-                    connection_id=connection.id,
-                    pms_id=record.pms_id,
+            inserts.append(
+                {
+                    "id": uuid7(),
+                    "organization_id": connection.organization_id,
+                    "connection_id": connection.id,
+                    "pms_id": record.pms_id,
                     **values,
-                )
+                }
             )
-            run.appointments_created += 1
         elif found.content_hash == content:
-            run.appointments_unchanged += 1
+            unchanged += 1
         else:
-            session.execute(table.update().where(table.c.id == found.id).values(**values))
-            run.appointments_updated += 1
+            updates.append({"row_id": found.id, **values})
+    # one statement for the page's new rows and one for its changed ones (executemany); the
+    # run's counts move once, so no autoflush writes the run between rows
+    conn = session.connection()
+    if inserts:
+        conn.execute(table.insert(), inserts)
+    if updates:
+        columns = [k for k in updates[0] if k != "row_id"]
+        conn.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values({k: sa.bindparam(k) for k in columns}),
+            updates,
+        )
+    run.appointments_created += len(inserts)
+    run.appointments_updated += len(updates)
+    run.appointments_unchanged += unchanged
 
 
 def link_appointments(session: Session, *, connection: PmsConnection) -> int:

@@ -14,10 +14,12 @@ from rich.table import Table
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
 from crm.models import PmsSyncRun
 from crm.pms import secrets
+from crm.pms.catalog import list_appointment_types, list_practitioners, suggest_clinicians
 from crm.pms.connections import (
     create_connection,
     get_connection,
     list_connections,
+    pair_connection,
     test_connection,
 )
 from crm.pms.schedule import due_connections, list_runs, run_summary
@@ -133,6 +135,122 @@ def list_(org: OrgOption, as_json: JsonOption = False) -> None:
             r["last_sync_status"] or "",
         )
     stdout().print(table)
+
+
+ConnectionOption = Annotated[str, typer.Option("--connection", help="Connection id.")]
+
+
+@pms_app.command("practitioners")
+def practitioners_(
+    org: OrgOption, connection: ConnectionOption, as_json: JsonOption = False
+) -> None:
+    """A connection's practitioners (as of its last sync) with their clinician mapping."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        found = get_connection(session, organization_id=organization.id, connection_id=connection)
+        listed = list_practitioners(
+            session, organization_id=organization.id, connection_id=found.id
+        )
+        hints = suggest_clinicians(session, organization_id=organization.id, practitioners=listed)
+    rows = [
+        {
+            "id": str(p.id),
+            "pms_id": p.pms_id,
+            "name": p.name,
+            "clinician_ref": p.clinician_ref,
+            "suggested_clinician_ref": hints.get(p.id),
+            "telehealth": p.telehealth,
+            "sync_enabled": p.sync_enabled,
+        }
+        for p in listed
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"Practitioners of {found.display_name}")
+    for column in ("id", "pms id", "name", "clinician", "suggested", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["pms_id"],
+            r["name"],
+            r["clinician_ref"] or "",
+            r["suggested_clinician_ref"] or "",
+            "yes" if r["telehealth"] else "no",
+            "yes" if r["sync_enabled"] else "no",
+        )
+    stdout().print(table)
+
+
+@pms_app.command("types")
+def types_(org: OrgOption, connection: ConnectionOption, as_json: JsonOption = False) -> None:
+    """A connection's appointment types (as of its last sync) with their flags."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        found = get_connection(session, organization_id=organization.id, connection_id=connection)
+        listed = list_appointment_types(
+            session, organization_id=organization.id, connection_id=found.id
+        )
+    rows = [
+        {
+            "id": str(t.id),
+            "pms_id": t.pms_id,
+            "name": t.name,
+            "telehealth": t.telehealth,
+            "sync_enabled": t.sync_enabled,
+        }
+        for t in listed
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"Appointment types of {found.display_name}")
+    for column in ("id", "pms id", "name", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["pms_id"],
+            r["name"],
+            "yes" if r["telehealth"] else "no",
+            "yes" if r["sync_enabled"] else "no",
+        )
+    stdout().print(table)
+
+
+@pms_app.command("pair")
+def pair(
+    org: OrgOption,
+    code: Annotated[str, typer.Option("--code", help="The one-time pairing code Gentu shows.")],
+    connection: Annotated[
+        str | None,
+        typer.Option("--connection", help="A Gentu connection to pair again (default: a new one)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Gentu's address, if not its own.")
+    ] = None,
+) -> None:
+    """Pair Gentu with a pairing code: it becomes the practice's tenant and secret (stored
+    encrypted); prints the connection's id."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        if connection is not None:
+            found = pair_connection(
+                session, organization=organization, connection_id=connection, pairing_code=code
+            )
+        else:
+            found = create_connection(
+                session,
+                organization=organization,
+                type="gentu",
+                credentials={"pairingCode": code},
+                display_name=name,
+                base_url=base_url,
+            )
+    typer.echo(str(found.id))
+    stderr().print(f"{found.display_name} paired (tenant {found.tenant_id}).")
 
 
 @pms_app.command("test")

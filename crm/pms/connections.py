@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from crm.errors import ErrorCode, NotFound, ServiceError
-from crm.models import Organization, PmsAppointment, PmsConnection, PmsSyncRun, utcnow
+from crm.models import (
+    Organization,
+    PmsAppointment,
+    PmsAppointmentType,
+    PmsConnection,
+    PmsPractitioner,
+    PmsSyncRun,
+    utcnow,
+)
 from crm.models.base import parse_uuid
 from crm.models.pms import PMS_TYPES
 from crm.pms import secrets
@@ -113,11 +121,28 @@ def adapter_for(
             region=region,
             settings=settings,
         )
-    raise ServiceError(
-        ErrorCode.INVALID_INPUT,
-        f"{DEFAULT_NAMES[connection.type]} sync is not available yet (Cliniko is)",
-        field="type",
-    )
+    if connection.type in ("HALAXY", "MEDIRECORDS"):
+        from crm.pms.adapters.fhir import HalaxyAdapter, MediRecordsAdapter
+
+        kind = HalaxyAdapter if connection.type == "HALAXY" else MediRecordsAdapter
+        return kind(
+            connection_id=str(connection.id),
+            credentials=creds,
+            base_url=connection.base_url,
+            region=region,
+            settings=settings,
+        )
+    if connection.type == "GENTU":
+        from crm.pms.adapters.gentu import GentuAdapter
+
+        return GentuAdapter(
+            connection_id=str(connection.id),
+            credentials=creds,
+            base_url=connection.base_url,
+            region=region,
+            settings=settings,
+        )
+    raise ServiceError(ErrorCode.INVALID_INPUT, f"unknown PMS type {connection.type}", field="type")
 
 
 def test_adapter(adapter: PmsAdapter) -> None:
@@ -159,6 +184,10 @@ def create_connection(
         sync_enabled=bool(sync_enabled),
         practice_id=str(creds["practiceId"]) if kind == "MEDIRECORDS" else None,
     )
+    if kind == "GENTU" and test:
+        # the pairing code is used once: what is stored is the tenant's lasting credentials
+        _pair(connection, str(creds["pairingCode"]), settings=settings)
+        creds = secrets.decrypt(connection.credentials_encrypted, settings=settings)
     if test:
         test_adapter(
             adapter_for(
@@ -168,6 +197,49 @@ def create_connection(
                 credentials=creds,
             )
         )
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def _pair(connection: PmsConnection, pairing_code: str, *, settings: Settings | None) -> None:
+    from crm.pms.adapters.gentu import pair
+    from crm.settings import get_settings
+
+    lasting = pair(connection.base_url, pairing_code, settings=settings or get_settings())
+    connection.credentials_encrypted = secrets.encrypt(lasting, settings=settings)
+    connection.tenant_id = lasting["tenantId"]
+    connection.access_token_encrypted = None
+    connection.token_expires_at = None
+    connection.failure_count = 0
+    connection.next_attempt_at = None
+
+
+def pair_connection(
+    session: Session,
+    *,
+    organization: Organization,
+    connection_id: Any,
+    pairing_code: str,
+    settings: Settings | None = None,
+) -> PmsConnection:
+    """Pair (or pair again) a Gentu connection with a one-time pairing code from Gentu:
+    the code becomes the tenant id and its secret (stored encrypted), then checked."""
+    connection = get_connection(
+        session, organization_id=organization.id, connection_id=connection_id
+    )
+    if connection.type != "GENTU":
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "only Gentu connections are paired", field="connectionId"
+        )
+    code = str(pairing_code or "").strip()
+    if not code or len(code) > 200:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "pairingCode is 1 to 200 characters", field="pairingCode"
+        )
+    _pair(connection, code, settings=settings)
+    test_adapter(adapter_for(connection, region=organization.default_region, settings=settings))
+    connection.updated_at = utcnow()
     session.add(connection)
     session.flush()
     return connection
@@ -251,7 +323,12 @@ def delete_connection(session: Session, *, organization_id: uuid.UUID, connectio
         raise ServiceError(
             ErrorCode.SYNC_RUNNING, "a sync of this connection is running", field="connectionId"
         )
-    for table in (PmsAppointment.__table__, PmsSyncRun.__table__):
+    for table in (
+        PmsAppointment.__table__,
+        PmsSyncRun.__table__,
+        PmsPractitioner.__table__,
+        PmsAppointmentType.__table__,
+    ):
         session.execute(sa.delete(table).where(table.c.connection_id == connection.id))
     session.delete(connection)
     session.flush()

@@ -59,6 +59,10 @@ class FakeCliniko:
         self._ids = itertools.count(1000)
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
         self._lock = threading.Lock()
+        # a listing filtered and sorted once per query while the data is unchanged, so that
+        # paging through it costs the fake a slice, not a sort, per page (bench/pms)
+        self._version = 0
+        self._listings: dict[tuple, tuple[int, list[Any]]] = {}
         self._loopback: LoopbackServer | None = None
         self.port = 0
 
@@ -67,6 +71,7 @@ class FakeCliniko:
         """The fake's clock: one second later at each change, so updates order strictly."""
         with self._lock:
             self._clock += timedelta(seconds=1)
+            self._version += 1
             return self._clock
 
     def _link(self, path: str) -> dict[str, Any]:
@@ -258,6 +263,26 @@ class FakeCliniko:
         return None
 
     def _page(self, request: Request, key: str, items: list[Any]) -> dict[str, Any]:
+        query = tuple(
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "per_page")
+        )
+        cache_key = (request.url.path, query, len(self.raw_patients))
+        if key not in ("patients", "individual_appointments"):
+            return self._paged(request, key, self._filtered(request, items))
+        with self._lock:
+            cached = self._listings.get(cache_key)
+            version = self._version
+        if cached is not None and cached[0] == version:
+            items = cached[1]
+        else:
+            items = self._filtered(request, items)
+            with self._lock:
+                if len(self._listings) > 64:
+                    self._listings.clear()
+                self._listings[cache_key] = (version, items)
+        return self._paged(request, key, items)
+
+    def _filtered(self, request: Request, items: list[Any]) -> list[Any]:
         for flt in request.query_params.getlist("q[]"):
             field, _, rest = flt.partition(":")
             op = next((o for o in _OPS if rest.startswith(o)), None)
@@ -269,6 +294,9 @@ class FakeCliniko:
         if sort:
             fields = [f.partition(":")[0] for f in sort.split(",")]
             items.sort(key=lambda i: tuple(str(_get(i, f) or "") for f in fields))
+        return items
+
+    def _paged(self, request: Request, key: str, items: list[Any]) -> dict[str, Any]:
         per_page = min(int(request.query_params.get("per_page", 50)), self.max_per_page)
         page = int(request.query_params.get("page", 1))
         with self._lock:

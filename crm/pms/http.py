@@ -94,6 +94,8 @@ class PmsHttp:
         settings: Settings | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+        explain: Callable[[httpx.Response], PmsError | None] | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.pms = pms
@@ -101,6 +103,8 @@ class PmsHttp:
         self.tokens = tokens
         self._sleep = sleep
         self.requests = 0  # requests sent, retries included
+        # reads an error answer's body (a FHIR OperationOutcome) into a clearer error
+        self._explain = explain
         self.client = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             auth=auth,
@@ -108,6 +112,7 @@ class PmsHttp:
             headers={
                 "User-Agent": self.settings.pms_user_agent,
                 "Accept": "application/json",
+                **(headers or {}),
             },
             transport=transport,
             follow_redirects=False,
@@ -191,6 +196,10 @@ class PmsHttp:
                 self.limiter.block_until(reset)
             log.info("crm.pms.http.transient", pms=self.pms, status=status, path=path)
             raise Transient(f"{status} on {path}", wait=wait)
+        if status >= 400 and self._explain is not None:
+            explained = self._explain(response)
+            if explained is not None:
+                raise explained
         if status in (401, 403):
             raise PmsError(
                 ErrorCode.PMS_AUTH_FAILED,

@@ -69,8 +69,12 @@ def client_credentials(
     timeout: float = 20.0,
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    json_body: bool = False,
 ) -> Callable[[], Token]:
-    """A ``fetch`` for ``TokenManager``: the OAuth 2 client-credentials grant."""
+    """A ``fetch`` for ``TokenManager``: the OAuth 2 client-credentials grant.
+
+    ``json_body``: the id and secret go in a JSON body (Halaxy's way) rather than as Basic
+    auth with a form body (RFC 6749's)."""
 
     def fetch() -> Token:
         data = {"grant_type": "client_credentials"}
@@ -78,12 +82,14 @@ def client_credentials(
             data["scope"] = scope
         try:
             with httpx.Client(timeout=timeout, transport=transport) as client:
-                response = client.post(
-                    token_url,
-                    data=data,
-                    auth=(client_id, client_secret),
-                    headers={"User-Agent": user_agent, "Accept": "application/json"},
-                )
+                headers = {"User-Agent": user_agent, "Accept": "application/json"}
+                if json_body:
+                    body = {**data, "client_id": client_id, "client_secret": client_secret}
+                    response = client.post(token_url, json=body, headers=headers)
+                else:
+                    response = client.post(
+                        token_url, data=data, auth=(client_id, client_secret), headers=headers
+                    )
         except httpx.HTTPError as exc:
             raise ServiceError(
                 ErrorCode.PMS_UNAVAILABLE,

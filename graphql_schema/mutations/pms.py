@@ -14,9 +14,11 @@ from anyio import from_thread
 from strawberry.scalars import JSON
 
 from crm.errors import ServiceError
+from crm.pms.catalog import suggest_clinicians, update_appointment_type, update_practitioner
 from crm.pms.connections import (
     create_connection,
     delete_connection,
+    pair_connection,
     test_connection,
     update_connection,
 )
@@ -25,7 +27,14 @@ from graphql_schema.context import Info
 from graphql_schema.mutations.base import mutation, run_command
 from graphql_schema.permissions import IsAdmin
 from graphql_schema.types.common import UserError, user_errors
-from graphql_schema.types.pms import PmsConnection, PmsSyncRun, PmsType
+from graphql_schema.types.pms import (
+    PmsAppointmentType,
+    PmsConnection,
+    PmsPractitioner,
+    PmsSyncRun,
+    PmsType,
+    practitioner_from_model,
+)
 
 CREDENTIALS_HELP = (
     'Write-only. Cliniko {"apiKey"}; Halaxy {"clientId", "clientSecret"}; MediRecords '
@@ -81,6 +90,26 @@ class TriggerPmsSyncInput:
     )
 
 
+@strawberry.input(description="Pair Gentu with a one-time pairing code generated in Gentu.")
+class PairGentuConnectionInput:
+    pairing_code: str = strawberry.field(
+        description="The code Gentu shows when the practice pairs an app (used once)."
+    )
+    connection_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A Gentu connection to pair again; omitted: a new connection is made.",
+    )
+    display_name: str | None = strawberry.field(
+        default=None, description="A name for a new connection (default: Gentu)."
+    )
+    base_url: str | None = strawberry.field(
+        default=None, description="Gentu's address when not its own (test servers)."
+    )
+    sync_frequency_minutes: int = strawberry.field(
+        default=15, description="Minutes between syncs of a new connection (1 to 10080)."
+    )
+
+
 @strawberry.type(description="Result of createPmsConnection / updatePmsConnection.")
 class PmsConnectionPayload:
     pms_connection: PmsConnection | None = strawberry.field(
@@ -131,6 +160,112 @@ def resolve_create(info: Info, input: CreatePmsConnectionInput) -> PmsConnection
             test=input.test,
         ),
     )
+    return PmsConnectionPayload(
+        pms_connection=PmsConnection.from_model(found) if found else None, errors=errors
+    )
+
+
+@strawberry.input(description="Changes to a PMS practitioner; omitted fields stay as they are.")
+class UpdatePmsPractitionerInput:
+    id: strawberry.ID = strawberry.field(description="The practitioner (PmsPractitioner.id).")
+    clinician_ref: str | None = strawberry.field(
+        default=None, description='The clinician it is; "" clears the mapping.'
+    )
+    telehealth: bool | None = strawberry.field(default=None, description="Telehealth flag.")
+    sync_enabled: bool | None = strawberry.field(
+        default=None, description="False: skip its appointments."
+    )
+
+
+@strawberry.input(description="Changes to a PMS appointment type.")
+class UpdatePmsAppointmentTypeInput:
+    id: strawberry.ID = strawberry.field(description="The type (PmsAppointmentType.id).")
+    telehealth: bool | None = strawberry.field(default=None, description="Telehealth flag.")
+    sync_enabled: bool | None = strawberry.field(
+        default=None, description="False: skip appointments of this type."
+    )
+
+
+@strawberry.type(description="Result of updatePmsPractitioner.")
+class PmsPractitionerPayload:
+    pms_practitioner: PmsPractitioner | None = strawberry.field(description="It; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What was wrong.")
+
+
+@strawberry.type(description="Result of updatePmsAppointmentType.")
+class PmsAppointmentTypePayload:
+    pms_appointment_type: PmsAppointmentType | None = strawberry.field(
+        description="It; null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="What was wrong.")
+
+
+def resolve_update_practitioner(
+    info: Info, input: UpdatePmsPractitionerInput
+) -> PmsPractitionerPayload:
+    ctx = info.context
+
+    def command(session):
+        found = update_practitioner(
+            session,
+            organization_id=ctx.organization.id,
+            id=input.id,
+            clinician_ref=input.clinician_ref,
+            telehealth=input.telehealth,
+            sync_enabled=input.sync_enabled,
+        )
+        hint = suggest_clinicians(
+            session, organization_id=ctx.organization.id, practitioners=[found]
+        )
+        return practitioner_from_model(found, hint.get(found.id))
+
+    found, errors = run_command(info, command)
+    return PmsPractitionerPayload(pms_practitioner=found, errors=errors)
+
+
+def resolve_update_type(
+    info: Info, input: UpdatePmsAppointmentTypeInput
+) -> PmsAppointmentTypePayload:
+    ctx = info.context
+    found, errors = run_command(
+        info,
+        lambda session: PmsAppointmentType.from_model(
+            update_appointment_type(
+                session,
+                organization_id=ctx.organization.id,
+                id=input.id,
+                telehealth=input.telehealth,
+                sync_enabled=input.sync_enabled,
+            )
+        ),
+    )
+    return PmsAppointmentTypePayload(pms_appointment_type=found, errors=errors)
+
+
+def resolve_pair(info: Info, input: PairGentuConnectionInput) -> PmsConnectionPayload:
+    ctx = info.context
+
+    def command(session):
+        if input.connection_id is not None:
+            return pair_connection(
+                session,
+                organization=ctx.organization,
+                connection_id=input.connection_id,
+                pairing_code=input.pairing_code,
+                settings=ctx.settings,
+            )
+        return create_connection(
+            session,
+            organization=ctx.organization,
+            type="GENTU",
+            credentials={"pairingCode": input.pairing_code},
+            display_name=input.display_name,
+            base_url=input.base_url,
+            sync_frequency_minutes=input.sync_frequency_minutes,
+            settings=ctx.settings,
+        )
+
+    found, errors = run_command(info, command)
     return PmsConnectionPayload(
         pms_connection=PmsConnection.from_model(found) if found else None, errors=errors
     )
@@ -235,6 +370,26 @@ class PmsMutation:
         resolver=resolve_create,
         description="Connect a PMS (admin). With `test` (the default) the PMS must accept the "
         "credentials first; they are stored encrypted and never returned.",
+        permission_classes=[IsAdmin],
+    )
+    pair_gentu_connection: PmsConnectionPayload = mutation(
+        resolver=resolve_pair,
+        description="Pair Gentu (admin): the one-time pairing code is exchanged for the "
+        "practice's tenant and its secret (stored encrypted), then checked. With "
+        "`connectionId` an existing Gentu connection is paired again. PMS_AUTH_FAILED when "
+        "Gentu refuses the code (used, expired or mistyped).",
+        permission_classes=[IsAdmin],
+    )
+    update_pms_practitioner: PmsPractitionerPayload = mutation(
+        resolver=resolve_update_practitioner,
+        description="Map a PMS practitioner to a clinician, set its telehealth flag, or turn "
+        "the sync of its appointments off (admin).",
+        permission_classes=[IsAdmin],
+    )
+    update_pms_appointment_type: PmsAppointmentTypePayload = mutation(
+        resolver=resolve_update_type,
+        description="Set an appointment type's telehealth flag or turn the sync of its "
+        "appointments off (admin).",
         permission_classes=[IsAdmin],
     )
     update_pms_connection: PmsConnectionPayload = mutation(

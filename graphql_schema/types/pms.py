@@ -16,6 +16,7 @@ from crm.models import PmsSyncRun as RunModel
 from crm.models.base import parse_uuid
 from crm.pagination import check_first, decode_cursor, encode_cursor, invalid_cursor
 from crm.pms.activity import active_patients
+from crm.pms.catalog import list_appointment_types, list_practitioners, suggest_clinicians
 from crm.pms.connections import get_connection, list_connections
 from crm.pms.schedule import list_runs
 from graphql_schema.context import Info
@@ -75,6 +76,9 @@ class PmsSyncRun:
     appointments_fetched: int = strawberry.field(description="Appointments read.")
     appointments_created: int = strawberry.field(description="New appointments stored.")
     appointments_updated: int = strawberry.field(description="Appointments that changed.")
+    appointments_skipped: int = strawberry.field(
+        description="Appointments skipped: their practitioner's or type's sync is off."
+    )
     appointments_failed: int = strawberry.field(description="Appointments not readable.")
     error: str | None = strawberry.field(description="Why the run failed, if it did.")
     failures: JSON = strawberry.field(
@@ -102,10 +106,62 @@ class PmsSyncRun:
             appointments_fetched=run.appointments_fetched,
             appointments_created=run.appointments_created,
             appointments_updated=run.appointments_updated,
+            appointments_skipped=run.appointments_skipped,
             appointments_failed=run.appointments_failed,
             error=run.error,
             failures=list((run.details or {}).get("failures", [])),
         )
+
+
+@strawberry.type(description="A practitioner of a PMS connection, mapped to a clinician.")
+class PmsPractitioner:
+    id: strawberry.ID = strawberry.field(description="Its id here (for updatePmsPractitioner).")
+    pms_id: str = strawberry.field(description="Its id in the PMS.")
+    name: str = strawberry.field(description="Its name in the PMS.")
+    clinician_ref: str | None = strawberry.field(
+        description="The clinician it is (a reference of the organization's choosing)."
+    )
+    suggested_clinician_ref: str | None = strawberry.field(
+        description="While unmapped: the reference of the organization's most similar mapped "
+        "practitioner name (any connection), else null."
+    )
+    telehealth: bool = strawberry.field(description="Its appointments are telehealth.")
+    sync_enabled: bool = strawberry.field(
+        description="False: its appointments are skipped (counted as skipped)."
+    )
+
+
+@strawberry.type(description="An appointment type of a PMS connection.")
+class PmsAppointmentType:
+    id: strawberry.ID = strawberry.field(description="Its id here (updatePmsAppointmentType).")
+    pms_id: str = strawberry.field(description="Its id (or code) in the PMS.")
+    name: str = strawberry.field(description="Its name in the PMS.")
+    telehealth: bool = strawberry.field(description="Appointments of this type are telehealth.")
+    sync_enabled: bool = strawberry.field(
+        description="False: appointments of this type are skipped (counted as skipped)."
+    )
+
+    @classmethod
+    def from_model(cls, t) -> PmsAppointmentType:
+        return cls(
+            id=strawberry.ID(str(t.id)),
+            pms_id=t.pms_id,
+            name=t.name,
+            telehealth=t.telehealth,
+            sync_enabled=t.sync_enabled,
+        )
+
+
+def practitioner_from_model(p, suggestion: str | None = None) -> PmsPractitioner:
+    return PmsPractitioner(
+        id=strawberry.ID(str(p.id)),
+        pms_id=p.pms_id,
+        name=p.name,
+        clinician_ref=p.clinician_ref,
+        suggested_clinician_ref=suggestion,
+        telehealth=p.telehealth,
+        sync_enabled=p.sync_enabled,
+    )
 
 
 @strawberry.type(description="A link to a PMS account. Its credentials are write-only.")
@@ -152,6 +208,28 @@ class PmsConnection:
             ctx.session, organization_id=ctx.organization.id, connection_id=self._id, limit=1
         )
         return PmsSyncRun.from_model(runs[0]) if runs else None
+
+    @database_field(
+        description="The PMS's practitioners (as of the last sync), by name, each with its "
+        "clinician mapping and a suggestion while unmapped."
+    )
+    def practitioners(self, info: Info) -> list[PmsPractitioner]:
+        ctx = info.context
+        found = list_practitioners(
+            ctx.session, organization_id=ctx.organization.id, connection_id=self._id
+        )
+        hints = suggest_clinicians(
+            ctx.session, organization_id=ctx.organization.id, practitioners=found
+        )
+        return [practitioner_from_model(p, hints.get(p.id)) for p in found]
+
+    @database_field(description="The PMS's appointment types (as of the last sync), by name.")
+    def appointment_types(self, info: Info) -> list[PmsAppointmentType]:
+        ctx = info.context
+        found = list_appointment_types(
+            ctx.session, organization_id=ctx.organization.id, connection_id=self._id
+        )
+        return [PmsAppointmentType.from_model(t) for t in found]
 
 
 @strawberry.type(description="An edge of the sync runs connection.")

@@ -67,6 +67,8 @@ class AppointmentRecord:
     status: str
     telehealth: bool
     updated_at: datetime | None
+    # the type's name when the appointment itself names it (FHIR's appointmentType)
+    appointment_type_name: str | None = None
 
 
 @dataclass(slots=True)
