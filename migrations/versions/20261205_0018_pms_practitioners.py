@@ -5,7 +5,7 @@
 whose sync is off are skipped by the sync.
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-05 07:25:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import crm.models.base
 
 revision: str = "0018"
-down_revision: str | None = "0017"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
