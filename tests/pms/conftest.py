@@ -33,8 +33,9 @@ def _clean_settings(monkeypatch) -> Iterator[None]:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Short timeouts and few tries: a fault costs the tests a fraction of a second."""
-    return Settings(pms_http_timeout=0.5, pms_http_attempts=3, pms_http_max_wait=5)
+    """Short timeouts and few tries: a fault costs the tests little. The timeout (2 s) is
+    long enough that a loaded machine does not turn a normal answer into a retry."""
+    return Settings(pms_http_timeout=2.0, pms_http_attempts=3, pms_http_max_wait=5)
 
 
 @pytest.fixture

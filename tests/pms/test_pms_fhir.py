@@ -223,7 +223,8 @@ class TestSync:
     ):
         patients = [fhir.add_patient(given=[f"P{i}"], family="Smith") for i in range(5)]
         connection = connect()
-        sync(session, engine, org, connection, settings)
+        first = sync(session, engine, org, connection, settings)
+        assert (first.status, first.patients_fetched) == ("success", 5)
         fhir.update_patient(
             patients[2]["id"], name=[{"use": "official", "given": ["P2"], "family": "Smyth"}]
         )
