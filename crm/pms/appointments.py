@@ -18,8 +18,8 @@ from crm.db import in_values
 from crm.identity import Channel, namespace_for
 from crm.models import ContactIdentifier, PmsAppointment, PmsConnection, utcnow
 from crm.models.base import uuid7
-from crm.pms.adapters.base import AppointmentRecord, PmsAdapter
-from crm.pms.adapters.cliniko import format_time, parse_time
+from crm.pms.adapters.base import AppointmentRecord, PmsAdapter, format_time
+from crm.pms.adapters.cliniko import parse_time
 from crm.pms.catalog import Catalog
 from crm.pms.patients import contacts_by_pms_id
 from crm.pms.run_state import RunState, commit_page

@@ -7,9 +7,9 @@ moves each stream's cursor only once the page it came with is committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from crm.identity import Channel
@@ -116,3 +116,35 @@ class PmsAdapter(Protocol):
     def appointment_types(self) -> list[AppointmentType]: ...
 
     def close(self) -> None: ...
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_page(
+    stream: str,
+    raws: Iterable[Any],
+    read: Callable[[Any], Any],
+    cursor: str | None,
+    *,
+    errors: tuple[type[Exception], ...],
+    text: Callable[[Any], str | None],
+) -> Page:
+    """One page of raw records read with ``read``: a record it cannot read (``errors``) is a
+    ``BadRecord``, counted and never stopping the run; the cursor moves to the newest
+    ``updated_at`` read."""
+    records: list[Any] = []
+    bad: list[BadRecord] = []
+    for raw in raws:
+        try:
+            record = read(raw)
+        except errors as exc:
+            pms_id = text(raw.get("id")) if isinstance(raw, dict) else None
+            bad.append(BadRecord(pms_id, "PMS_BAD_RECORD", str(exc)[:200]))
+            continue
+        records.append(record)
+        if record.updated_at is not None:
+            stamp = format_time(record.updated_at)
+            cursor = stamp if cursor is None or stamp > cursor else cursor
+    return Page(stream, records, bad, cursor)

@@ -26,10 +26,11 @@ from crm.pms.adapters.base import (
     DELETED,
     AppointmentRecord,
     AppointmentType,
-    BadRecord,
     Page,
     PatientRecord,
     Practitioner,
+    format_time,
+    read_page,
 )
 from crm.pms.http import PmsError, PmsHttp
 from crm.pms.ratelimit import limiter_for
@@ -67,10 +68,6 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def id_from_link(value: Any) -> str | None:
@@ -278,19 +275,16 @@ class ClinikoAdapter:
                 params.append(("q[]", f"{time_field}:>{format_time(since - overlap)}"))
             cursor = cursors.get(stream) if not full else None
             for body in self._pages(path, "patients", params):
-                records, bad = [], []
-                for raw in body["patients"]:
-                    try:
-                        record = read_patient(raw, status=status, region=self.region)
-                    except (ValueError, TypeError) as exc:
-                        pms_id = _text(raw.get("id")) if isinstance(raw, dict) else None
-                        bad.append(BadRecord(pms_id, "PMS_BAD_RECORD", str(exc)[:200]))
-                        continue
-                    records.append(record)
-                    if record.updated_at is not None:
-                        stamp = format_time(record.updated_at)
-                        cursor = stamp if cursor is None or stamp > cursor else cursor
-                yield Page(stream, records, bad, cursor)
+                page = read_page(
+                    stream,
+                    body["patients"],
+                    lambda raw, status=status: read_patient(raw, status=status, region=self.region),
+                    cursor,
+                    errors=(ValueError, TypeError),
+                    text=_text,
+                )
+                cursor = page.cursor
+                yield page
 
     def appointment_pages(
         self, *, start: datetime, end: datetime, updated_since: datetime | None
@@ -306,19 +300,16 @@ class ClinikoAdapter:
         cursor = format_time(updated_since) if updated_since else None
         for path in ("individual_appointments", "individual_appointments/cancelled"):
             for body in self._pages(path, "individual_appointments", params):
-                records, bad = [], []
-                for raw in body["individual_appointments"]:
-                    try:
-                        record = read_appointment(raw)
-                    except (ValueError, TypeError) as exc:
-                        pms_id = _text(raw.get("id")) if isinstance(raw, dict) else None
-                        bad.append(BadRecord(pms_id, "PMS_BAD_RECORD", str(exc)[:200]))
-                        continue
-                    records.append(record)
-                    if record.updated_at is not None:
-                        stamp = format_time(record.updated_at)
-                        cursor = stamp if cursor is None or stamp > cursor else cursor
-                yield Page("appointments", records, bad, cursor)
+                page = read_page(
+                    "appointments",
+                    body["individual_appointments"],
+                    read_appointment,
+                    cursor,
+                    errors=(ValueError, TypeError),
+                    text=_text,
+                )
+                cursor = page.cursor
+                yield page
 
     def practitioners(self) -> list[Practitioner]:
         found = []

@@ -38,12 +38,13 @@ from crm.pms.adapters.base import (
     ARCHIVED,
     AppointmentRecord,
     AppointmentType,
-    BadRecord,
     Page,
     PatientRecord,
     Practitioner,
+    format_time,
+    read_page,
 )
-from crm.pms.adapters.cliniko import format_time, parse_time, phone_text
+from crm.pms.adapters.cliniko import parse_time, phone_text
 from crm.pms.http import PmsError, PmsHttp
 from crm.pms.ratelimit import limiter_for
 from crm.pms.tokens import TokenManager, client_credentials
@@ -337,19 +338,16 @@ class FhirAdapter:
         cursor = None if full else cursors.get("patients")
         params = [("_sort", "_lastUpdated"), *self._since(since)]
         for entries in self._pages("Patient", params):
-            records, bad = [], []
-            for raw in entries:
-                try:
-                    record = read_patient(raw, region=self.region)
-                except (ValueError, TypeError, AttributeError) as exc:
-                    pms_id = _text(raw.get("id")) if isinstance(raw, dict) else None
-                    bad.append(BadRecord(pms_id, "PMS_BAD_RECORD", str(exc)[:200]))
-                    continue
-                records.append(record)
-                if record.updated_at is not None:
-                    stamp = format_time(record.updated_at)
-                    cursor = stamp if cursor is None or stamp > cursor else cursor
-            yield Page("patients", records, bad, cursor)
+            page = read_page(
+                "patients",
+                entries,
+                lambda raw: read_patient(raw, region=self.region),
+                cursor,
+                errors=(ValueError, TypeError, AttributeError),
+                text=_text,
+            )
+            cursor = page.cursor
+            yield page
 
     def appointment_pages(
         self, *, start: datetime, end: datetime, updated_since: datetime | None
@@ -362,19 +360,16 @@ class FhirAdapter:
         ]
         cursor = format_time(updated_since) if updated_since else None
         for entries in self._pages("Appointment", params):
-            records, bad = [], []
-            for raw in entries:
-                try:
-                    record = read_appointment(raw)
-                except (ValueError, TypeError, AttributeError) as exc:
-                    pms_id = _text(raw.get("id")) if isinstance(raw, dict) else None
-                    bad.append(BadRecord(pms_id, "PMS_BAD_RECORD", str(exc)[:200]))
-                    continue
-                records.append(record)
-                if record.updated_at is not None:
-                    stamp = format_time(record.updated_at)
-                    cursor = stamp if cursor is None or stamp > cursor else cursor
-            yield Page("appointments", records, bad, cursor)
+            page = read_page(
+                "appointments",
+                entries,
+                read_appointment,
+                cursor,
+                errors=(ValueError, TypeError, AttributeError),
+                text=_text,
+            )
+            cursor = page.cursor
+            yield page
 
     def practitioners(self) -> list[Practitioner]:
         found = []
