@@ -137,9 +137,9 @@ def _order(
         order.ordered_at = when(text(data, "createdAt", "order.createdAt")) or order.ordered_at
         items = [
             {
-                field: text(item, *names)
+                field: value
                 for field, names in LINE_ITEM_FIELDS.items()
-                if text(item, *names) is not None
+                if (value := text(item, *names)) is not None
             }
             for item in indexed(data, "lineItems")
         ]
