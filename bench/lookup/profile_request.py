@@ -36,14 +36,21 @@ from run import LOOKUP_QUERY  # noqa: E402
 STATE = ROOT / "bench" / "results" / ".lookup-state.json"
 
 
-def asgi_caller(app, headers: dict[str, str]) -> Callable[[bytes], bytes]:
-    """Call ``app`` once per body on one event loop (uvloop when installed), like uvicorn."""
+def new_loop() -> asyncio.AbstractEventLoop:
+    """An event loop as uvicorn's (uvloop when installed)."""
     try:
         import uvloop
 
-        loop = uvloop.new_event_loop()
+        return uvloop.new_event_loop()
     except ImportError:
-        loop = asyncio.new_event_loop()
+        return asyncio.new_event_loop()
+
+
+def asgi_caller(
+    app, headers: dict[str, str], loop: asyncio.AbstractEventLoop | None = None
+) -> Callable[[bytes], bytes]:
+    """Call ``app`` once per body on one event loop (uvloop when installed), like uvicorn."""
+    loop = loop or new_loop()
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def call(body: bytes) -> bytes:
@@ -136,10 +143,22 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=300, help="calls per step per round")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--cprofile", help="also cProfile N app requests into this file")
+    parser.add_argument(
+        "--scenario",
+        choices=("lookup", "context"),
+        default="lookup",
+        help="lookup: contactByIdentifier on the synchronous path; context: contactContext "
+        "(and the lookup beside it) on the app's asynchronous path, as uvicorn serves it "
+        "(needs run.py --scenario context to have added the activity)",
+    )
     args = parser.parse_args()
     if not STATE.exists():
         raise SystemExit("run bench/lookup/run.py first (it loads the database)")
     state = json.loads(STATE.read_text())
+    if args.scenario == "context":
+        from profile_context import profile_context
+
+        return profile_context(args, state)
     os.environ.update(
         {
             "CRM_ENV": "production",

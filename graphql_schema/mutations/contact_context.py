@@ -2,13 +2,15 @@
 
 A mutation because it may create the contact (as ``resolveContact`` does). The contract fixes
 its arguments as ``contactContext(channel, value)``, so it takes them directly rather than one
-``input``. A known identifier with nothing else given is only read, on the request's
-asynchronous connection with prepared statements (the hot path, like ``contactByIdentifier``);
-otherwise the call goes through ``resolveContact``'s command.
+``input``. A known identifier with nothing else given is only read: on the request's
+asynchronous connection (PostgreSQL) the contact and its context are one prepared statement
+(the hot path, like ``contactByIdentifier``); otherwise the call goes through
+``resolveContact``'s command, then reads the context by id.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 import strawberry
@@ -94,12 +96,10 @@ async def resolve(
 ) -> ContactContextPayload:
     ctx = info.context
     org = ctx.organization
-    row = None
-    created = False
-    found = None
-    try:
-        if first_name is None and last_name is None:  # nothing to record: read only
-            if ctx.aconnection is not None:  # the hot path: lookup and context in one trip
+    if first_name is None and last_name is None:  # nothing to record: read only
+        found = None
+        try:
+            if ctx.aconnection is not None:  # the hot path: one statement, one round trip
                 row, found = await contact_and_context_async(
                     ctx.aconnection,
                     ctx.engine.dialect,
@@ -118,34 +118,46 @@ async def resolve(
                         region=org.default_region,
                     )
                 )
-    except ServiceError as exc:
-        return _failed(user_errors(exc))
-    if row is None:
-        data = contact_data(first_name=first_name, last_name=last_name)
-        result, errors = await ctx.run_sync(
-            run_command,
-            info,
-            lambda s: resolve_contact(
-                s,
-                organization=org,
-                channel=channel.value,
-                value=value,
-                data=data,
-                source=None,  # the channel's name when the key may write as it
-                actor=ctx.principal.actor,
-                allowed_sources=ctx.principal.sources,
-            ),
+        except ServiceError as exc:
+            return _failed(user_errors(exc))
+        if row is not None:
+            if found is None:
+                found = await _context_of(info, row.id)
+            return _payload(row, False, found)
+    # a new identifier, or a name to record: resolveContact's command
+    data = contact_data(first_name=first_name, last_name=last_name)
+    result, errors = await ctx.run_sync(
+        run_command,
+        info,
+        lambda s: resolve_contact(
+            s,
+            organization=org,
+            channel=channel.value,
+            value=value,
+            data=data,
+            source=None,  # the channel's name when the key may write as it
+            actor=ctx.principal.actor,
+            allowed_sources=ctx.principal.sources,
+        ),
+    )
+    if result is None:
+        return _failed(errors)
+    row, created = result
+    return _payload(row, created, await _context_of(info, row.id))
+
+
+async def _context_of(info: Info, contact_id: uuid.UUID) -> BotContext:
+    """The context of a contact by id: one statement on the asynchronous connection, else
+    the synchronous reads off the event loop."""
+    ctx = info.context
+    organization_id = ctx.organization.id
+    if ctx.aconnection is not None:
+        return await bot_context_async(
+            ctx.aconnection,
+            ctx.engine.dialect,
+            organization_id=organization_id,
+            contact_id=contact_id,
         )
-        if result is None:
-            return _failed(errors)
-        row, created = result
-        found = None
-    if found is None and ctx.aconnection is not None:
-        found = await bot_context_async(
-            ctx.aconnection, ctx.engine.dialect, organization_id=org.id, contact_id=row.id
-        )
-    elif found is None:
-        found = await ctx.run_sync(
-            lambda: bot_context(ctx.connection, organization_id=org.id, contact_id=row.id)
-        )
-    return _payload(row, created, found)
+    return await ctx.run_sync(
+        lambda: bot_context(ctx.connection, organization_id=organization_id, contact_id=contact_id)
+    )
