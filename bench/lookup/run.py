@@ -474,6 +474,24 @@ def report(result: dict) -> str:
             "",
         ),
     ]
+    if (ref := result.get("reference")) is not None:
+        rows += [
+            (
+                "reference: contactByIdentifier req/s, / floor",
+                f"{ref['rps']:,.0f}, {ref['rps'] / floor['rps']:.2f}",
+                "same server, same round",
+            ),
+            (
+                "reference: contactByIdentifier p50 / p99 ms",
+                f"{ref['p50_ms']:.1f} / {ref['p99_ms']:.1f}",
+                "",
+            ),
+            (
+                "reference: contactByIdentifier server CPU ms / request",
+                f"{ref['server_cpu_ms_per_request']:.2f}",
+                "",
+            ),
+        ]
     if (w := result.get("with_import")) is not None:
         i = w["import"]
         rows += [
@@ -679,6 +697,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument(
+        "--no-reference-lookup",
+        dest="reference_lookup",
+        action="store_false",
+        help="context scenario: do not also measure contactByIdentifier in each round",
+    )
+    parser.add_argument(
         "--app",
         default=APP,
         help=f"uvicorn factory to measure (default {APP}); a module:factory of your own "
@@ -765,11 +789,16 @@ def main(argv: list[str] | None = None) -> int:
                 check_contexts(app_port, key, ids, 200, args.seed)
             else:
                 check_lookups(app_port, key, ids, 200, args.seed)
-            targets = (
+            targets: tuple = (
                 ("floor", floor_port, floor_pid, None),
                 ("lookup", app_port, app_pid, args.database_url),
             )
             modes = {"floor": "floor", "lookup": args.scenario}
+            if args.scenario == "context" and args.reference_lookup:
+                # contactByIdentifier on the same server in the same round: what the request
+                # path costs without the context (auth, the pool, one statement)
+                targets += (("reference", app_port, app_pid, args.database_url),)
+                modes["reference"] = "lookup"
             for name, port, _pid, _url in targets:
                 env = {**wrk_env, "BENCH_MODE": modes[name]}
                 run_wrk(wrk, port, duration=args.warmup, env=env, **opts)
@@ -797,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"load avg {r['loadavg_1m'][1]:.1f}"
                     )
                 results["ratio"] = results["lookup"]["rps"] / results["floor"]["rps"]
+                if "reference" in results:
+                    results["reference_ratio"] = (
+                        results["reference"]["rps"] / results["floor"]["rps"]
+                    )
                 rounds.append(results)
             with_import = None
             if args.import_rows:
@@ -820,8 +853,9 @@ def main(argv: list[str] | None = None) -> int:
                     f" import {r['import']}"
                 )
 
+    names = [name for name in ("floor", "lookup", "reference") if name in rounds[0]]
     for results in rounds:
-        for name in ("floor", "lookup"):
+        for name in names:
             r = results[name]
             if r["checked_bad"] or r["socket_errors"]:
                 log(
@@ -840,6 +874,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_rate": args.contacts / load_seconds,
         "floor": median["floor"],
         "lookup": median["lookup"],
+        "reference": median.get("reference"),
         "ratio": median["ratio"],
         "rounds": rounds,
         "with_import": with_import,
@@ -850,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         "correct": all(
             r[name]["checked_bad"] == 0 and r[name]["socket_errors"] == 0
             for r in rounds
-            for name in ("floor", "lookup")
+            for name in names
         )
         and (with_import is None or with_import["checked_bad"] == 0),
     }
