@@ -492,6 +492,21 @@ def report(result: dict) -> str:
                 "",
             ),
         ]
+    if (cmp := result.get("compare")) is not None:
+        rows += [
+            (
+                f"compare `{result['args']['compare_app']}`: req/s, / floor",
+                f"{cmp['rps']:,.0f}, {cmp['rps'] / floor['rps']:.2f}",
+                "same round",
+            ),
+            ("compare: p50 / p99 ms", f"{cmp['p50_ms']:.1f} / {cmp['p99_ms']:.1f}", ""),
+            (
+                "compare: server CPU, PostgreSQL CPU ms / request",
+                f"{cmp['server_cpu_ms_per_request']:.2f}, "
+                f"{cmp.get('postgres_cpu_ms_per_request', float('nan')):.2f}",
+                "",
+            ),
+        ]
     if (w := result.get("with_import")) is not None:
         i = w["import"]
         rows += [
@@ -697,6 +712,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument(
+        "--compare-app",
+        help="a second uvicorn factory (module:factory in bench/lookup) measured in each round "
+        "beside the app, same scenario (e.g. ab_context_app:create_app: the code before)",
+    )
+    parser.add_argument(
         "--no-reference-lookup",
         dest="reference_lookup",
         action="store_false",
@@ -778,15 +798,23 @@ def main(argv: list[str] | None = None) -> int:
             "BENCH_SEED": str(args.seed),
         }
         opts = {"connections": args.connections, "threads": args.threads}
-        floor_port, app_port = free_port(), free_port()
+        floor_port, app_port, compare_port = free_port(), free_port(), free_port()
         app_dir = None if args.app == APP else HERE
-        with (
-            serve("floor_app:create_app", floor_port, floor_env, app_dir=HERE) as floor_pid,
-            serve(args.app, app_port, app_env, app_dir=app_dir) as app_pid,
-        ):
+        with contextlib.ExitStack() as servers:
+            floor_pid = servers.enter_context(
+                serve("floor_app:create_app", floor_port, floor_env, app_dir=HERE)
+            )
+            app_pid = servers.enter_context(serve(args.app, app_port, app_env, app_dir=app_dir))
+            compare_pid = (
+                servers.enter_context(serve(args.compare_app, compare_port, app_env, app_dir=HERE))
+                if args.compare_app
+                else None
+            )
             check_floor(floor_port)
             if args.scenario == "context":
                 check_contexts(app_port, key, ids, 200, args.seed)
+                if compare_pid is not None:
+                    check_contexts(compare_port, key, ids, 200, args.seed)
             else:
                 check_lookups(app_port, key, ids, 200, args.seed)
             targets: tuple = (
@@ -799,6 +827,9 @@ def main(argv: list[str] | None = None) -> int:
                 # path costs without the context (auth, the pool, one statement)
                 targets += (("reference", app_port, app_pid, args.database_url),)
                 modes["reference"] = "lookup"
+            if compare_pid is not None:
+                targets += (("compare", compare_port, compare_pid, args.database_url),)
+                modes["compare"] = args.scenario
             for name, port, _pid, _url in targets:
                 env = {**wrk_env, "BENCH_MODE": modes[name]}
                 run_wrk(wrk, port, duration=args.warmup, env=env, **opts)
@@ -826,6 +857,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"load avg {r['loadavg_1m'][1]:.1f}"
                     )
                 results["ratio"] = results["lookup"]["rps"] / results["floor"]["rps"]
+                if "compare" in results:
+                    results["compare_ratio"] = results["compare"]["rps"] / results["floor"]["rps"]
                 if "reference" in results:
                     results["reference_ratio"] = (
                         results["reference"]["rps"] / results["floor"]["rps"]
@@ -853,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
                     f" import {r['import']}"
                 )
 
-    names = [name for name in ("floor", "lookup", "reference") if name in rounds[0]]
+    names = [name for name in ("floor", "lookup", "reference", "compare") if name in rounds[0]]
     for results in rounds:
         for name in names:
             r = results[name]
@@ -875,6 +908,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor": median["floor"],
         "lookup": median["lookup"],
         "reference": median.get("reference"),
+        "compare": median.get("compare"),
         "ratio": median["ratio"],
         "rounds": rounds,
         "with_import": with_import,
