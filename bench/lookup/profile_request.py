@@ -3,7 +3,7 @@
 Needs the database ``run.py`` loaded (it reads ``bench/results/.lookup-state.json``)::
 
     .venv/bin/python bench/lookup/profile_request.py [--rounds 5] [--per-round 300]
-        [--json OUT.json] [--cprofile OUT.prof]
+        [--json OUT.json] [--cprofile OUT.prof] [--scenario context]
 
 Each line is the time of one step per call, called sequentially: the whole ASGI request of the
 app and of the floor, then the steps of the app's request one by one (auth, the identifier
@@ -11,6 +11,9 @@ query, GraphQL parse/validate/execute, ...). Steps run in interleaved rounds; th
 counts (a shared machine's contention only ever adds). Wall time includes waiting for
 PostgreSQL; CPU time is this process's alone. One uvicorn worker serves requests one at a
 time while it runs Python, so 1000 / (CPU ms of the whole request) bounds its throughput.
+
+``--scenario context`` profiles ``contactContext`` instead, on the app's asynchronous path as
+uvicorn serves it (``profile_context.py``).
 """
 
 from __future__ import annotations
