@@ -28,6 +28,8 @@ from crm.models import Contact, Order, PmsAppointment, Subscription
 from crm.models.base import as_loaded, utcnow
 from crm.pms.activity import KEPT
 from crm.prepared import PreparedSelect
+
+# the column types' result processors, as PreparedSelect applies them
 from crm.prepared import _result_processor as result_processor
 
 # active subscriptions listed, at most
@@ -187,20 +189,16 @@ def bot_context(
 
 # One statement (PostgreSQL): the holder, then its context in LATERAL subqueries ------------
 
+assert all(status.isalpha() for status in KEPT)  # inlined in the SQL below
 _KEPT_SQL = " OR ".join(f"a.status = '{status}'" for status in KEPT)
-assert all(status.isalpha() for status in KEPT)  # inlined in the SQL above
 
 
 def _appointment_sql(alias: str, *, upcoming: bool) -> str:
     columns = ", ".join(f"a.{name}" for name in AppointmentRow._fields)
-    when, order = (
-        ("a.starts_at >= %(now)s", "a.starts_at")
-        if upcoming
-        else (
-            "a.starts_at < %(now)s",
-            "a.starts_at DESC",
-        )
-    )
+    if upcoming:
+        when, order = "a.starts_at >= %(now)s", "a.starts_at"
+    else:
+        when, order = "a.starts_at < %(now)s", "a.starts_at DESC"
     return (
         f"LEFT JOIN LATERAL (SELECT {columns} FROM pms_appointments AS a "
         "WHERE a.organization_id = %(org)s AND a.contact_id = ANY (owned.ids) "
