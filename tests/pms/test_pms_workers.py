@@ -55,7 +55,7 @@ from arq.logs import default_log_config
 from arq.worker import run_worker
 from jobs.worker import WorkerSettings, redis_settings_for
 url, queue, burst, max_jobs = sys.argv[1], sys.argv[2], sys.argv[3] == "burst", int(sys.argv[4])
-logging.config.dictConfig(default_log_config(verbose=True))  # arq's job lines, as its CLI does
+logging.config.dictConfig(default_log_config(verbose=False))  # arq's job lines, as its CLI does
 run_worker(WorkerSettings, redis_settings=redis_settings_for(url), queue_name=queue,
            cron_jobs=[], burst=burst, poll_delay=0.1, max_jobs=max_jobs)
 """
