@@ -46,7 +46,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = 120
 PER_PAGE = 20  # the fake's largest page: six pages of patients
-SLOW_SECONDS = 0.2
+SLOW_SECONDS = 0.3
 # the project's WorkerSettings, on the test's own queue, without the cron (the test runs the
 # check itself), taking ``max_jobs`` at a time
 WORKER = """
@@ -251,7 +251,8 @@ class TestKillNine:
         connection = connection_of(session, org, fake)
         session.close()
         # when a worker syncs it from a Cliniko that answers slowly
-        fake.slow_next(12, seconds=SLOW_SECONDS)
+        # (slow enough for the test to see two pages committed and kill it before the end)
+        fake.slow_next(16, seconds=SLOW_SECONDS)
         worker = start_worker(name="killed")
         args = (str(org.id), str(connection.id))
         assert enqueue(queue_name, (args, pms_jobs.job_id(connection.id)))[0] is not None
