@@ -38,6 +38,8 @@ class ErrorCode(str, enum.Enum):
     PMS_UNAVAILABLE = "PMS_UNAVAILABLE"
     PMS_BAD_RESPONSE = "PMS_BAD_RESPONSE"
     SYNC_RUNNING = "SYNC_RUNNING"
+    # the organization has a connection of that PMS already (one account per PMS type)
+    PMS_CONNECTION_EXISTS = "PMS_CONNECTION_EXISTS"
     COLUMN_PLAN_REFUSED = "COLUMN_PLAN_REFUSED"
     # a CSV field whose opening quote is not closed where it should be: it swallowed lines
     UNBALANCED_QUOTE = "UNBALANCED_QUOTE"

@@ -3,6 +3,12 @@
 ``pms.sync`` carries the job id ``pms.sync:<connection id>``, so a connection has one sync
 queued or running at a time; its result is not kept, so the id is free again once it ends.
 A failing connection is not due again for 1, 2, 4... 60 minutes (``crm.pms.sync``).
+
+A worker killed mid-sync (``kill -9``, a lost machine) leaves its job marked in progress in
+Redis for as long as a sync may run (hours), which would hold the job id, and so the
+connection, that long. The run's heartbeat says sooner that it died: when the check finds a
+due connection whose running run is stale and whose job id is taken, that job is dead; it is
+cleared and queued again, and the new run resumes from the committed cursors.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ import asyncio
 import uuid
 from typing import Any
 
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.cron import CronJob, cron
 
 from crm.db import session_scope
 from crm.errors import ErrorCode, ServiceError
 from crm.logging import get_logger
-from crm.pms.schedule import due_connections, run_summary
+from crm.pms.schedule import due_connections, run_summary, stale_connections
 from crm.pms.sync import sync_connection
 
 log = get_logger(__name__)
@@ -60,23 +67,26 @@ async def sync_due(ctx: dict[str, Any]) -> dict[str, Any]:
     """The cron, every minute: queue a sync of each connection that is due (inline without
     Redis). One failing connection never stops the others."""
 
-    def due() -> list[tuple[str, str]]:
+    def due() -> list[tuple[str, str, bool]]:
         with session_scope(ctx["engine"]) as session:
-            return [(str(c.organization_id), str(c.id)) for c in due_connections(session)]
+            connections = due_connections(session)
+            stale = stale_connections(session, [c.id for c in connections])
+            return [(str(c.organization_id), str(c.id), c.id in stale) for c in connections]
 
-    queued, waiting, failed = 0, 0, 0
-    for organization_id, connection_id in await asyncio.to_thread(due):
+    queued, waiting, failed, revived = 0, 0, 0, 0
+    for organization_id, connection_id, stale in await asyncio.to_thread(due):
         try:
             if ctx.get("redis") is not None:
                 from jobs.worker import QUEUE_NAME
 
-                job = await ctx["redis"].enqueue_job(
-                    "pms.sync",
-                    organization_id,
-                    connection_id,
-                    _job_id=job_id(connection_id),
-                    _queue_name=ctx.get("queue_name") or QUEUE_NAME,
-                )
+                queue = ctx.get("queue_name") or QUEUE_NAME
+                job = await _enqueue(ctx["redis"], queue, organization_id, connection_id)
+                if job is None and stale:
+                    # its run's process died and left the job id taken: free it, queue again
+                    await clear_dead_job(ctx["redis"], queue, job_id(connection_id))
+                    log.warning("jobs.pms.dead_job_cleared", connection_id=connection_id)
+                    job = await _enqueue(ctx["redis"], queue, organization_id, connection_id)
+                    revived += job is not None
                 if job is None:  # its sync is queued or running already
                     waiting += 1
                     continue
@@ -88,7 +98,26 @@ async def sync_due(ctx: dict[str, Any]) -> dict[str, Any]:
             log.error(
                 "jobs.pms.sync_due_failed", connection_id=connection_id, error=type(exc).__name__
             )
-    return {"queued": queued, "already_queued": waiting, "failed": failed}
+    return {"queued": queued, "already_queued": waiting, "failed": failed, "revived": revived}
+
+
+async def _enqueue(redis: Any, queue: str, organization_id: str, connection_id: str) -> Any:
+    return await redis.enqueue_job(
+        "pms.sync",
+        organization_id,
+        connection_id,
+        _job_id=job_id(connection_id),
+        _queue_name=queue,
+    )
+
+
+async def clear_dead_job(redis: Any, queue: str, job: str) -> None:
+    """Forget the arq job ``job`` (queued or marked in progress by a worker that died), so its
+    id can be queued again."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(job_key_prefix + job, in_progress_key_prefix + job, retry_key_prefix + job)
+        pipe.zrem(queue, job)
+        await pipe.execute()
 
 
 def cron_jobs() -> list[CronJob]:

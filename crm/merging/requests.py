@@ -19,7 +19,7 @@ from crm.merging.dismissals import dismissed_among
 from crm.models import Contact, DuplicateCandidate, Merge
 from crm.models.base import parse_uuid
 
-REASONS = ("manual", "sweep")
+REASONS = ("manual", "sweep", "pms")
 MAX_MERGE = 50
 
 
@@ -86,7 +86,9 @@ def parse(survivor_id: Any, merge_ids: Sequence[Any], reason: str, score: float 
             ErrorCode.MERGE_CONFLICT, "a contact cannot be merged into itself", field="merge_ids"
         )
     if reason not in REASONS:
-        raise ServiceError(ErrorCode.INVALID_INPUT, "reason is manual or sweep", field="reason")
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, "reason is manual, sweep or pms", field="reason"
+        )
     return Request(survivor, parsed, reason, score, None)
 
 

@@ -19,6 +19,7 @@ class Merge(SQLModel, table=True):
     organization_id: uuid.UUID = Field(foreign_key="organizations.id")
     survivor_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
     merged_id: uuid.UUID = Field(foreign_key="contacts.id", index=True)
+    # manual (a person), sweep (the dedup sweep) or pms (the PMS merged the two patients)
     reason: str = Field(max_length=16)
     score: float | None = None
     candidate_id: uuid.UUID | None = Field(default=None, foreign_key="duplicate_candidates.id")
@@ -29,7 +30,7 @@ class Merge(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     undone_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
 
-    __table_args__ = (sa.CheckConstraint("reason IN ('manual','sweep')", name="reason"),)
+    __table_args__ = (sa.CheckConstraint("reason IN ('manual','sweep','pms')", name="reason"),)
 
 
 class DuplicateCandidate(SQLModel, table=True):

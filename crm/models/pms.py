@@ -50,6 +50,9 @@ class PmsConnection(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("type IN ('CLINIKO','HALAXY','MEDIRECORDS','GENTU')", name="type"),
         sa.CheckConstraint("sync_frequency_minutes >= 1", name="frequency"),
+        # one account of each PMS per organization: PMS patient ids are the organization's
+        # exclusive identifiers (CLINIKO:<id>...), and two accounts' ids may collide
+        sa.Index("ix_pms_connections_organization_id_type", "organization_id", "type", unique=True),
     )
 
 

@@ -202,6 +202,33 @@ def update_practitioner(
     return found
 
 
+def accept_suggested_clinician(
+    session: Session, *, organization_id: uuid.UUID, id: Any
+) -> PmsPractitioner:
+    """Map an unmapped practitioner to its suggested clinician reference (``suggest_clinicians``);
+    INVALID_INPUT when it is mapped already or nothing is similar enough."""
+    found = _get(session, PmsPractitioner, organization_id, id, "PMS practitioner")
+    if found.clinician_ref:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            "this practitioner is mapped already: set clinicianRef to change it",
+            field="clinicianRef",
+        )
+    suggestion = suggest_clinicians(
+        session, organization_id=organization_id, practitioners=[found]
+    ).get(found.id)
+    if suggestion is None:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            "no mapped practitioner's name is similar enough to suggest a clinician: "
+            "set clinicianRef",
+            field="clinicianRef",
+        )
+    return update_practitioner(
+        session, organization_id=organization_id, id=found.id, clinician_ref=suggestion
+    )
+
+
 def update_appointment_type(
     session: Session,
     *,

@@ -12,9 +12,16 @@ import typer
 from rich.table import Table
 
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stderr, stdout, unit_of_work
-from crm.models import PmsSyncRun
+from crm.models import PmsAppointmentType, PmsPractitioner, PmsSyncRun
 from crm.pms import secrets
-from crm.pms.catalog import list_appointment_types, list_practitioners, suggest_clinicians
+from crm.pms.catalog import (
+    accept_suggested_clinician,
+    list_appointment_types,
+    list_practitioners,
+    suggest_clinicians,
+    update_appointment_type,
+    update_practitioner,
+)
 from crm.pms.connections import (
     create_connection,
     get_connection,
@@ -140,6 +147,66 @@ def list_(org: OrgOption, as_json: JsonOption = False) -> None:
 ConnectionOption = Annotated[str, typer.Option("--connection", help="Connection id.")]
 
 
+def _practitioner_row(p: PmsPractitioner, suggestion: str | None) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "pms_id": p.pms_id,
+        "name": p.name,
+        "clinician_ref": p.clinician_ref,
+        "suggested_clinician_ref": suggestion,
+        "telehealth": p.telehealth,
+        "sync_enabled": p.sync_enabled,
+    }
+
+
+def _type_row(t: PmsAppointmentType) -> dict[str, Any]:
+    return {
+        "id": str(t.id),
+        "pms_id": t.pms_id,
+        "name": t.name,
+        "telehealth": t.telehealth,
+        "sync_enabled": t.sync_enabled,
+    }
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _print_practitioners(title: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=title)
+    for column in ("id", "pms id", "name", "clinician", "suggested", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["pms_id"],
+            r["name"],
+            r["clinician_ref"] or "",
+            r["suggested_clinician_ref"] or "",
+            _yes(r["telehealth"]),
+            _yes(r["sync_enabled"]),
+        )
+    stdout().print(table)
+
+
+def _print_types(title: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=title)
+    for column in ("id", "pms id", "name", "telehealth", "sync"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"], r["pms_id"], r["name"], _yes(r["telehealth"]), _yes(r["sync_enabled"])
+        )
+    stdout().print(table)
+
+
 @pms_app.command("practitioners")
 def practitioners_(
     org: OrgOption, connection: ConnectionOption, as_json: JsonOption = False
@@ -152,35 +219,65 @@ def practitioners_(
             session, organization_id=organization.id, connection_id=found.id
         )
         hints = suggest_clinicians(session, organization_id=organization.id, practitioners=listed)
-    rows = [
-        {
-            "id": str(p.id),
-            "pms_id": p.pms_id,
-            "name": p.name,
-            "clinician_ref": p.clinician_ref,
-            "suggested_clinician_ref": hints.get(p.id),
-            "telehealth": p.telehealth,
-            "sync_enabled": p.sync_enabled,
-        }
-        for p in listed
-    ]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    table = Table(title=f"Practitioners of {found.display_name}")
-    for column in ("id", "pms id", "name", "clinician", "suggested", "telehealth", "sync"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["pms_id"],
-            r["name"],
-            r["clinician_ref"] or "",
-            r["suggested_clinician_ref"] or "",
-            "yes" if r["telehealth"] else "no",
-            "yes" if r["sync_enabled"] else "no",
+    rows = [_practitioner_row(p, hints.get(p.id)) for p in listed]
+    _print_practitioners(f"Practitioners of {found.display_name}", rows, as_json)
+
+
+TelehealthOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--telehealth/--no-telehealth",
+        help="Its appointments are telehealth (or not). Unchanged when not given.",
+    ),
+]
+SyncOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--sync/--no-sync",
+        help="Sync its appointments (--no-sync: skipped and counted). Unchanged when not given.",
+    ),
+]
+
+
+@pms_app.command("practitioner")
+def practitioner_(
+    org: OrgOption,
+    practitioner: Annotated[
+        str, typer.Argument(help="The practitioner's id (crm pms practitioners).")
+    ],
+    clinician: Annotated[
+        str | None,
+        typer.Option("--clinician", help='The clinician reference it maps to ("" clears it).'),
+    ] = None,
+    accept_suggestion: Annotated[
+        bool,
+        typer.Option("--accept-suggestion", help="Map it to its suggested clinician reference."),
+    ] = False,
+    telehealth: TelehealthOption = None,
+    sync_enabled: SyncOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Map one practitioner to a clinician (or accept the suggestion) and set its telehealth
+    and sync flags, as updatePmsPractitioner does; prints it as it is then."""
+    if accept_suggestion and clinician is not None:
+        fail("--clinician and --accept-suggestion exclude each other", ExitStatus.USAGE)
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        if accept_suggestion:
+            accept_suggested_clinician(session, organization_id=organization.id, id=practitioner)
+        found = update_practitioner(
+            session,
+            organization_id=organization.id,
+            id=practitioner,
+            clinician_ref=clinician,
+            telehealth=telehealth,
+            sync_enabled=sync_enabled,
         )
-    stdout().print(table)
+        hint = suggest_clinicians(
+            session, organization_id=organization.id, practitioners=[found]
+        ).get(found.id)
+        row = _practitioner_row(found, hint)
+    _print_practitioners(f"Practitioner {found.name}", [row], as_json)
 
 
 @pms_app.command("types")
@@ -192,31 +289,32 @@ def types_(org: OrgOption, connection: ConnectionOption, as_json: JsonOption = F
         listed = list_appointment_types(
             session, organization_id=organization.id, connection_id=found.id
         )
-    rows = [
-        {
-            "id": str(t.id),
-            "pms_id": t.pms_id,
-            "name": t.name,
-            "telehealth": t.telehealth,
-            "sync_enabled": t.sync_enabled,
-        }
-        for t in listed
-    ]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    table = Table(title=f"Appointment types of {found.display_name}")
-    for column in ("id", "pms id", "name", "telehealth", "sync"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["pms_id"],
-            r["name"],
-            "yes" if r["telehealth"] else "no",
-            "yes" if r["sync_enabled"] else "no",
+    _print_types(
+        f"Appointment types of {found.display_name}", [_type_row(t) for t in listed], as_json
+    )
+
+
+@pms_app.command("type")
+def type_(
+    org: OrgOption,
+    appointment_type: Annotated[str, typer.Argument(help="The type's id (crm pms types).")],
+    telehealth: TelehealthOption = None,
+    sync_enabled: SyncOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set one appointment type's telehealth and sync flags, as updatePmsAppointmentType
+    does; prints it as it is then."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        found = update_appointment_type(
+            session,
+            organization_id=organization.id,
+            id=appointment_type,
+            telehealth=telehealth,
+            sync_enabled=sync_enabled,
         )
-    stdout().print(table)
+        row = _type_row(found)
+    _print_types(f"Appointment type {found.name}", [row], as_json)
 
 
 @pms_app.command("pair")

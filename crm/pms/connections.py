@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, select
 
 from crm.errors import ErrorCode, NotFound, ServiceError
@@ -24,6 +28,7 @@ from crm.models.base import parse_uuid
 from crm.models.pms import PMS_TYPES
 from crm.pms import secrets
 from crm.pms.adapters.base import PmsAdapter
+from crm.pms.tokens import ConnectionTokenStore, Token, TokenStore
 from crm.settings import Settings
 
 # the credentials each PMS takes (CONTRACT.md, "Integrations")
@@ -104,13 +109,19 @@ def adapter_for(
     region: str | None = None,
     settings: Settings | None = None,
     credentials: Mapping[str, Any] | None = None,
+    token_store: TokenStore | None = _UNSET,
 ) -> PmsAdapter:
-    """The adapter that talks to ``connection``'s PMS (credentials decrypted in memory)."""
+    """The adapter that talks to ``connection``'s PMS (credentials decrypted in memory).
+
+    OAuth PMSs keep their access token on the connection's row (``ConnectionTokenStore``)
+    when ``connection`` is stored in a database: every run and process reuses it."""
     creds = (
         credentials
         if credentials is not None
         else secrets.decrypt(connection.credentials_encrypted, settings=settings)
     )
+    if token_store is _UNSET:
+        token_store = _token_store(connection, settings)
     if connection.type == "CLINIKO":
         from crm.pms.adapters.cliniko import ClinikoAdapter
 
@@ -124,13 +135,21 @@ def adapter_for(
     if connection.type in ("HALAXY", "MEDIRECORDS"):
         from crm.pms.adapters.fhir import HalaxyAdapter, MediRecordsAdapter
 
-        kind = HalaxyAdapter if connection.type == "HALAXY" else MediRecordsAdapter
-        return kind(
+        if connection.type == "MEDIRECORDS":  # a lasting bearer token: nothing to keep
+            return MediRecordsAdapter(
+                connection_id=str(connection.id),
+                credentials=creds,
+                base_url=connection.base_url,
+                region=region,
+                settings=settings,
+            )
+        return HalaxyAdapter(
             connection_id=str(connection.id),
             credentials=creds,
             base_url=connection.base_url,
             region=region,
             settings=settings,
+            token_store=token_store,
         )
     if connection.type == "GENTU":
         from crm.pms.adapters.gentu import GentuAdapter
@@ -141,8 +160,39 @@ def adapter_for(
             base_url=connection.base_url,
             region=region,
             settings=settings,
+            token_store=token_store,
         )
     raise ServiceError(ErrorCode.INVALID_INPUT, f"unknown PMS type {connection.type}", field="type")
+
+
+def _token_store(
+    connection: PmsConnection, settings: Settings | None
+) -> ConnectionTokenStore | None:
+    """The store of the connection's token: its row, through the engine of the session that
+    holds it (None for a connection not in a session: a token is then kept in memory)."""
+    session = object_session(connection)
+    bind = session.get_bind() if session is not None else None
+    if not isinstance(bind, Engine):
+        return None
+    return ConnectionTokenStore(bind, connection.id, settings=settings)
+
+
+class _OnTheRow:
+    """A token store for a connection being added or paired: the token the check fetched
+    goes into the row with the rest of the change (flushed by the caller)."""
+
+    def __init__(self, connection: PmsConnection, settings: Settings | None) -> None:
+        self._connection = connection
+        self._settings = settings
+
+    def load(self) -> Token | None:
+        return None
+
+    def save(self, token: Token) -> None:
+        self._connection.access_token_encrypted = secrets.encrypt(
+            {"accessToken": token.value}, settings=self._settings
+        )
+        self._connection.token_expires_at = datetime.fromtimestamp(token.expires_at, UTC)
 
 
 def test_adapter(adapter: PmsAdapter) -> None:
@@ -169,6 +219,7 @@ def create_connection(
     """A new connection; with ``test`` the PMS must accept the credentials first."""
     kind = parse_type(type)
     creds = check_credentials(kind, credentials)
+    _check_no_other(session, organization_id=organization.id, kind=kind)
     name = (display_name or "").strip() or DEFAULT_NAMES[kind]
     if len(name) > 200:
         raise ServiceError(
@@ -195,11 +246,35 @@ def create_connection(
                 region=organization.default_region,
                 settings=settings,
                 credentials=creds,
+                token_store=_OnTheRow(connection, settings),
             )
         )
-    session.add(connection)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(connection)
+            session.flush()
+    except IntegrityError:  # another request added one meanwhile
+        _check_no_other(session, organization_id=organization.id, kind=kind)
+        raise
     return connection
+
+
+def _check_no_other(session: Session, *, organization_id: uuid.UUID, kind: str) -> None:
+    """One account of each PMS per organization: a PMS's patient ids are the organization's
+    exclusive identifiers (``CLINIKO:<id>``), and two accounts may number patients alike."""
+    existing = session.exec(
+        select(PmsConnection.id).where(
+            PmsConnection.organization_id == organization_id, PmsConnection.type == kind
+        )
+    ).first()
+    if existing is not None:
+        raise ServiceError(
+            ErrorCode.PMS_CONNECTION_EXISTS,
+            f"this organization has a {DEFAULT_NAMES[kind]} connection already ({existing}): "
+            f"one {DEFAULT_NAMES[kind]} account per organization, as two accounts' patient ids "
+            "may be the same; change its credentials (updatePmsConnection) or delete it first",
+            field="type",
+        )
 
 
 def _pair(connection: PmsConnection, pairing_code: str, *, settings: Settings | None) -> None:
@@ -238,7 +313,14 @@ def pair_connection(
             ErrorCode.INVALID_INPUT, "pairingCode is 1 to 200 characters", field="pairingCode"
         )
     _pair(connection, code, settings=settings)
-    test_adapter(adapter_for(connection, region=organization.default_region, settings=settings))
+    test_adapter(
+        adapter_for(
+            connection,
+            region=organization.default_region,
+            settings=settings,
+            token_store=_OnTheRow(connection, settings),
+        )
+    )
     connection.updated_at = utcnow()
     session.add(connection)
     session.flush()

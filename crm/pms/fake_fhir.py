@@ -78,6 +78,7 @@ class FakeFhir:
         self.raw_patients: list[Any] = []  # served as they are (malformed entries)
         self.requests: list[dict[str, Any]] = []
         self.tokens_issued = 0
+        self.refused = 0  # requests answered 401 (no token, or one expired or unknown)
         # Gentu: pairing codes not used yet, and the tenant secret pairing hands out
         self.pairing_codes: set[str] = {"PAIR-1234"}
         self.tenant_secret = "tenant-secret-1"
@@ -286,6 +287,8 @@ class FakeFhir:
                     outcome(code, "Jane Citizen's search is invalid"), status_code=status
                 )
         if not self._authorized(request):
+            with self._lock:
+                self.refused += 1
             return JSONResponse(outcome("login", "token expired or invalid"), status_code=401)
         with self._lock:
             listing = {

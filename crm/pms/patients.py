@@ -277,7 +277,7 @@ def apply_merges(
                     survivor_id=target,
                     merge_ids=[source],
                     actor=actor_for(connection),
-                    reason="manual",
+                    reason="pms",
                 )
             state.run.patients_merged += 1
         except ServiceError as exc:

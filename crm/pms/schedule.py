@@ -70,6 +70,30 @@ def due_connections(
     return [c for c in connections if c.id not in live]
 
 
+def stale_connections(
+    session: Session,
+    connection_ids: list[uuid.UUID],
+    *,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> set[uuid.UUID]:
+    """Those of ``connection_ids`` whose running run's heartbeat is older than the limit: its
+    process died (the next run marks it failed and resumes from the committed cursors)."""
+    if not connection_ids:
+        return set()
+    settings = settings or get_settings()
+    stale_before = (now or utcnow()) - timedelta(seconds=settings.pms_sync_heartbeat_limit_seconds)
+    return set(
+        session.exec(
+            select(PmsSyncRun.connection_id).where(
+                PmsSyncRun.status == "running",
+                PmsSyncRun.heartbeat_at <= stale_before,
+                PmsSyncRun.connection_id.in_(connection_ids),  # type: ignore[attr-defined]
+            )
+        ).all()
+    )
+
+
 def run_summary(run: PmsSyncRun) -> dict[str, Any]:
     """A run as plain values (``crm pms sync --json``, job results)."""
     seconds = None

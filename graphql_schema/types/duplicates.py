@@ -30,6 +30,7 @@ class DuplicateStatus(enum.Enum):
 class MergeReason(enum.Enum):
     MANUAL = "manual"
     SWEEP = "sweep"
+    PMS = "pms"
 
 
 @strawberry.type(
@@ -98,7 +99,9 @@ class Merge:
     _model: strawberry.Private[MergeModel]
 
     id: strawberry.ID = strawberry.field(description="Merge id.")
-    reason: MergeReason = strawberry.field(description="MANUAL or SWEEP (automatic).")
+    reason: MergeReason = strawberry.field(
+        description="MANUAL, SWEEP (automatic) or PMS (the PMS merged the two patients)."
+    )
     score: float | None = strawberry.field(description="The duplicate score, when there was one.")
     candidate_id: strawberry.ID | None = strawberry.field(
         description="The review-queue candidate this merge decided, if any."

@@ -89,7 +89,9 @@ def test_a_used_pairing_code_is_refused_clearly(session, org, api, gentu):
     session.close()
     first = gql(api, PAIR, key, input={"pairingCode": "PAIR-1234", "baseUrl": gentu.base_url})
     assert first["data"]["pairGentuConnection"]["errors"] == []
-    again = gql(api, PAIR, key, input={"pairingCode": "PAIR-1234", "baseUrl": gentu.base_url})
+    connection_id = first["data"]["pairGentuConnection"]["pmsConnection"]["id"]
+    # pairing the connection again with the code already used
+    again = gql(api, PAIR, key, input={"pairingCode": "PAIR-1234", "connectionId": connection_id})
     errors = again["data"]["pairGentuConnection"]["errors"]
     assert [(e["code"], e["field"]) for e in errors] == [("PMS_AUTH_FAILED", "pairingCode")]
     assert "new one" in errors[0]["message"]

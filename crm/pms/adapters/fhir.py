@@ -47,7 +47,7 @@ from crm.pms.adapters.base import (
 from crm.pms.adapters.cliniko import parse_time, phone_text
 from crm.pms.http import PmsError, PmsHttp
 from crm.pms.ratelimit import limiter_for
-from crm.pms.tokens import TokenManager, client_credentials
+from crm.pms.tokens import TokenManager, TokenStore, client_credentials
 from crm.settings import Settings, get_settings
 
 COUNT = 100
@@ -406,6 +406,7 @@ class HalaxyAdapter(FhirAdapter):
         base_url: str | None = None,
         region: str | None = "AU",
         settings: Settings | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         client_id = _text(credentials.get("clientId"))
         secret = _text(credentials.get("clientSecret"))
@@ -426,7 +427,8 @@ class HalaxyAdapter(FhirAdapter):
                 user_agent=settings.pms_user_agent,
                 timeout=settings.pms_http_timeout,
                 json_body=True,
-            )
+            ),
+            store=token_store,
         )
         super().__init__(
             http=PmsHttp(

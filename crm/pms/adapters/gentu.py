@@ -29,7 +29,7 @@ from crm.identity import Channel
 from crm.pms.adapters.fhir import FHIR_JSON, FhirAdapter, _text, explain
 from crm.pms.http import PmsError, PmsHttp
 from crm.pms.ratelimit import limiter_for
-from crm.pms.tokens import Token, TokenManager
+from crm.pms.tokens import Token, TokenManager, TokenStore
 from crm.settings import Settings, get_settings
 
 BASE_URL = "https://api.gentu.com.au/v1"  # assumed
@@ -97,6 +97,7 @@ class GentuAdapter(FhirAdapter):
         base_url: str | None = None,
         region: str | None = "AU",
         settings: Settings | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         settings = settings or get_settings()
         tenant, secret = _text(credentials.get("tenantId")), _text(credentials.get("tenantSecret"))
@@ -128,7 +129,7 @@ class GentuAdapter(FhirAdapter):
             http=PmsHttp(
                 pms=self.pms,
                 base_url=f"{base}/tenants/{tenant}/fhir",
-                tokens=TokenManager(fetch),
+                tokens=TokenManager(fetch, store=token_store),
                 limiter=limiter_for(f"gentu:{connection_id}", limit=RATE_LIMIT),
                 settings=settings,
                 headers={"Accept": FHIR_JSON},
