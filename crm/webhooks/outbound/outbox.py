@@ -28,11 +28,12 @@ Subscribed = list[tuple[uuid.UUID, list[str]]]
 
 
 def subscribed(session: Session, organization_id: uuid.UUID) -> Subscribed:
-    """The organization's live subscriptions and the events each wants (one indexed read)."""
+    """The live, enabled subscriptions and the events each wants (one indexed read)."""
     rows = session.execute(
         select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events).where(
             SUBSCRIPTIONS.c.organization_id == organization_id,
             SUBSCRIPTIONS.c.deleted_at.is_(None),
+            SUBSCRIPTIONS.c.disabled_at.is_(None),
         )
     ).all()
     return [(sid, list(events or [])) for sid, events in rows]
