@@ -17,6 +17,7 @@ OUTBOUND_EVENTS = (
     "contact.updated",
     "contact.merged",
     "contact.unmerged",
+    "contact.erased",
     "import.completed",
     "pms.sync.failed",
 )

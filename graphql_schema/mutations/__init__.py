@@ -9,6 +9,7 @@ from graphql_schema.mutations import api_keys as api_keys_m
 from graphql_schema.mutations import contact_context as context_m
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import dismiss_duplicate as dismiss_m
+from graphql_schema.mutations import erase_contact as erase_m
 from graphql_schema.mutations import identifiers as identifiers_m
 from graphql_schema.mutations import import_contacts as import_m
 from graphql_schema.mutations import merge_contacts as merge_m
@@ -26,6 +27,7 @@ from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.contact_context import ContactContextPayload
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
+from graphql_schema.mutations.erase_contact import EraseContactPayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
 from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.merge_contacts import MergeContactsPayload
@@ -116,6 +118,16 @@ class Mutation(PmsMutation):
         "the survivor is recomputed, keeping what arrived after the merge. The pair is then "
         "dismissed, so no sweep merges it again; dismissals and field choices the merge carried "
         "are taken back.",
+        permission_classes=[IsAdmin],
+    )
+    erase_contact: EraseContactPayload = mutation(
+        resolver=erase_m.resolve,
+        description="Erase a person's personal data on request (admin): the contact and those "
+        "merged into it become ERASED with empty fields; identifiers, activity (orders, "
+        "subscriptions, prescriptions, messages), pets and duplicate candidates are deleted; "
+        "source records, history and merge snapshots lose their values; stored webhook "
+        "deliveries that named the person lose their body. Cannot be undone. Subscribers get "
+        '`contact.erased`. See docs/webhooks.md "Erasure".',
         permission_classes=[IsAdmin],
     )
     dismiss_duplicate: DismissDuplicatePayload = mutation(

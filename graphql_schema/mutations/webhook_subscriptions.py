@@ -23,7 +23,8 @@ from graphql_schema.permissions import IsAdmin
 from graphql_schema.types.common import UserError
 
 EVENTS_HELP = (
-    "contact.created, contact.updated, contact.merged, contact.unmerged, import.completed, "
+    "contact.created, contact.updated, contact.merged, contact.unmerged, contact.erased, "
+    "import.completed, "
     "pms.sync.failed."
 )
 

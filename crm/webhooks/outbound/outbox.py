@@ -94,7 +94,7 @@ _UPDATES = ("field_changed", "identifier_linked", "identifier_unlinked")
 
 
 def from_contact_events(session: Session, events: list[dict[str, Any]]) -> None:
-    """Queue contact.created / updated / merged / unmerged for contact events being written
+    """Queue contact.created / updated / merged / unmerged / erased for contact events written
     (the pipeline's store and the merges call this beside their insert)."""
     if not events:
         return
@@ -103,8 +103,8 @@ def from_contact_events(session: Session, events: list[dict[str, Any]]) -> None:
     for e in events:
         kind, data = e["kind"], e.get("data") or {}
         out = by_org.setdefault(e["organization_id"], {})
-        if kind == "created":
-            out.setdefault("contact.created", []).append({"contactId": str(e["contact_id"])})
+        if kind in ("created", "erased"):
+            out.setdefault(f"contact.{kind}", []).append({"contactId": str(e["contact_id"])})
             settled.add((e["organization_id"], e["contact_id"]))
         elif kind in ("merged", "unmerged") and data.get("role") == "survivor":
             item = {
