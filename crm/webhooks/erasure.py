@@ -4,7 +4,7 @@
   and message metadata are deleted: they describe the person's purchases, treatment and
   conversations, and nothing else needs them.
 - The raw deliveries that named it: their body is replaced by ``{}``. A delivery names the
-  contact when the contact wrote an event for it (``actor = webhook:<delivery id>``), or when
+  contact when its processing wrote an event on it (``actor = webhook:<delivery id>``), or when
   one of the identity keys its provider's handler reads (CarePortals customer email, phone and
   ``_id``; Chatwoot contact id, email and phone; WhatsApp ``wa_id``) normalises to one of
   the contact's keys. The delivery row stays, with its event id: a provider re-sending the
@@ -126,8 +126,10 @@ def _acted(
     ).scalars()
     out: set[uuid.UUID] = set()
     for actor in actors:
+        # "webhook:<id>", or "webhook:<first id>+<n>" for a batch (the rest of which the
+        # keys find)
         try:
-            out.add(uuid.UUID(actor.removeprefix("webhook:")))
+            out.add(uuid.UUID(actor.removeprefix("webhook:").split("+")[0]))
         except ValueError:
             continue
     return out
