@@ -1,5 +1,6 @@
 """``crm webhooks``: endpoints (``endpoints list|add|disable|enable|rotate-secret|delete``),
-the delivery inbox (``replay``), and sending outbound webhooks (``deliver``)."""
+the delivery inbox (``replay``), outbound subscriptions (``subscriptions
+list|disable|enable|rotate-secret|delete``) and sending them (``deliver``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Annotated
 import typer
 
 from crm.cli_common import ExitStatus, database, fail, reported_errors, stdout, unit_of_work
-from crm.models import WebhookEndpoint
+from crm.models import WebhookEndpoint, WebhookSubscription
 from crm.tenancy.service import find_organization
 from crm.webhooks import endpoints
 from crm.webhooks.inbox import create_endpoint, endpoint_path
+from crm.webhooks.outbound import subscriptions
 from crm.webhooks.outbound.delivery import drain
 from crm.webhooks.processing import failed_deliveries, replay, retry_due
 
@@ -166,6 +168,118 @@ def create(
         )
         result = _described(endpoint, plain)
     _print_one(result, as_json)
+
+
+subscription_app = typer.Typer(
+    help="Outbound webhook subscriptions (created over GraphQL).", no_args_is_help=True
+)
+app.add_typer(subscription_app, name="subscriptions")
+SubscriptionArgument = Annotated[str, typer.Argument(help="The subscription id.")]
+
+
+def _subscription(row: WebhookSubscription, secret: str | None = None) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": str(row.id),
+        "url": row.url,
+        "events": list(row.events or []),
+        "enabled": row.disabled_at is None,
+        "created_at": row.created_at.isoformat(),
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+@subscription_app.command("list")
+def subscriptions_list(org: OrgOption, as_json: JsonOption = False) -> None:
+    """The organization's subscriptions, enabled and disabled (never their secrets)."""
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        rows = [
+            _subscription(r)
+            for r in subscriptions.list_subscriptions(session, organization_id=organization.id)
+        ]
+    if as_json:
+        typer.echo(json.dumps({"subscriptions": rows}))
+        return
+    out = stdout()
+    if not rows:
+        out.print("no subscriptions")
+    for row in rows:
+        state = "enabled" if row["enabled"] else "disabled"
+        events = ",".join(row["events"])  # type: ignore[arg-type]
+        out.print(f"{row['id']}  {state:<8} {row['url']}  {events}")
+
+
+def _subscription_change(org: str, as_json: bool, command) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work() as session:
+        organization = find_organization(session, ref=org)
+        result = command(session, organization.id)
+        row, secret = result if isinstance(result, tuple) else (result, None)
+        described = _subscription(row, secret)
+    if as_json:
+        typer.echo(json.dumps(described))
+        return
+    state = "enabled" if described["enabled"] else "disabled"
+    stdout().print(f"subscription {described['id']} ({state}) {described['url']}")
+    if secret is not None:
+        stdout().print(f"secret: {secret}  (shown once)")
+
+
+@subscription_app.command("disable")
+def subscriptions_disable(
+    subscription: SubscriptionArgument, org: OrgOption, as_json: JsonOption = False
+) -> None:
+    """Queue no event for it (undelivered ones are dropped) until enabled."""
+    _subscription_change(
+        org,
+        as_json,
+        lambda s, oid: subscriptions.set_enabled(
+            s, organization_id=oid, subscription_id=subscription, enabled=False
+        ),
+    )
+
+
+@subscription_app.command("enable")
+def subscriptions_enable(
+    subscription: SubscriptionArgument, org: OrgOption, as_json: JsonOption = False
+) -> None:
+    """Send events to it again, from now on."""
+    _subscription_change(
+        org,
+        as_json,
+        lambda s, oid: subscriptions.set_enabled(
+            s, organization_id=oid, subscription_id=subscription, enabled=True
+        ),
+    )
+
+
+@subscription_app.command("rotate-secret")
+def subscriptions_rotate(
+    subscription: SubscriptionArgument, org: OrgOption, as_json: JsonOption = False
+) -> None:
+    """A new signing secret (printed this once), used from the next attempt on."""
+    _subscription_change(
+        org,
+        as_json,
+        lambda s, oid: subscriptions.rotate_secret(
+            s, organization_id=oid, subscription_id=subscription
+        ),
+    )
+
+
+@subscription_app.command("delete")
+def subscriptions_delete(
+    subscription: SubscriptionArgument, org: OrgOption, as_json: JsonOption = False
+) -> None:
+    """Stop sending to it for good (undelivered events are dropped)."""
+    _subscription_change(
+        org,
+        as_json,
+        lambda s, oid: subscriptions.delete_subscription(
+            s, organization_id=oid, subscription_id=subscription
+        ),
+    )
 
 
 @app.command("replay")

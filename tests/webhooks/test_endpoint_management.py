@@ -247,3 +247,34 @@ class TestSubscriptions:
         with Session(engine) as s:
             row = s.exec(select(WebhookSubscription)).one()
             assert secrets.decrypt(row.secret_encrypted) == new
+
+
+class TestSubscriptionsCli:
+    def test_list_disable_enable_rotate_delete(self, client, engine, session, org):
+        from crm.webhooks.outbound.subscriptions import create_subscription
+
+        row, secret = create_subscription(
+            session,
+            organization_id=org.id,
+            url="https://93.184.215.14/hook",
+            events=["contact.created"],
+            settings=Settings(),
+        )
+        session.commit()
+        sid, org_ref = str(row.id), str(org.id)
+        listed = crm("webhooks", "subscriptions", "list", "--org", org_ref, "--json")
+        assert listed.exit_code == 0, listed.output
+        [shown] = json.loads(listed.stdout)["subscriptions"]
+        assert shown["id"] == sid and shown["enabled"] is True and "secret" not in shown
+
+        off = crm("webhooks", "subscriptions", "disable", sid, "--org", org_ref, "--json")
+        assert json.loads(off.stdout)["enabled"] is False
+        on = crm("webhooks", "subscriptions", "enable", sid, "--org", org_ref, "--json")
+        assert json.loads(on.stdout)["enabled"] is True
+        rotated = crm("webhooks", "subscriptions", "rotate-secret", sid, "--org", org_ref, "--json")
+        new = json.loads(rotated.stdout)["secret"]
+        assert new.startswith("whsec_") and new != secret
+        gone = crm("webhooks", "subscriptions", "delete", sid, "--org", org_ref, "--json")
+        assert gone.exit_code == 0
+        listed = crm("webhooks", "subscriptions", "list", "--org", org_ref, "--json")
+        assert json.loads(listed.stdout) == {"subscriptions": []}

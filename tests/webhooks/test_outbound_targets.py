@@ -150,6 +150,40 @@ class TestPinning:
         assert len(server.requests) == 1 and len(dns.calls) == 1
 
 
+class TestIpv6:
+    def test_an_ipv6_answer_is_pinned_too(self, client, engine, session, org, settings):
+        import socket
+
+        class Server6(ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+
+        received: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(self.headers["Host"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        try:
+            server6 = Server6(("::1", 0), Handler)
+        except OSError:
+            pytest.skip("no IPv6 loopback on this machine")
+        threading.Thread(target=server6.serve_forever, daemon=True).start()
+        try:
+            port = server6.server_address[1]
+            _queue_event(session, org, client, f"http://{HOST}:{port}/hook")
+            report = deliver_due(engine, settings=settings, resolve=Resolver(["::1"]))
+        finally:
+            server6.shutdown()
+            server6.server_close()
+        assert report.delivered == 1 and received == [f"{HOST}:{port}"]
+
+
 class TestChecks:
     def test_a_name_that_now_resolves_to_loopback_is_refused_at_delivery(
         self, client, engine, session, org, server
