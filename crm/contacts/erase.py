@@ -1,13 +1,18 @@
 """eraseContact: remove a person's personal data on request (right to erasure).
 
 The contact and every contact merged into it (the same person) become ``erased``
-tombstones: their fields are emptied, their identifiers deleted (a household member sharing
-an email or phone becomes its primary holder), their source records keep only their keys
-(source system and id, so that the pipeline refuses to bring the person back from the same
-record; see ``ingest/snapshot``), the values in their history events and merge snapshots are
-dropped, their duplicate candidates, identifier retractions and pets are deleted and their
-appointments unlinked. Webhook activity and raw deliveries: ``crm.webhooks.erasure``. One
-``erased`` event remains, and subscribers get ``contact.erased``.
+tombstones: their fields are emptied; their identifiers (a household member sharing an email
+or phone becomes its primary holder), source records, identifier retractions, duplicate
+candidates and pets are deleted; the values in their history events and merge snapshots are
+dropped; their appointments are unlinked. Webhook activity and raw deliveries:
+``crm.webhooks.erasure``. One ``erased`` event remains, and subscribers get
+``contact.erased``.
+
+Source records go rather than keeping their keys: the pipeline follows a record's lineage to
+its contact, so a kept record would attach the person's next observation (a new order, a
+re-import) to the tombstone, out of sight. Without it, new data about the person is a new
+contact, as for anyone never seen; the same webhook event re-sent stays a duplicate in the
+inbox and changes nothing.
 """
 
 from __future__ import annotations
@@ -138,10 +143,14 @@ def erase_contact(
             IdentifierRetraction.contact_id.in_(ids),  # type: ignore[attr-defined]
         )
     )
-    session.execute(
-        update(SourceRecord)
-        .where(SourceRecord.organization_id == org, SourceRecord.contact_id.in_(ids))  # type: ignore[arg-type, attr-defined]
-        .values(payload={}, normalized={})
+    counts["source_records"] = (
+        session.execute(
+            delete(SourceRecord).where(
+                SourceRecord.organization_id == org,  # type: ignore[arg-type]
+                SourceRecord.contact_id.in_(ids),  # type: ignore[attr-defined]
+            )
+        ).rowcount
+        or 0
     )
     session.execute(
         update(ContactEvent)

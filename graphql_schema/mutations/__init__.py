@@ -123,9 +123,9 @@ class Mutation(PmsMutation):
     erase_contact: EraseContactPayload = mutation(
         resolver=erase_m.resolve,
         description="Erase a person's personal data on request (admin): the contact and those "
-        "merged into it become ERASED with empty fields; identifiers, activity (orders, "
-        "subscriptions, prescriptions, messages), pets and duplicate candidates are deleted; "
-        "source records, history and merge snapshots lose their values; stored webhook "
+        "merged into it become ERASED with empty fields; identifiers, source records, activity "
+        "(orders, subscriptions, prescriptions, messages), pets and duplicate candidates are "
+        "deleted; history and merge snapshots lose their values; stored webhook "
         "deliveries that named the person lose their body. Cannot be undone. Subscribers get "
         '`contact.erased`. See docs/webhooks.md "Erasure".',
         permission_classes=[IsAdmin],

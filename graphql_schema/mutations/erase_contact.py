@@ -30,6 +30,7 @@ class ErasureCounts:
         description="Stored webhook deliveries that named the person, their body emptied."
     )
     pets: int = strawberry.field(description="Pets deleted.")
+    source_records: int = strawberry.field(description="Source record versions deleted.")
 
 
 @strawberry.type(description="Result of eraseContact.")
