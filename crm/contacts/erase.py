@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.identity import SHARED_NAMESPACES
+from crm.logging import get_logger
 from crm.merging.rows import event, insert_events
 from crm.models import (
     MAX_MERGE_CHAIN,
@@ -43,6 +44,8 @@ from crm.models import (
 )
 from crm.models.base import parse_uuid
 from crm.webhooks.erasure import erase_activity, redact_deliveries
+
+log = get_logger(__name__)
 
 PERSONAL_FIELDS = (
     "first_name",
@@ -220,4 +223,5 @@ def erase_contact(
     )
     session.flush()
     session.refresh(contact)
+    log.info("crm.contacts.erased", contact_id=str(contact.id), **counts)
     return contact, counts
