@@ -149,6 +149,15 @@ class TestPinning:
         # then the event reached the address that was checked
         assert len(server.requests) == 1 and len(dns.calls) == 1
 
+    def test_a_batch_resolves_each_host_once(self, client, engine, session, org, server, settings):
+        _queue_event(session, org, client, f"http://{HOST}:{server.port}/hook")
+        editor = make_key(session, org, "editor")
+        gql(client, editor, CONTEXT, {"channel": "EMAIL", "value": "second@example.com"})
+        dns = Resolver(["127.0.0.1"])
+        report = deliver_due(engine, settings=settings, resolve=dns)
+        assert report.delivered == 2 and len(server.requests) == 2
+        assert dns.calls == [HOST]
+
 
 class TestIpv6:
     def test_an_ipv6_answer_is_pinned_too(self, client, engine, session, org, settings):

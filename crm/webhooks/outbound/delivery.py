@@ -1,9 +1,10 @@
 """Delivering the outbox: at least once, signed, the same ``webhook-id`` on every attempt,
 exponential backoff for up to 3 days, every attempt in the delivery log.
 
-Each attempt resolves the target's host once, checks every address (``targets``) and connects
-to a checked one, so a DNS answer that changes between the check and the connection cannot
-send the event to an internal address. Redirects are not followed.
+Each batch resolves a target's host once, checks every address (``targets``) and connects
+only to a checked one, so a DNS answer that changes between the check and the connection
+cannot send the event to an internal address; the batch's events to one host share a kept-
+alive connection. Redirects are not followed.
 
 A deliverer claims due rows by moving their next attempt a lease ahead (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL), so that deliverers running at once (arq workers, ``crm webhooks
@@ -18,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import update
@@ -30,7 +32,7 @@ from crm.models import WebhookAttempt, WebhookOutbox, WebhookSubscription, utcno
 from crm.settings import Settings, get_settings
 from crm.webhooks import secrets
 from crm.webhooks.outbound import signing
-from crm.webhooks.outbound.targets import Resolver, pinned_client, resolve_target
+from crm.webhooks.outbound.targets import Resolver, Target, pinned_client, resolve_target
 
 log = get_logger(__name__)
 
@@ -77,19 +79,55 @@ def _claim(engine: Engine, *, now: datetime, limit: int) -> list[uuid.UUID]:
     return ids
 
 
+class _Pins:
+    """One deliverer batch's view of its targets: each host resolved and checked once, and
+    one client per checked address and host, kept alive across the batch's events."""
+
+    def __init__(
+        self, settings: Settings, resolve: Resolver | None, verify: ssl.SSLContext | bool
+    ) -> None:
+        self.settings, self.resolve, self.verify = settings, resolve, verify
+        self._targets: dict[tuple[str, str, int], Target | ServiceError] = {}
+        self._clients: dict[tuple[str, str, int, str], httpx.Client] = {}
+
+    def target(self, url: str) -> Target:
+        """``url`` with its host's checked addresses; ServiceError when refused."""
+        parts = urlsplit(url.strip())
+        key = (parts.scheme, (parts.hostname or "").lower(), parts.port or 0)
+        found = self._targets.get(key)
+        if found is None:
+            try:
+                found = resolve_target(
+                    url,
+                    allow_private=self.settings.webhook_allow_private_targets,
+                    resolve=self.resolve,
+                )
+            except ServiceError as exc:
+                found = exc
+            self._targets[key] = found
+        if isinstance(found, ServiceError):
+            raise found
+        return Target(url=url.strip(), host=found.host, port=found.port, addresses=found.addresses)
+
+    def client(self, target: Target, address: str) -> httpx.Client:
+        key = (urlsplit(target.url).scheme, target.host, target.port, address)
+        client = self._clients.get(key)
+        if client is None:
+            client = pinned_client(target, timeout=TIMEOUT, verify=self.verify, address=address)
+            self._clients[key] = client
+        return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
 def _send(
-    row: WebhookOutbox,
-    sub: WebhookSubscription,
-    settings: Settings,
-    *,
-    resolve: Resolver | None,
-    verify: ssl.SSLContext | bool,
+    row: WebhookOutbox, sub: WebhookSubscription, settings: Settings, pins: _Pins
 ) -> tuple[int | None, str | None]:
     """(status code, error) of one attempt."""
     try:
-        target = resolve_target(
-            sub.url, allow_private=settings.webhook_allow_private_targets, resolve=resolve
-        )
+        target = pins.target(sub.url)
     except ServiceError as exc:
         return None, f"target refused: {exc.message}"
     secret = secrets.decrypt(sub.secret_encrypted, settings=settings)
@@ -100,14 +138,13 @@ def _send(
     # the next checked address only when nothing was sent to this one (it refused the
     # connection); never a fresh resolution
     for address in target.addresses[:MAX_ADDRESSES]:
-        with pinned_client(target, timeout=TIMEOUT, verify=verify, address=address) as client:
-            try:
-                response = client.post(target.url, content=body, headers=headers)
-            except httpx.ConnectError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                continue
-            except httpx.HTTPError as exc:
-                return None, f"{type(exc).__name__}: {exc}"[:1000]
+        try:
+            response = pins.client(target, address).post(target.url, content=body, headers=headers)
+        except httpx.ConnectError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            continue
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:1000]
         if 200 <= response.status_code < 300:
             return response.status_code, None
         if 300 <= response.status_code < 400:
@@ -132,6 +169,22 @@ def deliver_due(
     ids = _claim(engine, now=now or utcnow(), limit=limit)
     if not ids:
         return report
+    pins = _Pins(settings, resolve, verify)
+    try:
+        _deliver(engine, ids, settings=settings, pins=pins, report=report)
+    finally:
+        pins.close()
+    return report
+
+
+def _deliver(
+    engine: Engine,
+    ids: list[uuid.UUID],
+    *,
+    settings: Settings,
+    pins: _Pins,
+    report: DeliveryReport,
+) -> None:
     for outbox_id in ids:
         with Session(engine, expire_on_commit=False) as session:
             row = session.get(WebhookOutbox, outbox_id)
@@ -145,7 +198,7 @@ def deliver_due(
                 row.status = "failed"
             else:
                 try:
-                    code, error = _send(row, sub, settings, resolve=resolve, verify=verify)
+                    code, error = _send(row, sub, settings, pins)
                 except Exception as exc:
                     code, error = None, f"{type(exc).__name__}"
             attempted = utcnow()
@@ -184,7 +237,6 @@ def deliver_due(
                 status_code=code,
                 attempts=row.attempts,
             )
-    return report
 
 
 def drain(
