@@ -102,6 +102,15 @@ class TestEndpointsOverGraphql:
         assert _post(client, made, made["secret"], "e2").status_code == 200
         assert [d.event_id for d in _stored(engine)] == ["e2"]
 
+    def test_a_disabled_whatsapp_endpoint_fails_the_handshake(self, client, session, org):
+        admin = make_key(session, org, "admin")
+        out = gql(client, admin, CREATE, {"input": {"provider": "WHATSAPP", "secret": "app-s"}})
+        made = out["data"]["createWebhookEndpoint"]["webhookEndpoint"]
+        params = {"hub.mode": "subscribe", "hub.verify_token": "app-s", "hub.challenge": "42"}
+        assert client.get(made["url"], params=params).text == "42"
+        gql(client, admin, CHANGE % "disableWebhookEndpoint", {"id": made["id"]})
+        assert client.get(made["url"], params=params).status_code == 404
+
     def test_a_rotated_secret_is_shown_once_and_the_old_one_is_refused(
         self, client, engine, session, org
     ):
