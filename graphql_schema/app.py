@@ -22,6 +22,7 @@ from crm.importing.runner import ImportRunner
 from crm.logging import get_logger
 from crm.settings import Settings, get_settings
 from crm.webhooks.outbound.delivery import drain
+from crm.webhooks.processing import retry_due
 from graphql_schema import graphiql, webhooks_http
 from graphql_schema.http import CRMGraphQL
 from graphql_schema.schema import build_schema
@@ -69,7 +70,8 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         if runner is not None:
             runner.start()
             app.state.import_runner = runner
-        # outbound webhooks without Redis (with Redis, arq's webhooks.deliver sends them)
+        # webhooks without Redis: outbound sent, failed inbound retried (with Redis, arq's
+        # webhooks.deliver and webhooks.retry crons do it)
         every = settings.webhook_send_interval_seconds
         sender = (
             None
@@ -144,11 +146,25 @@ def serve_app() -> Starlette:
     return create_app()
 
 
+# inbound deliveries due for a retry are looked for every this many send intervals (a minute
+# by default, like the worker's webhooks.retry cron)
+RETRY_INBOUND_EVERY = 12
+
+
 async def _send_webhooks(engine: Engine, settings: Settings, every: float) -> None:
-    """Deliver due outbound webhooks every ``every`` seconds, on a worker thread."""
+    """Deliver due outbound webhooks every ``every`` seconds and retry due inbound deliveries
+    every ``RETRY_INBOUND_EVERY`` times that, on a worker thread."""
+    ticks = 0
     while True:
         await asyncio.sleep(every)
+        ticks += 1
         try:
             await run_in_threadpool(drain, engine, settings=settings)
         except Exception:
             log.exception("crm.webhooks.outbound.sender_failed")
+        if ticks % RETRY_INBOUND_EVERY:
+            continue
+        try:
+            await run_in_threadpool(retry_due, engine)
+        except Exception:
+            log.exception("crm.webhooks.retry_failed")

@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 from crm.settings import Settings
 from graphql_schema.error_logging import log_errors
 from graphql_schema.mutations import Mutation
+from graphql_schema.mutations.webhook_endpoints import WebhookEndpointsQuery
 from graphql_schema.mutations.webhook_subscriptions import WebhookSubscriptionsQuery
 from graphql_schema.queries import Query
 from graphql_schema.request_errors import (
@@ -50,6 +51,7 @@ class RootQuery(
     WebhooksQuery,
     DedupModelQuery,
     WebhookSubscriptionsQuery,
+    WebhookEndpointsQuery,
 ):
     pass
 

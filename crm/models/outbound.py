@@ -17,6 +17,7 @@ OUTBOUND_EVENTS = (
     "contact.updated",
     "contact.merged",
     "contact.unmerged",
+    "contact.erased",
     "import.completed",
     "pms.sync.failed",
 )
@@ -37,6 +38,8 @@ class WebhookSubscription(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     deleted_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    # while set, no event is queued for it and pending ones are dropped (enable to resume)
+    disabled_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
 
 
 class WebhookOutbox(SQLModel, table=True):

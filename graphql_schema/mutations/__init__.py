@@ -9,6 +9,7 @@ from graphql_schema.mutations import api_keys as api_keys_m
 from graphql_schema.mutations import contact_context as context_m
 from graphql_schema.mutations import create_contact as create_m
 from graphql_schema.mutations import dismiss_duplicate as dismiss_m
+from graphql_schema.mutations import erase_contact as erase_m
 from graphql_schema.mutations import identifiers as identifiers_m
 from graphql_schema.mutations import import_contacts as import_m
 from graphql_schema.mutations import merge_contacts as merge_m
@@ -18,6 +19,7 @@ from graphql_schema.mutations import run_dedup_sweep as sweep_m
 from graphql_schema.mutations import set_dedup_settings as dedup_settings_m
 from graphql_schema.mutations import unmerge_contact as unmerge_m
 from graphql_schema.mutations import update_contact as update_m
+from graphql_schema.mutations import webhook_endpoints as endpoints_m
 from graphql_schema.mutations import webhook_subscriptions as subscriptions_m
 from graphql_schema.mutations import webhooks as webhooks_m
 from graphql_schema.mutations.api_keys import CreateApiKeyPayload, RevokeApiKeyPayload
@@ -25,6 +27,7 @@ from graphql_schema.mutations.base import mutation
 from graphql_schema.mutations.contact_context import ContactContextPayload
 from graphql_schema.mutations.create_contact import CreateContactPayload
 from graphql_schema.mutations.dismiss_duplicate import DismissDuplicatePayload
+from graphql_schema.mutations.erase_contact import EraseContactPayload
 from graphql_schema.mutations.identifiers import LinkIdentifierPayload, UnlinkIdentifierPayload
 from graphql_schema.mutations.import_contacts import ImportContactsPayload
 from graphql_schema.mutations.merge_contacts import MergeContactsPayload
@@ -35,9 +38,14 @@ from graphql_schema.mutations.run_dedup_sweep import RunDedupSweepPayload
 from graphql_schema.mutations.set_dedup_settings import SetDedupSettingsPayload
 from graphql_schema.mutations.unmerge_contact import UnmergeContactPayload
 from graphql_schema.mutations.update_contact import UpdateContactPayload
+from graphql_schema.mutations.webhook_endpoints import (
+    DeleteWebhookEndpointPayload,
+    WebhookEndpointPayload,
+)
 from graphql_schema.mutations.webhook_subscriptions import (
     CreateWebhookSubscriptionPayload,
     DeleteWebhookSubscriptionPayload,
+    WebhookSubscriptionPayload,
 )
 from graphql_schema.mutations.webhooks import (
     CreateWebhookEndpointPayload,
@@ -112,6 +120,16 @@ class Mutation(PmsMutation):
         "are taken back.",
         permission_classes=[IsAdmin],
     )
+    erase_contact: EraseContactPayload = mutation(
+        resolver=erase_m.resolve,
+        description="Erase a person's personal data on request (admin): the contact and those "
+        "merged into it become ERASED with empty fields; identifiers, source records, activity "
+        "(orders, subscriptions, prescriptions, messages), pets and duplicate candidates are "
+        "deleted; history and merge snapshots lose their values; stored webhook "
+        "deliveries that named the person lose their body. Cannot be undone. Subscribers get "
+        '`contact.erased`. See docs/webhooks.md "Erasure".',
+        permission_classes=[IsAdmin],
+    )
     dismiss_duplicate: DismissDuplicatePayload = mutation(
         resolver=dismiss_m.resolve,
         description="Dismiss a duplicate candidate (admin): the two are different people and "
@@ -165,6 +183,46 @@ class Mutation(PmsMutation):
         resolver=webhooks_m.resolve_create,
         description="Create an inbound webhook endpoint (admin): its URL and secret, the "
         "secret shown this once. See docs/webhooks.md for each provider's setup.",
+        permission_classes=[IsAdmin],
+    )
+    disable_webhook_endpoint: WebhookEndpointPayload = mutation(
+        resolver=endpoints_m.resolve_disable,
+        description="Stop accepting deliveries at an endpoint (admin): they answer 404 and "
+        "nothing is stored until it is enabled again. Disabling it twice changes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    enable_webhook_endpoint: WebhookEndpointPayload = mutation(
+        resolver=endpoints_m.resolve_enable,
+        description="Accept deliveries at a disabled endpoint again (admin).",
+        permission_classes=[IsAdmin],
+    )
+    rotate_webhook_endpoint_secret: WebhookEndpointPayload = mutation(
+        resolver=endpoints_m.resolve_rotate,
+        description="Replace an endpoint's secret (admin): the new one is in this answer only; "
+        "deliveries signed with the old one are refused (401) from now on.",
+        permission_classes=[IsAdmin],
+    )
+    delete_webhook_endpoint: DeleteWebhookEndpointPayload = mutation(
+        resolver=endpoints_m.resolve_delete,
+        description="Delete an endpoint and the raw deliveries it stored (admin); the activity "
+        "they brought stays. Its URL answers 404 from now on.",
+        permission_classes=[IsAdmin],
+    )
+    disable_webhook_subscription: WebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_disable,
+        description="Stop sending events to a subscription for now (admin): none is queued "
+        "while it is disabled and undelivered ones are dropped.",
+        permission_classes=[IsAdmin],
+    )
+    enable_webhook_subscription: WebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_enable,
+        description="Send events to a disabled subscription again, from now on (admin).",
+        permission_classes=[IsAdmin],
+    )
+    rotate_webhook_subscription_secret: WebhookSubscriptionPayload = mutation(
+        resolver=subscriptions_m.resolve_rotate,
+        description="Replace a subscription's signing secret (admin): the new one is in this "
+        "answer only; every attempt from now on, retries included, is signed with it.",
         permission_classes=[IsAdmin],
     )
     replay_webhook_delivery: ReplayWebhookDeliveryPayload = mutation(

@@ -1,5 +1,6 @@
 """Outbound webhook subscriptions (admin): createWebhookSubscription,
-deleteWebhookSubscription and the webhookSubscriptions query."""
+deleteWebhookSubscription, disable/enableWebhookSubscription,
+rotateWebhookSubscriptionSecret and the webhookSubscriptions query."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from crm.webhooks.outbound.subscriptions import (
     create_subscription,
     delete_subscription,
     list_subscriptions,
+    rotate_secret,
+    set_enabled,
 )
 from graphql_schema.context import Info
 from graphql_schema.mutations.base import run_command
@@ -20,7 +23,8 @@ from graphql_schema.permissions import IsAdmin
 from graphql_schema.types.common import UserError
 
 EVENTS_HELP = (
-    "contact.created, contact.updated, contact.merged, contact.unmerged, import.completed, "
+    "contact.created, contact.updated, contact.merged, contact.unmerged, contact.erased, "
+    "import.completed, "
     "pms.sync.failed."
 )
 
@@ -33,8 +37,12 @@ class WebhookSubscription:
     description: str | None = strawberry.field(description="A note for people.")
     created_at: datetime.datetime = strawberry.field(description="When it was made.")
     secret: str | None = strawberry.field(
-        description="The signing secret (`whsec_` + base64): only in createWebhookSubscription's "
-        "answer, null afterwards."
+        description="The signing secret (`whsec_` + base64): only in the answer of "
+        "createWebhookSubscription or rotateWebhookSubscriptionSecret, null everywhere else."
+    )
+    enabled: bool = strawberry.field(
+        default=True,
+        description="False once disabled: no event is queued for it until it is enabled again.",
     )
 
     @classmethod
@@ -46,6 +54,7 @@ class WebhookSubscription:
             description=row.description,
             created_at=row.created_at,
             secret=secret,
+            enabled=row.disabled_at is None,
         )
 
 
@@ -115,11 +124,66 @@ def resolve_delete(
     return DeleteWebhookSubscriptionPayload(deleted_id=strawberry.ID(str(result.id)), errors=[])
 
 
+@strawberry.input(description="The subscription to change.")
+class WebhookSubscriptionInput:
+    id: strawberry.ID = strawberry.field(description="Subscription id.")
+
+
+@strawberry.type(
+    description="Result of disableWebhookSubscription, enableWebhookSubscription and "
+    "rotateWebhookSubscriptionSecret."
+)
+class WebhookSubscriptionPayload:
+    webhook_subscription: WebhookSubscription | None = strawberry.field(
+        description="The subscription after the change (its secret only after a rotation)."
+    )
+    errors: list[UserError] = strawberry.field(description="Why nothing changed (NOT_FOUND).")
+
+
+def _changed(info: Info, command) -> WebhookSubscriptionPayload:  # type: ignore[no-untyped-def]
+    result, errors = run_command(info, command)
+    if result is None:
+        return WebhookSubscriptionPayload(webhook_subscription=None, errors=errors)
+    row, secret = result if isinstance(result, tuple) else (result, None)
+    return WebhookSubscriptionPayload(
+        webhook_subscription=WebhookSubscription.from_model(row, secret), errors=[]
+    )
+
+
+def resolve_disable(info: Info, input: WebhookSubscriptionInput) -> WebhookSubscriptionPayload:
+    org = info.context.organization.id
+    return _changed(
+        info,
+        lambda s: set_enabled(s, organization_id=org, subscription_id=str(input.id), enabled=False),
+    )
+
+
+def resolve_enable(info: Info, input: WebhookSubscriptionInput) -> WebhookSubscriptionPayload:
+    org = info.context.organization.id
+    return _changed(
+        info,
+        lambda s: set_enabled(s, organization_id=org, subscription_id=str(input.id), enabled=True),
+    )
+
+
+def resolve_rotate(info: Info, input: WebhookSubscriptionInput) -> WebhookSubscriptionPayload:
+    ctx = info.context
+    return _changed(
+        info,
+        lambda s: rotate_secret(
+            s,
+            organization_id=ctx.organization.id,
+            subscription_id=str(input.id),
+            settings=ctx.settings,
+        ),
+    )
+
+
 @strawberry.type
 class WebhookSubscriptionsQuery:
     @database_field(
-        description="The organization's outbound webhook subscriptions, oldest first (admin; "
-        "at most 50).",
+        description="The organization's outbound webhook subscriptions, enabled and disabled, "
+        "oldest first (admin; at most 50); never their secrets.",
         permission_classes=[IsAdmin],
     )
     def webhook_subscriptions(self, info: Info) -> list[WebhookSubscription]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from crm.errors import ServiceError
-from crm.webhooks.inbox import create_endpoint, endpoint_path
+from crm.webhooks.inbox import create_endpoint
 from crm.webhooks.processing import replay
 from graphql_schema.context import Info
 from graphql_schema.mutations.base import run_command
@@ -50,14 +50,7 @@ def resolve_create(info: Info, input: CreateWebhookEndpointInput) -> CreateWebho
         return CreateWebhookEndpointPayload(webhook_endpoint=None, errors=errors)
     endpoint, secret = result
     return CreateWebhookEndpointPayload(
-        webhook_endpoint=WebhookEndpoint(
-            id=strawberry.ID(str(endpoint.id)),
-            provider=WebhookProvider(endpoint.provider),
-            display_name=endpoint.display_name,
-            url=endpoint_path(endpoint),
-            secret=secret,
-        ),
-        errors=[],
+        webhook_endpoint=WebhookEndpoint.from_model(endpoint, secret), errors=[]
     )
 
 

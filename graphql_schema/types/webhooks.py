@@ -10,6 +10,8 @@ import strawberry
 
 from crm.errors import ServiceError
 from crm.models import WebhookDelivery as DeliveryModel
+from crm.models import WebhookEndpoint as EndpointModel
+from crm.webhooks.inbox import endpoint_path
 from crm.webhooks.queries import list_deliveries
 from graphql_schema.context import Info
 from graphql_schema.off_the_loop import database_field
@@ -44,8 +46,36 @@ class WebhookEndpoint:
     )
     secret: str | None = strawberry.field(
         description="The shared secret (signing key, Chatwoot's `?token=`, WhatsApp's verify "
-        "token): returned once, by createWebhookEndpoint; null afterwards."
+        "token): returned once, by createWebhookEndpoint or rotateWebhookEndpointSecret; null "
+        "everywhere else."
     )
+    enabled: bool = strawberry.field(
+        default=True,
+        description="False once disabled: deliveries then answer 404 and nothing is stored.",
+    )
+    created_at: datetime.datetime | None = strawberry.field(
+        default=None, description="When it was made."
+    )
+    rejected_signatures: int = strawberry.field(
+        default=0, description="Deliveries refused for a bad or missing signature (401)."
+    )
+    last_rejected_at: datetime.datetime | None = strawberry.field(
+        default=None, description="When the last of those came."
+    )
+
+    @classmethod
+    def from_model(cls, row: EndpointModel, secret: str | None = None) -> WebhookEndpoint:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            provider=WebhookProvider(row.provider),
+            display_name=row.display_name,
+            url=endpoint_path(row),
+            secret=secret,
+            enabled=row.disabled_at is None,
+            created_at=row.created_at,
+            rejected_signatures=row.rejected_signatures,
+            last_rejected_at=row.last_rejected_at,
+        )
 
 
 @strawberry.type(description="One delivery as received; the raw body is kept, not shown here.")

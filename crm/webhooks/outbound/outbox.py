@@ -28,11 +28,12 @@ Subscribed = list[tuple[uuid.UUID, list[str]]]
 
 
 def subscribed(session: Session, organization_id: uuid.UUID) -> Subscribed:
-    """The organization's live subscriptions and the events each wants (one indexed read)."""
+    """The live, enabled subscriptions and the events each wants (one indexed read)."""
     rows = session.execute(
         select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events).where(
             SUBSCRIPTIONS.c.organization_id == organization_id,
             SUBSCRIPTIONS.c.deleted_at.is_(None),
+            SUBSCRIPTIONS.c.disabled_at.is_(None),
         )
     ).all()
     return [(sid, list(events or [])) for sid, events in rows]
@@ -93,7 +94,7 @@ _UPDATES = ("field_changed", "identifier_linked", "identifier_unlinked")
 
 
 def from_contact_events(session: Session, events: list[dict[str, Any]]) -> None:
-    """Queue contact.created / updated / merged / unmerged for contact events being written
+    """Queue contact.created / updated / merged / unmerged / erased for contact events written
     (the pipeline's store and the merges call this beside their insert)."""
     if not events:
         return
@@ -102,8 +103,8 @@ def from_contact_events(session: Session, events: list[dict[str, Any]]) -> None:
     for e in events:
         kind, data = e["kind"], e.get("data") or {}
         out = by_org.setdefault(e["organization_id"], {})
-        if kind == "created":
-            out.setdefault("contact.created", []).append({"contactId": str(e["contact_id"])})
+        if kind in ("created", "erased"):
+            out.setdefault(f"contact.{kind}", []).append({"contactId": str(e["contact_id"])})
             settled.add((e["organization_id"], e["contact_id"]))
         elif kind in ("merged", "unmerged") and data.get("role") == "survivor":
             item = {

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 
 PREFIX = "whsec_"
 
@@ -37,7 +38,28 @@ def headers(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> dict[st
     }
 
 
-def verify(secret: str, *, msg_id: str, timestamp: str, body: bytes, header: str) -> bool:
-    """Whether one of the header's space-separated signatures is ours (what a receiver does)."""
-    expected = signature(secret, msg_id=msg_id, timestamp=int(timestamp), body=body)
+# how far a receiver lets ``webhook-timestamp`` be from its clock (the Standard Webhooks
+# libraries' default): an older message is stale, a replay
+TOLERANCE = 300
+
+
+def verify(
+    secret: str,
+    *,
+    msg_id: str,
+    timestamp: str,
+    body: bytes,
+    header: str,
+    tolerance: int | None = TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: whether the timestamp is within ``tolerance`` seconds of ``now``
+    (not stale) and one of the header's space-separated signatures is ours."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if tolerance is not None and abs((time.time() if now is None else now) - sent) > tolerance:
+        return False
+    expected = signature(secret, msg_id=msg_id, timestamp=sent, body=body)
     return any(hmac.compare_digest(expected, s) for s in header.split())

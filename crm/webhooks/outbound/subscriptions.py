@@ -1,4 +1,5 @@
-"""Managing outbound webhook subscriptions (admin keys): create, list, delete."""
+"""Managing outbound webhook subscriptions (admin keys): create, list, disable, enable,
+rotate the secret, delete."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def create_subscription(
 def list_subscriptions(
     session: Session, *, organization_id: uuid.UUID
 ) -> list[WebhookSubscription]:
-    """The organization's live subscriptions, oldest first."""
+    """The organization's subscriptions (disabled ones too; not deleted ones), oldest first."""
     return list(
         session.exec(
             select(WebhookSubscription)
@@ -76,11 +77,50 @@ def delete_subscription(
     session: Session, *, organization_id: uuid.UUID, subscription_id: str
 ) -> WebhookSubscription:
     """Stop sending to it (events not yet delivered are dropped; the log stays)."""
-    sid = parse_uuid(subscription_id)
-    row = session.get(WebhookSubscription, sid) if sid else None
-    if row is None or row.organization_id != organization_id or row.deleted_at is not None:
-        raise NotFound("webhook subscription", field="id")
+    row = _live(session, organization_id=organization_id, subscription_id=subscription_id)
     row.deleted_at = utcnow()
     session.add(row)
     session.flush()
     return row
+
+
+def _live(
+    session: Session, *, organization_id: uuid.UUID, subscription_id: str
+) -> WebhookSubscription:
+    sid = parse_uuid(subscription_id)
+    row = session.get(WebhookSubscription, sid) if sid else None
+    if row is None or row.organization_id != organization_id or row.deleted_at is not None:
+        raise NotFound("webhook subscription", field="id")
+    return row
+
+
+def set_enabled(
+    session: Session, *, organization_id: uuid.UUID, subscription_id: str, enabled: bool
+) -> WebhookSubscription:
+    """Disable (no event is queued for it; pending ones are dropped) or enable it again
+    (events from now on); doing it twice changes nothing."""
+    row = _live(session, organization_id=organization_id, subscription_id=subscription_id)
+    if enabled:
+        row.disabled_at = None
+    elif row.disabled_at is None:
+        row.disabled_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def rotate_secret(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    subscription_id: str,
+    settings: Settings | None = None,
+) -> tuple[WebhookSubscription, str]:
+    """A new ``whsec_`` secret, returned this once: every attempt from now on (retries of
+    earlier events too) is signed with it."""
+    row = _live(session, organization_id=organization_id, subscription_id=subscription_id)
+    plain = signing.new_secret()
+    row.secret_encrypted = secrets.encrypt(plain, settings=settings or get_settings())
+    session.add(row)
+    session.flush()
+    return row, plain
