@@ -22,6 +22,7 @@ def _burst_worker(redis_url: str, queue_name: str) -> Worker:
         poll_delay=0,
         handle_signals=False,
         keep_result=60,
+        cron_jobs=[],  # the registered crons would count as jobs when due
     )
 
 

@@ -41,6 +41,8 @@ def redis_url(monkeypatch) -> str:
 
 
 def burst_worker(redis_url: str, queue_name: str, **options) -> Worker:
+    # the registered crons (webhook delivery, PMS checks) would count as jobs when due
+    options.setdefault("cron_jobs", [])
     return create_worker(
         WorkerSettings,
         redis_settings=redis_settings_for(redis_url),
