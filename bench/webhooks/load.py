@@ -27,6 +27,9 @@ class Pool:
     async def get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.idle:
             return self.idle.pop()
+        return await self.get_new()
+
+    async def get_new(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self.opened += 1
         return await asyncio.open_connection(self.host, self.port)
 
@@ -35,7 +38,21 @@ class Pool:
 
 
 async def request(pool: Pool, raw: bytes) -> tuple[int, bytes]:
+    reused = bool(pool.idle)
     reader, writer = await pool.get()
+    try:
+        return await _exchange(pool, reader, writer, raw)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        if not reused:
+            raise
+    # the server closed an idle keep-alive connection: once more on a new one (as clients do)
+    reader, writer = await pool.get_new()
+    return await _exchange(pool, reader, writer, raw)
+
+
+async def _exchange(
+    pool: Pool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+) -> tuple[int, bytes]:
     try:
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
