@@ -64,7 +64,6 @@ class _Item:
     model: type[Order] | type[Subscription] | type[Prescription]
     external_id: str
     customer: Observation
-    customer_key: str
     contact_id: uuid.UUID | None = None
 
 
@@ -84,10 +83,10 @@ def handle_many(
     deliveries: Sequence[tuple[WebhookDelivery, dict]],
 ) -> list[str | Unprocessable]:
     """Process deliveries of one organization together, in their order: ``processed``,
-    ``ignored`` or the Unprocessable reason of each. The customers go through the pipeline in
-    batches (one load and one store for many; a customer at most once a batch, so its
-    deliveries are seen in order), the orders, subscriptions and prescriptions are fetched
-    and locked in one statement each; any other error is raised for the whole lot."""
+    ``ignored`` or the Unprocessable reason of each. The customers go through the pipeline
+    together (one load and one store for the lot; a customer seen twice ends as its last
+    observation), the orders, subscriptions and prescriptions are fetched and locked in one
+    statement each; any other error is raised for the whole lot."""
     results: list[str | Unprocessable | None] = [None] * len(deliveries)
     items: list[tuple[int, _Item]] = []
     for index, (delivery, payload) in enumerate(deliveries):
@@ -100,24 +99,17 @@ def handle_many(
             results[index] = "ignored"
         else:
             items.append((index, item))
-    rounds: list[list[tuple[int, _Item]]] = []
-    seen: dict[str, int] = {}
-    for index, item in items:
-        n = seen.get(item.customer_key, 0)
-        seen[item.customer_key] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append((index, item))
-    for batch in rounds:
-        first = f"webhook:{batch[0][1].delivery.id}"
-        actor = first if len(batch) == 1 else f"{first}+{len(batch) - 1}"
+    if items:
+        # one pass of the pipeline for every customer of the lot: a customer seen twice
+        # ends as its last observation, as if they had come one after the other
+        first = f"webhook:{items[0][1].delivery.id}"
         found = resolve_many(
             session,
             organization=organization,
-            observations=[item.customer for _, item in batch],
-            actor=actor,
+            observations=[item.customer for _, item in items],
+            actor=first if len(items) == 1 else f"{first}+{len(items) - 1}",
         )
-        for (index, item), contact in zip(batch, found, strict=True):
+        for (index, item), contact in zip(items, found, strict=True):
             if isinstance(contact, Unprocessable):
                 results[index] = contact
             else:
@@ -154,13 +146,11 @@ def _read(organization: Organization, delivery: WebhookDelivery, payload: dict) 
     if external_id is None:
         raise Unprocessable(f"the {kind} has no id")
     at = when(text(data, "updatedAt", "createdAt", "timestamp")) or delivery.received_at
-    customer, key = _customer(organization, data, at=at)
-    return _Item(delivery, event, data, model, external_id, customer, key or f"#{delivery.id}")
+    customer = _customer(organization, data, at=at)
+    return _Item(delivery, event, data, model, external_id, customer)
 
 
-def _customer(
-    organization: Organization, data: dict[str, Any], *, at: datetime
-) -> tuple[Observation, str | None]:
+def _customer(organization: Organization, data: dict[str, Any], *, at: datetime) -> Observation:
     customer_id = text(data, "customer._id", "customer.id", "customerId")
     raw = {
         "email": text(data, "customer.email", "email"),
@@ -176,7 +166,7 @@ def _customer(
         "postal_code": text(data, "shippingAddress.postalCode", "shippingAddress.zip"),
         "country": text(data, "shippingAddress.country"),
     }
-    observation = observe(
+    return observe(
         organization,
         raw=raw,
         source=SOURCE,
@@ -184,9 +174,6 @@ def _customer(
         source_id=f"customer:{customer_id}" if customer_id else None,
         observed_at=at,
     )
-    # the deliveries of one customer (by any of its keys) are resolved one after the other
-    key = customer_id or raw["email"] or raw["phone"]
-    return observation, key and key.lower()
 
 
 def _amount(value: str | None) -> Decimal | None:

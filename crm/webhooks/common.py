@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
@@ -185,10 +186,15 @@ def upsert_many(
     missing = [i for i in wanted if i not in found]
     if missing:
         table = model.__table__  # type: ignore[attr-defined]
-        rows = []
-        for external_id in missing:
-            made = model(organization_id=organization_id, source=source, external_id=external_id)
-            rows.append({c.name: getattr(made, c.name) for c in table.columns})
+        rows = [
+            {
+                **_defaults(model),
+                "organization_id": organization_id,
+                "source": source,
+                "external_id": external_id,
+            }
+            for external_id in missing
+        ]
         dialect = session.get_bind().dialect.name
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
         session.execute(
@@ -198,3 +204,14 @@ def upsert_many(
         )
         found |= find(missing)
     return found
+
+
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """A new row's column defaults, as the model would make them (its id, its times...)."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            out[name] = info.default_factory()  # type: ignore[call-arg]
+        elif info.default is not PydanticUndefined:
+            out[name] = info.default
+    return out

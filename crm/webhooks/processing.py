@@ -31,7 +31,7 @@ FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=6)
 DONE = frozenset({"processed", "ignored", "rejected"})
 # deliveries processed together by one job (one transaction, one pass of the pipeline)
-BATCH_SIZE = 100
+BATCH_SIZE = 250
 # a delivery still ``received`` this long after it came is processed by the retry cron (its
 # job was lost: a worker killed while running it keeps the job marked in progress for hours)
 STALE_AFTER = timedelta(minutes=1)
@@ -52,7 +52,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _finish(delivery: WebhookDelivery, outcome: str | BaseException, now: datetime) -> None:
-    """Record what processing ``delivery`` (already counted in ``attempts``) came to."""
+    """Count the attempt and record what processing ``delivery`` came to."""
+    delivery.attempts += 1
     if isinstance(outcome, Unprocessable):
         delivery.status, delivery.last_error = "rejected", _describe(outcome)
         delivery.next_attempt_at = None
@@ -88,7 +89,6 @@ def process_delivery(engine: Engine, delivery_id: uuid.UUID | str) -> str | None
             return delivery.status
         organization = session.get(Organization, delivery.organization_id)
         assert organization is not None
-        delivery.attempts += 1
         now = utcnow()
         outcome: str | BaseException
         try:
@@ -152,7 +152,6 @@ def _process_batch(session: Session, batch: list[WebhookDelivery]) -> None:
     organizations: dict[uuid.UUID, Organization] = {}
     careportals: dict[uuid.UUID, list[tuple[WebhookDelivery, dict]]] = {}
     for delivery in batch:
-        delivery.attempts += 1
         organization = organizations.get(delivery.organization_id)
         if organization is None:
             organization = session.get(Organization, delivery.organization_id)
