@@ -8,6 +8,7 @@ job that runs twice, or a replay, has no second effect.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -32,6 +33,8 @@ MAX_BACKOFF = timedelta(hours=6)
 DONE = frozenset({"processed", "ignored", "rejected"})
 # deliveries processed together by one job (one transaction, one pass of the pipeline)
 BATCH_SIZE = 250
+# how long one job goes on taking batches while deliveries wait (then the next job does)
+DRAIN_SECONDS = 60.0
 # a delivery still ``received`` this long after it came is processed by the retry cron (its
 # job was lost: a worker killed while running it keeps the job marked in progress for hours)
 STALE_AFTER = timedelta(minutes=1)
@@ -186,15 +189,21 @@ def _process_batch(session: Session, batch: list[WebhookDelivery]) -> None:
         session.add(delivery)
 
 
-def process_job(engine: Engine, delivery_id: uuid.UUID | str) -> str | None:
+def process_job(
+    engine: Engine, delivery_id: uuid.UUID | str, *, drain_for: float = DRAIN_SECONDS
+) -> str | None:
     """``webhooks.process``: the delivery with a batch of the others waiting
     (``process_pending``), or on its own when another job holds it or it is not ``received``
-    (a failed one is retried); its status afterwards (None: no such delivery)."""
+    (a failed one is retried); then more batches while deliveries wait, for up to
+    ``drain_for`` seconds (the API queues one job for all the deliveries of a moment). Its
+    status afterwards (None: no such delivery)."""
     ident = uuid.UUID(str(delivery_id))
+    started = time.monotonic()
     done = process_pending(engine, ident)
-    if ident in done:
-        return done[ident]
-    return process_delivery(engine, ident)
+    status = done[ident] if ident in done else process_delivery(engine, ident)
+    while len(done) >= BATCH_SIZE and time.monotonic() - started < drain_for:
+        done = process_pending(engine)
+    return status
 
 
 def due_deliveries(
