@@ -147,15 +147,8 @@ def receive(
     ident, name = parse_uuid(endpoint_id), provider.upper()
     if ident is None or name not in WEBHOOK_PROVIDERS:
         return Receipt(404, reason="unknown endpoint")
-    endpoints = WebhookEndpoint.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
-        found = conn.execute(
-            sa.select(endpoints.c.organization_id, endpoints.c.secret_encrypted).where(
-                endpoints.c.id == ident,
-                endpoints.c.provider == name,
-                endpoints.c.disabled_at.is_(None),
-            )
-        ).first()
+        found = conn.execute(_ENDPOINT, {"id": ident, "provider": name}).first()
         if found is None:
             return Receipt(404, reason="unknown endpoint")
         organization_id, token = found
@@ -171,24 +164,11 @@ def receive(
             log.info("crm.webhooks.bad_signature", provider=name, endpoint_id=str(ident))
             return Receipt(401, reason="bad or missing signature")
         row = _delivery_row(organization_id, ident, name, body)
-        deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
-        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            deliveries
-        )
-        stored = conn.execute(
-            insert.values(row)
-            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-            .returning(deliveries.c.id)
-        ).first()
+        stored = conn.execute(_INSERT[conn.dialect.name == "postgresql"], row).first()
         first = None
         if stored is None:
             # the same event again: one effect, and the same 2xx
-            first = conn.execute(
-                sa.select(deliveries.c.id, deliveries.c.status, deliveries.c.last_error).where(
-                    deliveries.c.endpoint_id == ident,
-                    deliveries.c.event_id == row["event_id"],
-                )
-            ).one()
+            first = conn.execute(_FIRST, {"endpoint_id": ident, "event_id": row["event_id"]}).one()
         conn.commit()
     if first is not None:
         log.info("crm.webhooks.duplicate", provider=name, delivery_id=str(first.id))
@@ -210,6 +190,26 @@ def receive(
     if status == "rejected":
         return Receipt(400, row["id"], reason=reason)
     return Receipt(200, row["id"], to_process=True)
+
+
+# the statements of ``receive``, built once (their parameters bound at each call)
+_ENDPOINTS = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+_DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_ENDPOINT = sa.select(_ENDPOINTS.c.organization_id, _ENDPOINTS.c.secret_encrypted).where(
+    _ENDPOINTS.c.id == sa.bindparam("id"),
+    _ENDPOINTS.c.provider == sa.bindparam("provider"),
+    _ENDPOINTS.c.disabled_at.is_(None),
+)
+_INSERT = {
+    postgres: (postgresql.insert if postgres else sqlite.insert)(_DELIVERIES)
+    .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+    .returning(_DELIVERIES.c.id)
+    for postgres in (True, False)
+}
+_FIRST = sa.select(_DELIVERIES.c.id, _DELIVERIES.c.status, _DELIVERIES.c.last_error).where(
+    _DELIVERIES.c.endpoint_id == sa.bindparam("endpoint_id"),
+    _DELIVERIES.c.event_id == sa.bindparam("event_id"),
+)
 
 
 def _delivery_row(
