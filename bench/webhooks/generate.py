@@ -234,8 +234,12 @@ class Generator:
         out: list[Event] = []
         while len(out) < count:
             r = self.rng.random()
-            group = self.order() if r < 0.7 else self.subscription() if r < 0.85 else self.prescription()
-            out.extend(group)
+            if r < 0.7:
+                out.extend(self.order())
+            elif r < 0.85:
+                out.extend(self.subscription())
+            else:
+                out.extend(self.prescription())
         return out
 
 

@@ -192,7 +192,7 @@ def summarize(result: dict) -> dict:
     statuses = result["statuses"]
 
     def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(round(p / 100 * (len(lat) - 1))))] if lat else 0.0
+        return lat[min(len(lat) - 1, round(p / 100 * (len(lat) - 1)))] if lat else 0.0
 
     return {
         "requests": result["requests"],
@@ -412,7 +412,7 @@ def main() -> int:
             result["lost"] = len(missing)
             stored = query(url, "SELECT count(*) FROM webhook_deliveries")[0][0]
             result["stored"] = stored
-            log(f"  stored {stored:,} deliveries for {len(events):,} unique events; lost {len(missing)}")
+            log(f"  stored {stored:,} deliveries ({len(events):,} unique events), {len(missing)} lost")
 
             # (2) the drain
             queued = _queued(args.redis_url)
@@ -508,7 +508,7 @@ def kill_phase(args, url, port, env, tmpdir, org_id, events, kill_events) -> dic
         "effects": effects,
         "problems": problems,
     }
-    log(f"  after the restart: drained in {recovery:.1f} s; attempts {attempts}; {problems or 'OK'}")
+    log(f"  restarted: drained in {recovery:.1f} s; attempts {attempts}; {problems or 'OK'}")
     return out
 
 
@@ -563,7 +563,7 @@ def report(result: dict) -> str:
         ),
     ]
     lines = [
-        f"{result['date']}, {result['machine'].get('cpu')} ×{result['machine']['nproc']}, "
+        f"{result['date']}, {result['machine'].get('cpu')} x{result['machine']['nproc']}, "
         f"load average {result['loadavg_start']} (start) / {result['loadavg_end']} (end); "
         f"{result['args']['rate']:g} req/s for {result['args']['duration']:g} s, one uvicorn "
         "worker",
