@@ -281,9 +281,9 @@ def check_effects(url: str, org_id: str, events: list[generate.Event]) -> dict:
     rx = {r[0] for r in query(url, "SELECT external_id FROM prescriptions")}
     if rx != exp.prescriptions:
         problems.append(f"{len(rx)} prescriptions, expected {len(exp.prescriptions)}")
-    unprocessed = query(
-        url, "SELECT count(*) FROM webhook_deliveries WHERE status <> 'processed'"
-    )[0][0]
+    unprocessed = query(url, "SELECT count(*) FROM webhook_deliveries WHERE status <> 'processed'")[
+        0
+    ][0]
     if unprocessed:
         problems.append(f"{unprocessed} deliveries not processed: {status_counts(url)}")
     return {
@@ -412,7 +412,7 @@ def main() -> int:
             result["lost"] = len(missing)
             stored = query(url, "SELECT count(*) FROM webhook_deliveries")[0][0]
             result["stored"] = stored
-            log(f"  stored {stored:,} deliveries ({len(events):,} unique events), {len(missing)} lost")
+            log(f"  stored {stored:,} deliveries ({len(events):,} events), {len(missing)} lost")
 
             # (2) the drain
             queued = _queued(args.redis_url)
@@ -537,8 +537,7 @@ def report(result: dict) -> str:
         ),
         (
             "deliveries sent / 2xx / duplicates answered",
-            f"{hooks['requests']:,} / {hooks['ok_2xx']:,}"
-            f" / {hooks.get('duplicate_answers', 0):,}",
+            f"{hooks['requests']:,} / {hooks['ok_2xx']:,} / {hooks.get('duplicate_answers', 0):,}",
             verdict("all 2xx"),
         ),
         ("event ids lost", str(result["lost"]), verdict("none lost")),
