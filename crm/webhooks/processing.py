@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import case
+from sqlalchemy import case, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -151,6 +151,15 @@ def process_pending(
 
 
 def _process_batch(session: Session, batch: list[WebhookDelivery]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # one batch of an organization at a time (other jobs wait, their deliveries claimed):
+        # concurrent batches of one organization share customers, and the pipeline settles
+        # such races by planning again, which many large batches at once turned into failures
+        for organization_id in sorted({d.organization_id for d in batch}):
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"),
+                {"key": (organization_id.int & (1 << 64) - 1) - (1 << 63)},
+            )
     now = utcnow()
     organizations: dict[uuid.UUID, Organization] = {}
     careportals: dict[uuid.UUID, list[tuple[WebhookDelivery, dict]]] = {}
