@@ -137,13 +137,13 @@ def process_pending(
         batch = list(session.exec(statement.limit(limit).with_for_update(skip_locked=True)))
         if not batch:
             return {}
+        ids = [delivery.id for delivery in batch]
         try:
             _process_batch(session, batch)
             session.commit()
         except Exception as exc:
             session.rollback()
             log.warning("crm.webhooks.batch_failed", size=len(batch), error=type(exc).__name__)
-            ids = [delivery.id for delivery in batch]
         else:
             log.info("crm.webhooks.batch_processed", size=len(batch))
             return {delivery.id: delivery.status for delivery in batch}

@@ -190,3 +190,29 @@ class TestLostJobs:
             "processed": 1
         }
         assert len(rows(engine, Order)) == 1
+
+
+class TestBatchFailure:
+    def test_a_batch_that_fails_is_rolled_back_and_each_delivery_tried_alone(
+        self, engine, make_hook, monkeypatch
+    ):
+        from crm.webhooks import careportals
+
+        hook = make_hook()
+        store(engine, hook, CREATED)
+        store(engine, hook, update("evt-2", "approved", "2026-12-02T10:00:00Z"))
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("the database went away")
+
+        # given processing that breaks (for the batch, and for each delivery alone)
+        monkeypatch.setattr(careportals, "handle_many", broken)
+        # when a job takes them
+        done = process_pending(engine)
+        # then nothing of the batch stays, and each is failed once, to be retried
+        assert sorted(done.values()) == ["failed", "failed"]
+        with Session(engine) as session:
+            stored = session.exec(select(WebhookDelivery)).all()
+        assert {(d.status, d.attempts) for d in stored} == {("failed", 1)}
+        assert all(d.next_attempt_at is not None for d in stored)
+        assert rows(engine, Order) == [] and rows(engine, Contact) == []
