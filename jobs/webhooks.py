@@ -9,12 +9,13 @@ from typing import Any
 from arq.cron import CronJob, cron
 
 from crm.webhooks.outbound.delivery import drain
-from crm.webhooks.processing import process_delivery, retry_due
+from crm.webhooks.processing import process_job, retry_due
 
 
 async def process(ctx: dict[str, Any], delivery_id: str) -> str | None:
-    """webhooks.process: process one delivery (idempotent: a processed one is left alone)."""
-    return await asyncio.to_thread(process_delivery, ctx["engine"], delivery_id)
+    """webhooks.process: process a delivery, with a batch of the others waiting (idempotent:
+    a processed one is left alone; one another job holds is not taken twice)."""
+    return await asyncio.to_thread(process_job, ctx["engine"], delivery_id)
 
 
 async def retry(ctx: dict[str, Any]) -> dict[str, int]:

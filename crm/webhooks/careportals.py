@@ -11,14 +11,17 @@ names read besides the documented ones are listed in docs/webhooks.md.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlmodel import Session
 
+from crm.ingest.observation import Observation
 from crm.models import Order, Organization, Prescription, Subscription, WebhookDelivery, utcnow
-from crm.webhooks.common import flatten, indexed, resolve, text, upsert, when
+from crm.webhooks.common import flatten, indexed, observe, resolve_many, text, upsert_many, when
 from crm.webhooks.providers import Unprocessable
 
 SOURCE = "careportals"
@@ -51,31 +54,103 @@ def event_of(payload: dict[str, Any]) -> tuple[str | None, str | None]:
     )
 
 
+@dataclass(slots=True)
+class _Item:
+    """A delivery read: its event, data, subject (model and id) and its customer."""
+
+    delivery: WebhookDelivery
+    event: str
+    data: dict[str, Any]
+    model: type[Order] | type[Subscription] | type[Prescription]
+    external_id: str
+    customer: Observation
+    contact_id: uuid.UUID | None = None
+
+
 def handle(
     session: Session, *, organization: Organization, delivery: WebhookDelivery, payload: dict
 ) -> str:
+    [result] = handle_many(session, organization=organization, deliveries=[(delivery, payload)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def handle_many(
+    session: Session,
+    *,
+    organization: Organization,
+    deliveries: Sequence[tuple[WebhookDelivery, dict]],
+) -> list[str | Unprocessable]:
+    """Process deliveries of one organization together, in their order: ``processed``,
+    ``ignored`` or the Unprocessable reason of each. The customers go through the pipeline
+    together (one load and one store for the lot; a customer seen twice ends as its last
+    observation), the orders, subscriptions and prescriptions are fetched and locked in one
+    statement each; any other error is raised for the whole lot."""
+    results: list[str | Unprocessable | None] = [None] * len(deliveries)
+    items: list[tuple[int, _Item]] = []
+    for index, (delivery, payload) in enumerate(deliveries):
+        try:
+            item = _read(organization, delivery, payload)
+        except Unprocessable as exc:
+            results[index] = exc
+            continue
+        if item is None:
+            results[index] = "ignored"
+        else:
+            items.append((index, item))
+    if items:
+        # one pass of the pipeline for every customer of the lot: a customer seen twice
+        # ends as its last observation, as if they had come one after the other
+        first = f"webhook:{items[0][1].delivery.id}"
+        found = resolve_many(
+            session,
+            organization=organization,
+            observations=[item.customer for _, item in items],
+            actor=first if len(items) == 1 else f"{first}+{len(items) - 1}",
+        )
+        for (index, item), contact in zip(items, found, strict=True):
+            if isinstance(contact, Unprocessable):
+                results[index] = contact
+            else:
+                item.contact_id = contact
+    live = [(i, item) for i, item in items if results[i] is None]
+    rows: dict[tuple[type, str], Any] = {}
+    for model in (Order, Subscription, Prescription):
+        wanted = [item.external_id for _, item in live if item.model is model]
+        for external_id, row in upsert_many(
+            session, model, organization_id=organization.id, source=SOURCE, external_ids=wanted
+        ).items():
+            rows[(model, external_id)] = row
+    for index, item in live:
+        row = rows[(item.model, item.external_id)]
+        assert item.contact_id is not None
+        row.contact_id = item.contact_id
+        _HANDLERS[item.event](row, item.data, delivery=item.delivery, event=item.event)
+        session.add(row)
+        results[index] = "processed"
+    return [r if r is not None else "ignored" for r in results]
+
+
+def _read(organization: Organization, delivery: WebhookDelivery, payload: dict) -> _Item | None:
     event = str(payload.get("event") or "")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise Unprocessable("a CarePortals delivery carries its payload in `data`")
     data = flatten(data)
-    handler = _HANDLERS.get(event)
-    if handler is None:
-        return "ignored"
+    subject = _SUBJECTS.get(event)
+    if subject is None:
+        return None
+    model, kind, names = subject
+    external_id = text(data, *names)
+    if external_id is None:
+        raise Unprocessable(f"the {kind} has no id")
     at = when(text(data, "updatedAt", "createdAt", "timestamp")) or delivery.received_at
-    contact_id = _customer(session, organization, data, delivery=delivery, at=at)
-    handler(session, organization, data, contact_id=contact_id, delivery=delivery, event=event)
-    return "processed"
+    customer = _customer(organization, data, at=at)
+    return _Item(delivery, event, data, model, external_id, customer)
 
 
-def _customer(
-    session: Session,
-    organization: Organization,
-    data: dict[str, Any],
-    *,
-    delivery: WebhookDelivery,
-    at: datetime,
-) -> uuid.UUID:
+def _customer(organization: Organization, data: dict[str, Any], *, at: datetime) -> Observation:
     customer_id = text(data, "customer._id", "customer.id", "customerId")
     raw = {
         "email": text(data, "customer.email", "email"),
@@ -91,15 +166,13 @@ def _customer(
         "postal_code": text(data, "shippingAddress.postalCode", "shippingAddress.zip"),
         "country": text(data, "shippingAddress.country"),
     }
-    return resolve(
-        session,
-        organization=organization,
+    return observe(
+        organization,
         raw=raw,
         source=SOURCE,
         # one record per customer: a changed address or email is a new version of it
         source_id=f"customer:{customer_id}" if customer_id else None,
         observed_at=at,
-        actor=f"webhook:{delivery.id}",
     )
 
 
@@ -113,22 +186,7 @@ def _amount(value: str | None) -> Decimal | None:
     return amount if amount.is_finite() and abs(amount) < Decimal("1e10") else None
 
 
-def _order(
-    session: Session,
-    organization: Organization,
-    data: dict[str, Any],
-    *,
-    contact_id: uuid.UUID,
-    delivery: WebhookDelivery,
-    event: str,
-) -> None:
-    order_id = text(data, "_id", "orderId", "order._id", "order.id", "id")
-    if order_id is None:
-        raise Unprocessable("the order has no id")
-    order = upsert(
-        session, Order, organization_id=organization.id, source=SOURCE, external_id=order_id
-    )
-    order.contact_id = contact_id
+def _order(order: Order, data: dict[str, Any], *, delivery: WebhookDelivery, event: str) -> None:
     created = event == "order.created"
     if created:
         order.total_amount = _amount(text(data, "total", "totalAmount", "amount", "order.total"))
@@ -154,7 +212,6 @@ def _order(
         )
         _add_status(order, status=status, at=at, event_id=delivery.event_id, created=created)
     order.updated_at = utcnow()
-    session.add(order)
 
 
 def _add_status(order: Order, *, status: str, at: datetime, event_id: str, created: bool) -> None:
@@ -174,21 +231,8 @@ def _add_status(order: Order, *, status: str, at: datetime, event_id: str, creat
 
 
 def _subscription(
-    session: Session,
-    organization: Organization,
-    data: dict[str, Any],
-    *,
-    contact_id: uuid.UUID,
-    delivery: WebhookDelivery,
-    event: str,
+    sub: Subscription, data: dict[str, Any], *, delivery: WebhookDelivery, event: str
 ) -> None:
-    sub_id = text(data, "_id", "subscriptionId", "subscription._id", "subscription.id", "id")
-    if sub_id is None:
-        raise Unprocessable("the subscription has no id")
-    sub = upsert(
-        session, Subscription, organization_id=organization.id, source=SOURCE, external_id=sub_id
-    )
-    sub.contact_id = contact_id
     status = "cancelled" if event == "subscription.cancelled" else "paused"
     at = (
         when(text(data, "cancelledAt" if status == "cancelled" else "pausedAt", "updatedAt"))
@@ -202,31 +246,34 @@ def _subscription(
     if sub.status_at is None or at >= sub.status_at:
         sub.status, sub.status_at = status, at
     sub.updated_at = utcnow()
-    session.add(sub)
 
 
 def _prescription(
-    session: Session,
-    organization: Organization,
-    data: dict[str, Any],
-    *,
-    contact_id: uuid.UUID,
-    delivery: WebhookDelivery,
-    event: str,
+    rx: Prescription, data: dict[str, Any], *, delivery: WebhookDelivery, event: str
 ) -> None:
-    rx_id = text(data, "_id", "prescriptionId", "prescription._id", "prescription.id", "id")
-    if rx_id is None:
-        raise Unprocessable("the prescription has no id")
-    rx = upsert(
-        session, Prescription, organization_id=organization.id, source=SOURCE, external_id=rx_id
-    )
-    rx.contact_id = contact_id
     rx.drug_name = text(data, "drugName", "medication.name", "lineItems.0.drugName") or rx.drug_name
     rx.prescribed_at = when(text(data, "createdAt", "prescribedAt")) or rx.prescribed_at
-    session.add(rx)
 
 
-_HANDLERS = {
+_ORDER = (Order, "order", ("_id", "orderId", "order._id", "order.id", "id"))
+_SUBSCRIPTION = (
+    Subscription,
+    "subscription",
+    ("_id", "subscriptionId", "subscription._id", "subscription.id", "id"),
+)
+_PRESCRIPTION = (
+    Prescription,
+    "prescription",
+    ("_id", "prescriptionId", "prescription._id", "prescription.id", "id"),
+)
+_SUBJECTS: dict[str, tuple[Any, str, tuple[str, ...]]] = {
+    "order.created": _ORDER,
+    "order.status_updated": _ORDER,
+    "subscription.cancelled": _SUBSCRIPTION,
+    "subscription.paused": _SUBSCRIPTION,
+    "prescription.created": _PRESCRIPTION,
+}
+_HANDLERS: dict[str, Any] = {
     "order.created": _order,
     "order.status_updated": _order,
     "subscription.cancelled": _subscription,

@@ -12,15 +12,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from crm.errors import ErrorCode, NotFound, ServiceError
 from crm.logging import get_logger
 from crm.models import Organization, WebhookDelivery, WebhookEndpoint, utcnow
-from crm.models.base import parse_uuid
+from crm.models.base import parse_uuid, uuid7
 from crm.models.webhooks import WEBHOOK_PROVIDERS
 from crm.webhooks import providers, secrets, signatures
 
@@ -139,23 +140,83 @@ def receive(
 ) -> Receipt:
     """Verify and store one delivery (committed before this returns): 2xx for stored ones and
     for duplicates, 401 for a bad signature (nothing stored but a counter), 404 for an unknown
-    endpoint, 400 for a body that is not JSON (stored as ``rejected``)."""
-    with Session(engine, expire_on_commit=False) as session:
-        endpoint = _endpoint(session, provider, endpoint_id)
-        if endpoint is None:
+    endpoint, 400 for a body that is not JSON (stored as ``rejected``).
+
+    One connection and one transaction: the endpoint is read, the delivery inserted (``ON
+    CONFLICT DO NOTHING``: the same event again finds the first one), committed."""
+    ident, name = parse_uuid(endpoint_id), provider.upper()
+    if ident is None or name not in WEBHOOK_PROVIDERS:
+        return Receipt(404, reason="unknown endpoint")
+    with engine.connect() as conn:
+        found = conn.execute(_ENDPOINT, {"id": ident, "provider": name}).first()
+        if found is None:
             return Receipt(404, reason="unknown endpoint")
-        organization_id, ident, name = endpoint.organization_id, endpoint.id, endpoint.provider
+        organization_id, token = found
         try:
-            secret = secrets.decrypt(endpoint.secret_encrypted)
+            secret = secrets.decrypt(token)
         except ValueError:
             # CRM_SECRET_KEY changed: nothing can be verified; 503 so the provider retries
             log.error("crm.webhooks.secret_unreadable", endpoint_id=str(ident))
             return Receipt(503, reason="the endpoint's secret cannot be read")
-    if not signatures.verified(name, secret=secret, body=body, headers=headers, query=query):
-        _count_rejection(engine, ident)
-        log.info("crm.webhooks.bad_signature", provider=name, endpoint_id=str(ident))
-        return Receipt(401, reason="bad or missing signature")
+        if not signatures.verified(name, secret=secret, body=body, headers=headers, query=query):
+            conn.rollback()
+            _count_rejection(engine, ident)
+            log.info("crm.webhooks.bad_signature", provider=name, endpoint_id=str(ident))
+            return Receipt(401, reason="bad or missing signature")
+        row = _delivery_row(organization_id, ident, name, body)
+        stored = conn.execute(_INSERT[conn.dialect.name == "postgresql"], row).first()
+        first = None
+        if stored is None:
+            # the same event again: one effect, and the same 2xx
+            first = conn.execute(_FIRST, {"endpoint_id": ident, "event_id": row["event_id"]}).one()
+        conn.commit()
+    if first is not None:
+        log.info("crm.webhooks.duplicate", provider=name, delivery_id=str(first.id))
+        return Receipt(
+            400 if first.status == "rejected" else 200,
+            first.id,
+            duplicate=True,
+            to_process=first.status == "received",
+            reason=first.last_error if first.status == "rejected" else None,
+        )
+    status, reason = row["status"], row["last_error"]
+    log.info(
+        "crm.webhooks.received",
+        provider=name,
+        delivery_id=str(row["id"]),
+        event_type=row["event_type"],
+        status=status,
+    )
+    if status == "rejected":
+        return Receipt(400, row["id"], reason=reason)
+    return Receipt(200, row["id"], to_process=True)
 
+
+# the statements of ``receive``, built once (their parameters bound at each call)
+_ENDPOINTS = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+_DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_ENDPOINT = sa.select(_ENDPOINTS.c.organization_id, _ENDPOINTS.c.secret_encrypted).where(
+    _ENDPOINTS.c.id == sa.bindparam("id"),
+    _ENDPOINTS.c.provider == sa.bindparam("provider"),
+    _ENDPOINTS.c.disabled_at.is_(None),
+)
+_INSERT = {
+    postgres: (postgresql.insert if postgres else sqlite.insert)(_DELIVERIES)
+    .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+    .returning(_DELIVERIES.c.id)
+    for postgres in (True, False)
+}
+_FIRST = sa.select(_DELIVERIES.c.id, _DELIVERIES.c.status, _DELIVERIES.c.last_error).where(
+    _DELIVERIES.c.endpoint_id == sa.bindparam("endpoint_id"),
+    _DELIVERIES.c.event_id == sa.bindparam("event_id"),
+)
+
+
+def _delivery_row(
+    organization_id: uuid.UUID, endpoint_id: uuid.UUID, provider: str, body: bytes
+) -> dict[str, object]:
+    """The inbox row of a verified delivery: ``received``, or ``rejected`` when the body is
+    not a JSON object; the event id is the provider's, else ``h:`` + the body's SHA-256."""
     digest = hashlib.sha256(body).hexdigest()
     status, reason, event_type, event_id = "received", None, None, None
     try:
@@ -165,51 +226,23 @@ def receive(
     except (ValueError, UnicodeDecodeError):
         status, reason = "rejected", "the body is not a JSON object"
     else:
-        event_type, event_id = providers.event_of(name, payload)
+        event_type, event_id = providers.event_of(provider, payload)
     if event_id is not None and len(event_id) > MAX_EVENT_ID:
         event_id = None
-    delivery = WebhookDelivery(
-        organization_id=organization_id,
-        endpoint_id=ident,
-        provider=name,
-        event_type=(event_type or None) and event_type[:100],
-        event_id=event_id or "h:" + digest,
-        body=body,
-        content_hash=digest,
-        status=status,
-        last_error=reason,
-    )
-    with Session(engine, expire_on_commit=False) as session:
-        session.add(delivery)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            # the same event again: one effect, and the same 2xx
-            first = session.exec(
-                select(WebhookDelivery).where(
-                    WebhookDelivery.endpoint_id == ident,
-                    WebhookDelivery.event_id == delivery.event_id,
-                )
-            ).one()
-            log.info("crm.webhooks.duplicate", provider=name, delivery_id=str(first.id))
-            return Receipt(
-                400 if first.status == "rejected" else 200,
-                first.id,
-                duplicate=True,
-                to_process=first.status == "received",
-                reason=first.last_error if first.status == "rejected" else None,
-            )
-    log.info(
-        "crm.webhooks.received",
-        provider=name,
-        delivery_id=str(delivery.id),
-        event_type=delivery.event_type,
-        status=status,
-    )
-    if status == "rejected":
-        return Receipt(400, delivery.id, reason=reason)
-    return Receipt(200, delivery.id, to_process=True)
+    return {
+        "id": uuid7(),
+        "organization_id": organization_id,
+        "endpoint_id": endpoint_id,
+        "provider": provider,
+        "event_type": (event_type or None) and event_type[:100],
+        "event_id": event_id or "h:" + digest,
+        "received_at": utcnow(),
+        "body": body,
+        "content_hash": digest,
+        "status": status,
+        "attempts": 0,
+        "last_error": reason,
+    }
 
 
 def get_delivery(
