@@ -49,11 +49,18 @@ mutation Context($channel: Channel!, $value: String!, $first: String) {
 
 def _activity(session: Session, org, contact_id) -> None:
     now = utcnow()
-    connection = PmsConnection(
-        organization_id=org.id, type="CLINIKO", display_name="c", credentials_encrypted="x"
-    )
-    session.add(connection)
-    session.flush()
+    # one Cliniko connection per organization
+    connection = session.exec(
+        select(PmsConnection).where(
+            PmsConnection.organization_id == org.id, PmsConnection.type == "CLINIKO"
+        )
+    ).first()
+    if connection is None:
+        connection = PmsConnection(
+            organization_id=org.id, type="CLINIKO", display_name="c", credentials_encrypted="x"
+        )
+        session.add(connection)
+        session.flush()
     for pms_id, days, status in (
         ("past-kept", -10, "arrived"),
         ("past-cancelled", -2, "cancelled"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from crm.models import (
     Message,
@@ -54,11 +54,18 @@ def _history(session: Session, org, contact_id: uuid.UUID) -> None:
     def ago(days: int):
         return now - timedelta(days=days)
 
-    pms = PmsConnection(
-        organization_id=org.id, type="CLINIKO", display_name="c", credentials_encrypted="x"
-    )
-    session.add(pms)
-    session.flush()
+    # one Cliniko connection per organization
+    pms = session.exec(
+        select(PmsConnection).where(
+            PmsConnection.organization_id == org.id, PmsConnection.type == "CLINIKO"
+        )
+    ).first()
+    if pms is None:
+        pms = PmsConnection(
+            organization_id=org.id, type="CLINIKO", display_name="c", credentials_encrypted="x"
+        )
+        session.add(pms)
+        session.flush()
     session.add_all(
         [
             PmsAppointment(
