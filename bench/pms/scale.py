@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import os
 import random
 import resource
 import sys
@@ -95,6 +96,13 @@ def child_sync(url: str, org_id: str, connection_id: str, full: bool, limited: b
 
     engine = make_engine(url)
     settings = Settings(secret_key="bench", pms_sync_overlap_seconds=0)
+    profile = os.environ.get("BENCH_PMS_PROFILE")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     run = sync_connection(
         engine,
@@ -105,6 +113,9 @@ def child_sync(url: str, org_id: str, connection_id: str, full: bool, limited: b
         adapter_factory=None if limited else unlimited_adapter,
     )
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{'full' if full else 'incremental'}")
     out.put(
         {
             "seconds": round(seconds, 2),

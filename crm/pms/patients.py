@@ -10,20 +10,24 @@ another merges the two contacts here too (reversibly, ``unmergeContact``).
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlmodel import Session
 
-from crm.db import in_values
+from crm.db import analyze, estimated_rows, in_values
 from crm.errors import ServiceError
 from crm.identity import Channel, namespace_for
+from crm.importing.rows import _LOOKUP_TABLES as LOOKUP_TABLES
+from crm.importing.rows import ANALYZE_MIN_ROWS
 from crm.ingest import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Rejected, ingest
 from crm.ingest.observation import Observation, build_observation
 from crm.merging.merge import merge
 from crm.models import Contact, ContactIdentifier, Organization, PmsConnection, SourceRecord
 from crm.pms.adapters.base import DELETED, PatientRecord, PmsAdapter
+from crm.pms.pages import BATCH_RECORDS, Prefetch, batches
 from crm.pms.run_state import RunState, commit_page
 
 log = structlog.get_logger(__name__)
@@ -43,31 +47,63 @@ def sync_patients(
     connection: PmsConnection,
     state: RunState,
     full: bool,
+    batch_records: int = BATCH_RECORDS,
 ) -> None:
-    """Every page of changed patients, each committed with its stream's cursor."""
+    """Every page of changed patients, stored a batch of pages at a time (read ahead in a
+    thread meanwhile), each batch committed with its stream's cursor (its last page's)."""
     cursors = dict(connection.cursors or {})
-    for page in adapter.patient_pages(cursors, full=full):
-        run = state.run
-        run.patients_fetched += len(page.records) + len(page.bad)
-        for bad in page.bad:
-            state.fail(stream=page.stream, pms_id=bad.pms_id, code=bad.code, message=bad.message)
-        merges = store_patients(
-            session,
-            adapter=adapter,
-            organization=organization,
-            connection=connection,
-            state=state,
-            stream=page.stream,
-            records=page.records,
-        )
-        pending = list((connection.cursors or {}).get(PENDING_MERGES, [])) + merges
-        pending = apply_merges(
-            session, organization=organization, connection=connection, state=state, pairs=pending
-        )
-        updates: dict[str, Any] = {PENDING_MERGES: pending}
-        if page.cursor is not None:
-            updates[page.stream] = page.cursor
-        commit_page(session, state=state, connection=connection, cursor_updates=updates)
+    stats = Statistics(session)
+    with Prefetch(adapter.patient_pages(cursors, full=full)) as pages:
+        for batch in batches(pages, size=batch_records):
+            stream = batch[0].stream
+            run = state.run
+            records: list[PatientRecord] = []
+            for page in batch:
+                run.patients_fetched += len(page.records) + len(page.bad)
+                for bad in page.bad:
+                    state.fail(stream=stream, pms_id=bad.pms_id, code=bad.code, message=bad.message)
+                records.extend(page.records)
+            stats.keep(session, written=run.patients_created + run.patients_linked)
+            merges = store_patients(
+                session,
+                adapter=adapter,
+                organization=organization,
+                connection=connection,
+                state=state,
+                stream=stream,
+                records=records,
+            )
+            pending = list((connection.cursors or {}).get(PENDING_MERGES, [])) + merges
+            pending = apply_merges(
+                session,
+                organization=organization,
+                connection=connection,
+                state=state,
+                pairs=pending,
+            )
+            updates: dict[str, Any] = {PENDING_MERGES: pending}
+            cursor = batch[-1].cursor
+            if cursor is not None:
+                updates[stream] = cursor
+            commit_page(session, state=state, connection=connection, cursor_updates=updates)
+            gc.collect(1)  # what the batch left in reference cycles (``fewer_gc_passes``)
+
+
+class Statistics:
+    """The planner's statistics of the lookup tables kept fresh while a first sync fills
+    them, as the CSV import does (``Importer._statistics_due``): ``ANALYZE`` each time the
+    sync has about doubled them (PostgreSQL otherwise keeps scanning tables it saw empty)."""
+
+    def __init__(self, session: Session) -> None:
+        self.size = max(estimated_rows(session, SourceRecord.__table__), ANALYZE_MIN_ROWS)
+        self.written_at = 0
+
+    def keep(self, session: Session, *, written: int) -> None:
+        if written - self.written_at < self.size:
+            return
+        analyze(session, LOOKUP_TABLES)
+        self.size += written - self.written_at
+        self.written_at = written
 
 
 def store_patients(
@@ -137,6 +173,8 @@ def _ingest_page(
     stream: str,
     observations: list[Observation],
 ) -> list[tuple[Observation, Any]]:
+    """The batch through the pipeline in one go; when one record spoils it, the batch is
+    halved until that record is alone (its failure counted) and the others are stored."""
     if not observations:
         return []
     actor = actor_for(connection)
@@ -145,27 +183,28 @@ def _ingest_page(
             session, organization=organization, observations=observations, actor=actor
         )
         return list(zip(observations, outcomes, strict=True))
-    except Exception as exc:  # one record spoils the batch: find it, store the others
-        log.warning("crm.pms.sync.batch_failed", error=type(exc).__name__, size=len(observations))
-    result: list[tuple[Observation, Any]] = []
-    for obs in observations:
-        try:
-            [outcome] = ingest(session, organization=organization, observations=[obs], actor=actor)
-        except ServiceError as exc:
+    except Exception as exc:
+        if len(observations) > 1:
+            log.warning(
+                "crm.pms.sync.batch_failed", error=type(exc).__name__, size=len(observations)
+            )
+            half = len(observations) // 2
+            return _ingest_page(
+                session, organization, connection, state, stream, observations[:half]
+            ) + _ingest_page(session, organization, connection, state, stream, observations[half:])
+        [obs] = observations
+        if isinstance(exc, ServiceError):
             state.fail(
                 stream=stream, pms_id=obs.source_id, code=exc.code.value, message=exc.message
             )
-            outcome = None
-        except Exception as exc:
+        else:
             state.fail(
                 stream=stream,
                 pms_id=obs.source_id,
                 code="STORE_FAILED",
                 message=f"could not be stored ({type(exc).__name__})",
             )
-            outcome = None
-        result.append((obs, outcome))
-    return result
+        return [(obs, None)]
 
 
 def observation_for(
