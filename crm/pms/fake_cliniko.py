@@ -221,14 +221,35 @@ class FakeCliniko:
                 await asyncio.sleep(value)
         if not self._authorized(request):
             return JSONResponse({"errors": "unauthorized"}, status_code=401)
+        return self._serve(request, path)
+
+    def _serve(self, request: Request, path: str) -> Response:
+        # a listing filtered and sorted once per query while the data is unchanged: paging
+        # through it costs the fake a slice per page, not a pass over every record
+        query = tuple(
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "per_page")
+        )
+        cache_key = (path, query, len(self.raw_patients))
+        with self._lock:
+            cached = self._listings.get(cache_key)
+            version = self._version
+        if cached is not None and cached[0] == version:
+            key, items = cached[1]
+            return self._paged(request, key, items)
         listing = self._listing(path)
         if listing is None:
             return JSONResponse({"errors": "not found"}, status_code=404)
         key, items = listing
-        return self._page(request, key, items)
+        items = self._filtered(request, items)
+        if key in ("patients", "individual_appointments"):
+            with self._lock:
+                if len(self._listings) > 64:
+                    self._listings.clear()
+                self._listings[cache_key] = (version, (key, items))
+        return self._paged(request, key, items)
 
     def _listing(self, path: str) -> tuple[str, list[Any]] | None:
-        # references here; only the page served is copied (``_page``)
+        # references here; a page is rendered as it is served (``_paged``)
         with self._lock:
             patients = list(self.patients.values())
             appointments = list(self.appointments.values())
@@ -261,26 +282,6 @@ class FakeCliniko:
         if path == "appointment_types":
             return "appointment_types", list(self.appointment_types)
         return None
-
-    def _page(self, request: Request, key: str, items: list[Any]) -> Response:
-        query = tuple(
-            (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "per_page")
-        )
-        cache_key = (request.url.path, query, len(self.raw_patients))
-        if key not in ("patients", "individual_appointments"):
-            return self._paged(request, key, self._filtered(request, items))
-        with self._lock:
-            cached = self._listings.get(cache_key)
-            version = self._version
-        if cached is not None and cached[0] == version:
-            items = cached[1]
-        else:
-            items = self._filtered(request, items)
-            with self._lock:
-                if len(self._listings) > 64:
-                    self._listings.clear()
-                self._listings[cache_key] = (version, items)
-        return self._paged(request, key, items)
 
     def _filtered(self, request: Request, items: list[Any]) -> list[Any]:
         for flt in request.query_params.getlist("q[]"):

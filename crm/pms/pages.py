@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from crm.pms.adapters.base import Page
@@ -36,13 +36,23 @@ class _Failed:
 class Prefetch:
     """Iterate ``pages`` in a thread, at most ``ahead`` pages beyond the ones taken.
 
+    ``prepare`` is called with each page on the thread, before the page is handed over.
     Use as a context manager: leaving it stops the thread (it ends after the page it is
     reading, if any) before the adapter is used again by anyone else. An error the
     iteration raises is raised to the consumer at its place in the sequence, after the pages
     before it."""
 
-    def __init__(self, pages: Iterable[Page], *, ahead: int = PAGES_AHEAD) -> None:
+    def __init__(
+        self,
+        pages: Iterable[Page],
+        *,
+        ahead: int = PAGES_AHEAD,
+        prepare: Callable[[Page], None] | None = None,
+    ) -> None:
         self._pages = iter(pages)
+        # work on each page done on the thread too (the pipeline's observations), so that it
+        # overlaps the database's work on the batch before
+        self._prepare = prepare
         self._queue: queue.Queue[object] = queue.Queue()
         self._slots = threading.Semaphore(max(1, ahead))
         self._stop = threading.Event()
@@ -66,6 +76,8 @@ class Prefetch:
                 except StopIteration:
                     self._queue.put(_END)
                     return
+                if self._prepare is not None:
+                    self._prepare(page)
                 self._queue.put(page)
         except BaseException as exc:  # handed to the consumer, raised there
             self._queue.put(_Failed(exc))

@@ -26,7 +26,7 @@ from crm.ingest import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Rejected, 
 from crm.ingest.observation import Observation, build_observation
 from crm.merging.merge import merge
 from crm.models import Contact, ContactIdentifier, Organization, PmsConnection, SourceRecord
-from crm.pms.adapters.base import DELETED, PatientRecord, PmsAdapter
+from crm.pms.adapters.base import DELETED, Page, PatientRecord, PmsAdapter
 from crm.pms.pages import BATCH_RECORDS, Prefetch, batches
 from crm.pms.run_state import RunState, commit_page
 
@@ -53,16 +53,24 @@ def sync_patients(
     thread meanwhile), each batch committed with its stream's cursor (its last page's)."""
     cursors = dict(connection.cursors or {})
     stats = Statistics(session)
-    with Prefetch(adapter.patient_pages(cursors, full=full)) as pages:
+
+    def prepare(page: Page) -> None:
+        page.prepared = prepare_observations(
+            page.records, source=adapter.source, channel=adapter.channel, organization=organization
+        )
+
+    with Prefetch(adapter.patient_pages(cursors, full=full), prepare=prepare) as pages:
         for batch in batches(pages, size=batch_records):
             stream = batch[0].stream
             run = state.run
             records: list[PatientRecord] = []
+            prepared: list[Observation | Rejected | None] = []
             for page in batch:
                 run.patients_fetched += len(page.records) + len(page.bad)
                 for bad in page.bad:
                     state.fail(stream=stream, pms_id=bad.pms_id, code=bad.code, message=bad.message)
                 records.extend(page.records)
+                prepared.extend(page.prepared or [None] * len(page.records))
             stats.keep(session, written=run.patients_created + run.patients_linked)
             merges = store_patients(
                 session,
@@ -72,6 +80,7 @@ def sync_patients(
                 state=state,
                 stream=stream,
                 records=records,
+                prepared=prepared,
             )
             pending = list((connection.cursors or {}).get(PENDING_MERGES, [])) + merges
             pending = apply_merges(
@@ -115,8 +124,11 @@ def store_patients(
     state: RunState,
     stream: str,
     records: list[PatientRecord],
+    prepared: list[Observation | Rejected | None] | None = None,
 ) -> list[list[str]]:
-    """Ingest one page; the ``[merged id, into id]`` pairs it names."""
+    """Ingest one batch; the ``[merged id, into id]`` pairs it names. ``prepared``: each
+    record's observation (or why it has none) when already made (``prepare_observations``);
+    None for a record to observe here."""
     run = state.run
     previous = _current_payloads(
         session,
@@ -125,13 +137,17 @@ def store_patients(
         ids=[r.pms_id for r in records if r.status == DELETED],
     )
     observations: list[Observation] = []
-    for record in records:
+    for i, record in enumerate(records):
         if record.status == DELETED and record.pms_id not in previous:
             run.patients_skipped += 1  # deleted before it was ever synced: nothing to mark
             continue
         try:
+            made = prepared[i] if prepared is not None else None
+            if isinstance(made, Rejected):
+                raise made
             observations.append(
-                observation_for(
+                made
+                or observation_for(
                     record,
                     source=adapter.source,
                     channel=adapter.channel,
@@ -205,6 +221,27 @@ def _ingest_page(
                 message=f"could not be stored ({type(exc).__name__})",
             )
         return [(obs, None)]
+
+
+def prepare_observations(
+    records: list[PatientRecord], *, source: str, channel: Channel, organization: Organization
+) -> list[Observation | Rejected | None]:
+    """Each record's observation made ahead (on the prefetch thread), or the ``Rejected``
+    it raised; None for a deleted patient, observed once its last payload is read."""
+    made: list[Observation | Rejected | None] = []
+    for record in records:
+        if record.status == DELETED:
+            made.append(None)
+            continue
+        try:
+            made.append(
+                observation_for(
+                    record, source=source, channel=channel, region=organization.default_region
+                )
+            )
+        except Rejected as exc:
+            made.append(exc)
+    return made
 
 
 def observation_for(
