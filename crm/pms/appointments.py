@@ -20,10 +20,11 @@ from crm.db_write import InsertRows
 from crm.identity import Channel, namespace_for
 from crm.models import ContactIdentifier, PmsAppointment, PmsConnection, utcnow
 from crm.models.base import uuid7
+from crm.pms import pages as paging
 from crm.pms.adapters.base import AppointmentRecord, PmsAdapter, format_time
 from crm.pms.adapters.cliniko import parse_time
 from crm.pms.catalog import Catalog
-from crm.pms.pages import BATCH_RECORDS, Prefetch, batches
+from crm.pms.pages import Prefetch, batches
 from crm.pms.patients import contacts_by_pms_id
 from crm.pms.run_state import RunState, commit_page
 from crm.settings import Settings
@@ -54,7 +55,7 @@ def sync_appointments(
     state: RunState,
     full: bool,
     settings: Settings,
-    batch_records: int = BATCH_RECORDS,
+    batch_records: int | None = None,
 ) -> None:
     """The window's appointments changed since the cursor (all of them with ``full``), read
     ahead in a thread and stored a batch of pages at a time."""
@@ -70,7 +71,7 @@ def sync_appointments(
     cursor: str | None = None
     pages = adapter.appointment_pages(start=now - window, end=now + window, updated_since=since)
     with Prefetch(pages) as prefetched:
-        for batch in batches(prefetched, size=batch_records):
+        for batch in batches(prefetched, size=batch_records or paging.BATCH_RECORDS):
             run = state.run
             records: list[AppointmentRecord] = []
             for page in batch:

@@ -26,8 +26,10 @@ from crm.ingest import CREATED, LINKED, REJECTED, UNCHANGED, UPDATED, Rejected, 
 from crm.ingest.observation import Observation, build_observation
 from crm.merging.merge import merge
 from crm.models import Contact, ContactIdentifier, Organization, PmsConnection, SourceRecord
+from crm.pms import pages as paging
 from crm.pms.adapters.base import DELETED, Page, PatientRecord, PmsAdapter
-from crm.pms.pages import BATCH_RECORDS, Prefetch, batches
+from crm.pms.overlap import OverlappedWriter
+from crm.pms.pages import Prefetch, batches
 from crm.pms.run_state import RunState, commit_page
 
 log = structlog.get_logger(__name__)
@@ -47,7 +49,7 @@ def sync_patients(
     connection: PmsConnection,
     state: RunState,
     full: bool,
-    batch_records: int = BATCH_RECORDS,
+    batch_records: int | None = None,
 ) -> None:
     """Every page of changed patients, stored a batch of pages at a time (read ahead in a
     thread meanwhile), each batch committed with its stream's cursor (its last page's)."""
@@ -59,43 +61,94 @@ def sync_patients(
             page.records, source=adapter.source, channel=adapter.channel, organization=organization
         )
 
-    with Prefetch(adapter.patient_pages(cursors, full=full), prepare=prepare) as pages:
-        for batch in batches(pages, size=batch_records):
-            stream = batch[0].stream
-            run = state.run
-            records: list[PatientRecord] = []
-            prepared: list[Observation | Rejected | None] = []
-            for page in batch:
-                run.patients_fetched += len(page.records) + len(page.bad)
-                for bad in page.bad:
-                    state.fail(stream=stream, pms_id=bad.pms_id, code=bad.code, message=bad.message)
-                records.extend(page.records)
-                prepared.extend(page.prepared or [None] * len(page.records))
-            stats.keep(session, written=run.patients_created + run.patients_linked)
-            merges = store_patients(
-                session,
-                adapter=adapter,
-                organization=organization,
-                connection=connection,
-                state=state,
-                stream=stream,
-                records=records,
-                prepared=prepared,
-            )
-            pending = list((connection.cursors or {}).get(PENDING_MERGES, [])) + merges
-            pending = apply_merges(
-                session,
-                organization=organization,
-                connection=connection,
-                state=state,
-                pairs=pending,
-            )
-            updates: dict[str, Any] = {PENDING_MERGES: pending}
-            cursor = batch[-1].cursor
-            if cursor is not None:
-                updates[stream] = cursor
-            commit_page(session, state=state, connection=connection, cursor_updates=updates)
+    def store_serially(pages: list[Page]) -> None:
+        stream, records, prepared = count_pages(state, pages)
+        stats.keep(session, written=state.run.patients_created + state.run.patients_linked)
+        store_batch(
+            session,
+            adapter=adapter,
+            organization=organization,
+            connection=connection,
+            state=state,
+            stream=stream,
+            records=records,
+            prepared=prepared,
+            cursor=pages[-1].cursor,
+        )
+
+    overlapped = OverlappedWriter(
+        session,
+        adapter=adapter,
+        organization=organization,
+        connection=connection,
+        state=state,
+        store_serially=store_serially,
+    )
+    with (
+        overlapped,
+        Prefetch(adapter.patient_pages(cursors, full=full), prepare=prepare) as pages,
+    ):
+        for batch in batches(pages, size=batch_records or paging.BATCH_RECORDS):
+            if overlapped.enabled:
+                overlapped.store(batch)
+            else:
+                store_serially(batch)
             gc.collect(1)  # what the batch left in reference cycles (``fewer_gc_passes``)
+
+
+def count_pages(
+    state: RunState, pages: list[Page]
+) -> tuple[str, list[PatientRecord], list[Observation | Rejected | None]]:
+    """A batch's pages counted (fetched, bad records): its stream, records and what was
+    prepared of them."""
+    stream = pages[0].stream
+    run = state.run
+    records: list[PatientRecord] = []
+    prepared: list[Observation | Rejected | None] = []
+    for page in pages:
+        run.patients_fetched += len(page.records) + len(page.bad)
+        for bad in page.bad:
+            state.fail(stream=stream, pms_id=bad.pms_id, code=bad.code, message=bad.message)
+        records.extend(page.records)
+        prepared.extend(page.prepared or [None] * len(page.records))
+    return stream, records, prepared
+
+
+def store_batch(
+    session: Session,
+    *,
+    adapter: PmsAdapter,
+    organization: Organization,
+    connection: PmsConnection,
+    state: RunState,
+    stream: str,
+    records: list[PatientRecord],
+    prepared: list[Observation | Rejected | None] | None,
+    cursor: str | None,
+) -> None:
+    """One batch stored on ``session``, its merges applied, committed with its cursor."""
+    merges = store_patients(
+        session,
+        adapter=adapter,
+        organization=organization,
+        connection=connection,
+        state=state,
+        stream=stream,
+        records=records,
+        prepared=prepared,
+    )
+    pending = list((connection.cursors or {}).get(PENDING_MERGES, [])) + merges
+    pending = apply_merges(
+        session,
+        organization=organization,
+        connection=connection,
+        state=state,
+        pairs=pending,
+    )
+    updates: dict[str, Any] = {PENDING_MERGES: pending}
+    if cursor is not None:
+        updates[stream] = cursor
+    commit_page(session, state=state, connection=connection, cursor_updates=updates)
 
 
 class Statistics:
@@ -108,11 +161,16 @@ class Statistics:
         self.written_at = 0
 
     def keep(self, session: Session, *, written: int) -> None:
+        if self.due(written=written):
+            analyze(session, LOOKUP_TABLES)
+
+    def due(self, *, written: int) -> bool:
+        """Whether to analyse now, ``written`` rows in (counted as analysed from here)."""
         if written - self.written_at < self.size:
-            return
-        analyze(session, LOOKUP_TABLES)
+            return False
         self.size += written - self.written_at
         self.written_at = written
+        return True
 
 
 def store_patients(
@@ -129,6 +187,36 @@ def store_patients(
     """Ingest one batch; the ``[merged id, into id]`` pairs it names. ``prepared``: each
     record's observation (or why it has none) when already made (``prepare_observations``);
     None for a record to observe here."""
+    observations = observations_of(
+        session,
+        adapter=adapter,
+        organization=organization,
+        state=state,
+        stream=stream,
+        records=records,
+        prepared=prepared,
+    )
+    outcomes = _ingest_page(session, organization, connection, state, stream, observations)
+    count_outcomes(state, stream, outcomes)
+    return merge_pairs(records)
+
+
+def merge_pairs(records: list[PatientRecord]) -> list[list[str]]:
+    return [[r.pms_id, r.merged_into] for r in records if r.merged_into]
+
+
+def observations_of(
+    session: Session,
+    *,
+    adapter: PmsAdapter,
+    organization: Organization,
+    state: RunState,
+    stream: str,
+    records: list[PatientRecord],
+    prepared: list[Observation | Rejected | None] | None,
+) -> list[Observation]:
+    """The batch's observations; a record that identifies nobody is counted failed, a
+    patient deleted before it was ever synced skipped."""
     run = state.run
     previous = _current_payloads(
         session,
@@ -158,7 +246,11 @@ def store_patients(
         except Rejected as exc:
             issue = exc.issues[-1]
             state.fail(stream=stream, pms_id=record.pms_id, code=issue.code, message=issue.message)
-    outcomes = _ingest_page(session, organization, connection, state, stream, observations)
+    return observations
+
+
+def count_outcomes(state: RunState, stream: str, outcomes: list[tuple[Observation, Any]]) -> None:
+    run = state.run
     for obs, outcome in outcomes:
         if outcome is None:
             continue
@@ -178,7 +270,6 @@ def store_patients(
                 code=issue.code if issue else "REJECTED",
                 message=issue.message if issue else "rejected",
             )
-    return [[r.pms_id, r.merged_into] for r in records if r.merged_into]
 
 
 def _ingest_page(
