@@ -162,3 +162,36 @@ class TestBatchedSync:
         assert (failure["pmsId"], failure["code"]) == (records[3].pms_id, "STORE_FAILED")
         count = session.execute(sa.select(sa.func.count()).select_from(Contact)).scalar()
         assert count == 6
+
+
+class TestSpoiledBatchOnTheWay:
+    @pytest.fixture(autouse=True)
+    def small_batches(self, monkeypatch, fake):
+        fake.max_per_page = 10
+        monkeypatch.setattr(pages, "BATCH_RECORDS", 20)
+
+    def test_a_patient_the_database_refuses_never_stops_the_others(
+        self, engine, session, org, fake, connect, settings
+    ):
+        # given 60 patients (three batches), one with a NUL in its preferred name, which
+        # PostgreSQL refuses in JSON (its batch's writes fail on the way); SQLite stores it
+        for i in range(60):
+            extra = {"preferred_first_name": "Nul\x00l"} if i == 25 else {}
+            fake.add_patient(first_name=f"P{i}", last_name="Spoiled", **extra)
+        connection = connect()
+        session.commit()
+        session.close()
+        run = sync_connection(
+            engine, organization_id=org.id, connection_id=connection.id, settings=settings
+        )
+        # then every other patient is stored once; that one is stored or counted failed
+        assert run.patients_fetched == 60
+        assert run.patients_created + run.patients_failed == 60
+        assert run.patients_created >= 59
+        assert run.status == ("success" if run.patients_failed == 0 else "partial")
+        count = session.execute(sa.select(sa.func.count()).select_from(Contact)).scalar()
+        assert count == run.patients_created
+        session.expire_all()
+        stored = session.get(PmsConnection, connection.id)
+        last = max(p["updated_at"] for p in fake.patients.values())
+        assert stored.cursors["patients"] == last
