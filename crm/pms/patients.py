@@ -52,7 +52,9 @@ def sync_patients(
     batch_records: int | None = None,
 ) -> None:
     """Every page of changed patients, stored a batch of pages at a time (read ahead in a
-    thread meanwhile), each batch committed with its stream's cursor (its last page's)."""
+    thread meanwhile), each batch committed with its stream's cursor (its last page's); on
+    PostgreSQL a batch's writes go on a writer thread while the next is planned
+    (``crm.pms.overlap``)."""
     cursors = dict(connection.cursors or {})
     stats = Statistics(session)
 
