@@ -314,7 +314,7 @@ class FakeCliniko:
             assert listing is not None
             key, items = listing
             fields = [f.partition(":")[0] for f in sort.split(",")]
-            items.sort(key=lambda i: tuple(str(_get(i, f) or "") for f in fields))
+            items.sort(key=_sort_key(fields))
             keys = [str(_get(i, first) or "") for i in items]
             with self._lock:
                 self._listings[sort_key] = (version, (key, items, keys))
@@ -347,7 +347,7 @@ class FakeCliniko:
         sort = request.query_params.get("sort")
         if sort:
             fields = [f.partition(":")[0] for f in sort.split(",")]
-            items.sort(key=lambda i: tuple(str(_get(i, f) or "") for f in fields))
+            items.sort(key=_sort_key(fields))
         return items
 
     def _paged(self, request: Request, key: str, items: list[Any]) -> Response:
@@ -438,6 +438,23 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _sort_key(fields: list[str]) -> Any:
+    """The sort key of ``sort=a,b``: each field's text ("" for none). Two fields (the
+    ``updated_at,id`` every sync asks for) without a generator per record: re-sorting a
+    listing of 200,000 after a change is then a small part of an incremental sync."""
+    if len(fields) == 2:
+        first, second = fields
+
+        def pair(i: Any) -> tuple[str, str]:
+            if not isinstance(i, dict):
+                return ("", "")
+            a, b = i.get(first), i.get(second)
+            return (str(a) if a else "", str(b) if b else "")
+
+        return pair
+    return lambda i: tuple(str(_get(i, f) or "") for f in fields)
 
 
 def _get(item: Any, field: str) -> Any:
