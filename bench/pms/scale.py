@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import os
 import random
 import resource
 import sys
@@ -95,6 +96,26 @@ def child_sync(url: str, org_id: str, connection_id: str, full: bool, limited: b
 
     engine = make_engine(url)
     settings = Settings(secret_key="bench", pms_sync_overlap_seconds=0)
+    profile = os.environ.get("BENCH_PMS_PROFILE")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    from crm.pms import sync as sync_module
+
+    phases: dict[str, float] = {}
+    sync_patients = sync_module.patient_sync.sync_patients
+
+    def timed_patients(*a, **kw):  # the patients' phase timed on its own
+        began = time.perf_counter()
+        try:
+            return sync_patients(*a, **kw)
+        finally:
+            phases["patients_seconds"] = round(time.perf_counter() - began, 2)
+
+    sync_module.patient_sync.sync_patients = timed_patients
     started = time.perf_counter()
     run = sync_connection(
         engine,
@@ -105,9 +126,13 @@ def child_sync(url: str, org_id: str, connection_id: str, full: bool, limited: b
         adapter_factory=None if limited else unlimited_adapter,
     )
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{'full' if full else 'incremental'}")
     out.put(
         {
             "seconds": round(seconds, 2),
+            **phases,
             "status": run.status,
             "error": run.error,
             "patients_fetched": run.patients_fetched,
@@ -215,14 +240,47 @@ def fill(fake, patients: int, appointments: float, rng: random.Random) -> tuple[
     return people, pids, aids
 
 
+def machine() -> dict:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def database(url: str | None, sqlite_path: Path) -> str:
+    """``url`` (its PostgreSQL database dropped and created), else SQLite at the path."""
+    if not url:
+        return f"sqlite:///{sqlite_path}"
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from crm.db import make_engine
+
+    target = make_url(url)
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(False), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    return url
+
+
 def throughput(args) -> dict:
     from crm.pms.fake_cliniko import FakeCliniko
     from crm.settings import Settings  # noqa: F401  (warm the import in this process)
 
     rng = random.Random(13)
     workdir = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{workdir}/bench_pms_scale.db"
-    results: dict = {"patients": args.patients, "appointments_per_patient": args.appointments}
+    url = database(args.database_url, workdir / "bench_pms_scale.db")
+    results: dict = {
+        **machine(),
+        "database": url.partition(":")[0],
+        "patients": args.patients,
+        "appointments_per_patient": args.appointments,
+    }
     with FakeCliniko(api_key=KEY) as fake:
         started = time.perf_counter()
         people, pids, aids = fill(fake, args.patients, args.appointments, rng)
@@ -258,6 +316,20 @@ def throughput(args) -> dict:
     results["sync_vs_import"] = round(
         results["sync_patients_per_s"] / results["import_rows_per_s"], 2
     )
+    # the patients' phase alone (the appointments follow it)
+    results["sync_patients_phase_per_s"] = round(
+        first["patients_fetched"] / first["patients_seconds"], 1
+    )
+    results["sync_patients_phase_vs_import"] = round(
+        results["sync_patients_phase_per_s"] / results["import_rows_per_s"], 2
+    )
+    # every row the sync stores (patients and appointments) over its whole time
+    rows = first["patients_fetched"] + first["appointments_fetched"]
+    results["sync_all_rows_per_s"] = round(rows / first["seconds"], 1)
+    results["sync_all_rows_vs_import"] = round(
+        results["sync_all_rows_per_s"] / results["import_rows_per_s"], 2
+    )
+    results["load_after"] = os.getloadavg()
     results["incremental_vs_first_time"] = round(inc["seconds"] / first["seconds"], 3)
     results["incremental_vs_first_requests"] = round(inc["requests"] / first["requests"], 3)
     return results
@@ -268,7 +340,7 @@ def ratelimit(args) -> dict:
 
     rng = random.Random(13)
     workdir = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{workdir}/bench_pms_rate.db"
+    url = database(args.database_url, workdir / "bench_pms_rate.db")
     with FakeCliniko(api_key=KEY, max_per_page=args.per_page) as fake:
         fill(fake, args.patients, 1 / 3, rng)
         orgs, connections = setup(url, fake.base_url, ["Rate"])
@@ -295,6 +367,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=None)
     parser.add_argument("--appointments", type=float, default=4.0)
     parser.add_argument("--per-page", type=int, default=10)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
     if args.mode == "throughput":
         args.patients = args.patients or 50_000

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 import structlog
 from tenacity import (
     RetryCallState,
@@ -209,7 +210,7 @@ class PmsHttp:
         if status >= 400:
             raise PmsError(ErrorCode.PMS_BAD_RESPONSE, f"{self.pms} answered {status} on {path}")
         try:
-            body = response.json()
+            body = orjson.loads(response.content)
         except ValueError:
             raise PmsError(
                 ErrorCode.PMS_BAD_RESPONSE, f"{self.pms} answered with no JSON on {path}"

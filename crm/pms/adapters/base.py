@@ -53,6 +53,8 @@ class Page:
     records: list[Any]
     bad: list[BadRecord]
     cursor: str | None
+    # what the sync made of each record ahead of storing it (``crm.pms.pages.Prefetch``)
+    prepared: list[Any] | None = None
 
 
 @dataclass(slots=True)

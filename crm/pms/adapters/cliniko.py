@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import phonenumbers
@@ -77,7 +78,9 @@ def id_from_link(value: Any) -> str | None:
     link = (value.get("links") or {}).get("self")
     if not isinstance(link, str):
         return None
-    last = httpx.URL(link).path.rstrip("/").rpartition("/")[2]
+    # plain string work: an ``httpx.URL`` per reference was a third of a sync's time
+    path = link.partition("?")[0].partition("#")[0].rstrip("/")
+    last = unquote(path.rpartition("/")[2])
     return last or None
 
 
