@@ -72,8 +72,11 @@ class WorkTables:
             keys: list[tuple[int, int]] = []
             with cur.copy("COPY dedup_records (idx, id, lkey, fkey, dob, rec) FROM STDIN") as copy:
                 for record in records:
-                    copy.write_row((record.idx, record.id, *sort_fields(record), encode(record)))
-                    keys.extend((key, record.idx) for key in key_hashes(record))
+                    hashes = key_hashes(record)
+                    copy.write_row(
+                        (record.idx, record.id, *sort_fields(record), encode(record, hashes))
+                    )
+                    keys.extend((key, record.idx) for key in hashes)
             with cur.copy("COPY dedup_keys (key, idx) FROM STDIN") as copy:
                 for row in keys:
                     copy.write_row(row)
