@@ -27,6 +27,7 @@ the auto-merge pairs (and their records) come back into memory to be grouped.
 from __future__ import annotations
 
 import binascii
+import json
 import multiprocessing
 import os
 import uuid
@@ -87,6 +88,17 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
     )
 
 
+def _packed_keys(text: str) -> array[int]:
+    """The key hashes at the end of an encoded record, without decoding the rest."""
+    return array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
+
+
+def _decode_into(records: list[MatchRecord | None], block: Block, i: int) -> MatchRecord:
+    idx, text = block[i]
+    record = records[i] = decode(idx, text)
+    return record
+
+
 def decode(idx: int, text: str) -> MatchRecord:
     return decode_with_keys(idx, text)[0]
 
@@ -98,7 +110,7 @@ def decode_with_keys(idx: int, text: str) -> tuple[MatchRecord, array[int]]:
     )
     record = MatchRecord(
         idx=idx,
-        id=uuid.UUID(hex=rid),
+        id=uuid.UUID(int=int(rid, 16)),
         first=first,
         fkey=fkey,
         lkey=lkey,
@@ -135,25 +147,26 @@ class BlockScorer:
         kept: list[tuple] = []
         scored = errors = 0
         compare, thresholds, review = self.scorer.compare, self.thresholds, self.thresholds.review
+        only_changed = self.only_changed
         for key, block in blocks:
-            records, keys = [], []
-            for idx, text in block:
-                record, hashes = decode_with_keys(idx, text)
-                records.append(record)
-                keys.append(self._order(hashes))
+            n = len(block)
+            # each member's keys first (the end of its line): most pairs of most blocks were
+            # scored in an earlier block, and only the members of a pair to score are decoded
+            keys = [self._order(_packed_keys(text)) for _, text in block]
+            records: list[MatchRecord | None] = [None] * n
             mine = self._rank(key)
-            n = len(records)
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
             for i in range(n):
-                a, keys_a = records[i], keys[i]
+                keys_a = keys[i]
                 for j in range(i + 1, min(n, i + span)):
-                    b = records[j]
-                    if self.only_changed and not (a.changed or b.changed):
-                        continue
                     first = min(keys_a.intersection(keys[j]))
                     if first != mine and not (mine >= _OVERSIZED and first >= _OVERSIZED):
                         continue  # scored in an earlier block the two share
+                    a = records[i] or _decode_into(records, block, i)
+                    b = records[j] or _decode_into(records, block, j)
+                    if only_changed and not (a.changed or b.changed):
+                        continue
                     # in index order, as the in-memory matcher compares (not all of the
                     # comparisons are symmetric to the last bit)
                     low, high = (a, b) if a.idx < b.idx else (b, a)
@@ -173,7 +186,7 @@ class BlockScorer:
                                 queued_score(result, thresholds),
                                 result.household,
                                 classify(result, thresholds),
-                                result.reasons_json(),
+                                json.dumps(result.reasons_json()),
                             )
                         )
         return kept, scored, errors
