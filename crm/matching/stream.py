@@ -26,9 +26,12 @@ the auto-merge pairs (and their records) come back into memory to be grouped.
 
 from __future__ import annotations
 
+import binascii
+import json
 import multiprocessing
 import os
 import uuid
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -59,8 +62,13 @@ def key_hashes(record: MatchRecord) -> list[int]:
     return list(dict.fromkeys(key_hash(key) for key in blocking_keys(record)))
 
 
-def encode(record: MatchRecord) -> str:
-    """The record as one line of text (``decode`` gives it back)."""
+def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
+    """The record as one line of text (``decode`` gives it back), its blocking key hashes
+    (``keys``, computed when not given) packed at the end: the scoring processes need them in
+    every block the record is in, and computing them there again cost more than the
+    comparisons."""
+    if keys is None:
+        keys = key_hashes(record)
     return _FIELD.join(
         (
             record.id.hex,
@@ -75,17 +83,34 @@ def encode(record: MatchRecord) -> str:
             record.city,
             record.street,
             "1" if record.changed else "",
+            binascii.b2a_base64(array("q", keys).tobytes(), newline=False).decode("ascii"),
         )
     )
 
 
+def _packed_keys(text: str) -> array[int]:
+    """The key hashes at the end of an encoded record, without decoding the rest."""
+    return array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
+
+
+def _decode_into(records: list[MatchRecord | None], block: Block, i: int) -> MatchRecord:
+    idx, text = block[i]
+    record = records[i] = decode(idx, text)
+    return record
+
+
 def decode(idx: int, text: str) -> MatchRecord:
-    (rid, first, fkey, lkey, dob, emails, phones, ids, postcode, city, street, changed) = (
+    return decode_with_keys(idx, text)[0]
+
+
+def decode_with_keys(idx: int, text: str) -> tuple[MatchRecord, array[int]]:
+    """The record and its blocking key hashes, as ``encode`` wrote them."""
+    (rid, first, fkey, lkey, dob, emails, phones, ids, postcode, city, street, changed, keys) = (
         text.split(_FIELD)
     )
-    return MatchRecord(
+    record = MatchRecord(
         idx=idx,
-        id=uuid.UUID(hex=rid),
+        id=uuid.UUID(int=int(rid, 16)),
         first=first,
         fkey=fkey,
         lkey=lkey,
@@ -98,6 +123,7 @@ def decode(idx: int, text: str) -> MatchRecord:
         street=street,
         changed=bool(changed),
     )
+    return record, array("q", binascii.a2b_base64(keys))
 
 
 def sort_fields(record: MatchRecord) -> tuple[str, str, int]:
@@ -121,22 +147,26 @@ class BlockScorer:
         kept: list[tuple] = []
         scored = errors = 0
         compare, thresholds, review = self.scorer.compare, self.thresholds, self.thresholds.review
+        only_changed = self.only_changed
         for key, block in blocks:
-            records = [decode(idx, text) for idx, text in block]
-            keys = [self._order(record) for record in records]
+            n = len(block)
+            # each member's keys first (the end of its line): most pairs of most blocks were
+            # scored in an earlier block, and only the members of a pair to score are decoded
+            keys = [self._order(_packed_keys(text)) for _, text in block]
+            records: list[MatchRecord | None] = [None] * n
             mine = self._rank(key)
-            n = len(records)
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
             for i in range(n):
-                a, keys_a = records[i], keys[i]
+                keys_a = keys[i]
                 for j in range(i + 1, min(n, i + span)):
-                    b = records[j]
-                    if self.only_changed and not (a.changed or b.changed):
-                        continue
                     first = min(keys_a.intersection(keys[j]))
-                    if first != mine and not (mine[0] and first[0]):
+                    if first != mine and not (mine >= _OVERSIZED and first >= _OVERSIZED):
                         continue  # scored in an earlier block the two share
+                    a = records[i] or _decode_into(records, block, i)
+                    b = records[j] or _decode_into(records, block, j)
+                    if only_changed and not (a.changed or b.changed):
+                        continue
                     # in index order, as the in-memory matcher compares (not all of the
                     # comparisons are symmetric to the last bit)
                     low, high = (a, b) if a.idx < b.idx else (b, a)
@@ -156,16 +186,28 @@ class BlockScorer:
                                 queued_score(result, thresholds),
                                 result.household,
                                 classify(result, thresholds),
-                                result.reasons_json(),
+                                json.dumps(result.reasons_json()),
                             )
                         )
         return kept, scored, errors
 
-    def _rank(self, key: int) -> tuple[bool, int]:
-        return (key in self.oversized, key)
+    def _rank(self, key: int) -> int:
+        """The key's place in the order blocks are scored in: blocks compared
+        all-against-all (key hashes are signed 64-bit) before oversized ones."""
+        return key + _OVERSIZED_SHIFT if key in self.oversized else key
 
-    def _order(self, record: MatchRecord) -> set[tuple[bool, int]]:
-        return {self._rank(k) for k in key_hashes(record)}
+    def _order(self, hashes: array[int]) -> set[int]:
+        ranks = set(hashes)
+        over = ranks.intersection(self.oversized)
+        if over:
+            ranks.difference_update(over)
+            ranks.update(key + _OVERSIZED_SHIFT for key in over)
+        return ranks
+
+
+# an oversized block's key ranks after every other: shifted past the signed 64-bit range
+_OVERSIZED_SHIFT = 1 << 64
+_OVERSIZED = 1 << 63
 
 
 _state: dict[str, BlockScorer] = {}
@@ -246,6 +288,7 @@ __all__ = [
     "BlockScorer",
     "block_stats",
     "decode",
+    "decode_with_keys",
     "encode",
     "iter_blocks",
     "key_hashes",

@@ -22,7 +22,7 @@ from crm.matching.blocking import DEFAULT_MAX_BLOCK, KeyIndex, candidate_pairs, 
 from crm.matching.matcher import PairResult, merge_groups
 from crm.matching.records import iter_record_chunks
 from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Scored, Scorer, Thresholds
-from crm.matching.stream import BlockScorer, iter_blocks, score_stream
+from crm.matching.stream import BlockScorer, iter_blocks, key_hashes, score_stream
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, prefetched, weakest
 from crm.matching.training import DedupModel, RecordSample, train
 from crm.matching.worktables import WorkTables
@@ -64,13 +64,16 @@ class StreamedSweep:
                         frequencies.add(record)
                         summary.contacts += 1
                         summary.changed += record.changed
-                    tables.add(chunk)
-                    sample.add(chunk)
+                    # each record's blocking keys, computed once: stored, and blocked again
+                    # for the sample the model learns from
+                    hashes = [key_hashes(record) for record in chunk]
+                    tables.add(chunk, hashes)
+                    sample.add(chunk, hashes)
                     self.beat()
             frequencies.finish()
             oversized, summary.blocks = tables.blocks()
             self.lap("load")
-            self.model = _train_on(sample.records, frequencies)
+            self.model = _train_on(sample.records, frequencies, keys=sample.keys)
             del sample
             self.lap("train")
             scorer = self.model.scorer(frequencies)
@@ -177,10 +180,18 @@ class StreamedSweep:
 TRAIN_RECORDS = 60_000
 
 
-def _train_on(records: list, frequencies: NameFrequencies) -> DedupModel:
+def _train_on(
+    records: list, frequencies: NameFrequencies, keys: list[array[int]] | None = None
+) -> DedupModel:
+    """The model learned from these records; ``keys``: their key hashes, when known."""
     index = KeyIndex()
-    for record in records:
-        index.add(record)
+    if keys:
+        for record, hashes in zip(records, keys, strict=True):
+            index.hashes.extend(hashes)
+            index.members.extend(array("q", [record.idx]) * len(hashes))
+    else:
+        for record in records:
+            index.add(record)
     codes, _ = candidate_pairs(index, sort_ranks(records))
     return train(records, frequencies=frequencies, codes=codes)
 

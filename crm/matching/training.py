@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -102,23 +103,32 @@ class DedupModel:
 
 class RecordSample:
     """A uniform sample of at most ``size`` records seen one chunk after another (reservoir),
-    renumbered from 0: what the streamed sweep learns from."""
+    renumbered from 0: what the streamed sweep learns from. With ``keys`` (each record's
+    blocking key hashes, as the sweep computed them to load it), they are kept beside the
+    sample's records (``keys``), not computed again to block it."""
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
         self.seen = 0
         self.records: list[MatchRecord] = []
+        self.keys: list[array[int]] = []
         self._rng = random.Random(seed)
 
-    def add(self, chunk: Sequence[MatchRecord]) -> None:
-        for record in chunk:
+    def add(
+        self, chunk: Sequence[MatchRecord], keys: Sequence[Sequence[int]] | None = None
+    ) -> None:
+        for n, record in enumerate(chunk):
             self.seen += 1
             if len(self.records) < self.size:
                 self.records.append(replace(record, idx=len(self.records)))
+                if keys is not None:
+                    self.keys.append(array("q", keys[n]))
                 continue
             slot = self._rng.randrange(self.seen)
             if slot < self.size:
                 self.records[slot] = replace(record, idx=slot)
+                if keys is not None:
+                    self.keys[slot] = array("q", keys[n])
 
 
 def level_vector(scored: Scored) -> dict[str, str]:

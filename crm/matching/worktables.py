@@ -7,9 +7,8 @@ schema the migrations manage never sees them at all.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -66,14 +65,21 @@ class WorkTables:
 
     # load -----------------------------------------------------------------------------------
 
-    def add(self, records: Iterable[MatchRecord]) -> None:
-        """Write a chunk of records and their key entries (one COPY each)."""
+    def add(
+        self, records: Sequence[MatchRecord], hashes: Sequence[list[int]] | None = None
+    ) -> None:
+        """Write a chunk of records and their key entries (one COPY each); ``hashes``: each
+        record's ``key_hashes``, when known."""
+        if hashes is None:
+            hashes = [key_hashes(record) for record in records]
         with self.conn.cursor() as cur:
             keys: list[tuple[int, int]] = []
             with cur.copy("COPY dedup_records (idx, id, lkey, fkey, dob, rec) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row((record.idx, record.id, *sort_fields(record), encode(record)))
-                    keys.extend((key, record.idx) for key in key_hashes(record))
+                for record, own in zip(records, hashes, strict=True):
+                    copy.write_row(
+                        (record.idx, record.id, *sort_fields(record), encode(record, own))
+                    )
+                    keys.extend((key, record.idx) for key in own)
             with cur.copy("COPY dedup_keys (key, idx) FROM STDIN") as copy:
                 for row in keys:
                     copy.write_row(row)
@@ -120,7 +126,8 @@ class WorkTables:
             yield from cur
 
     def add_pairs(self, rows: list[tuple]) -> None:
-        """Kept pairs from the scoring processes (on a second cursor: the stream is open)."""
+        """Kept pairs from the scoring processes, their reasons as JSON text already (on a
+        second cursor: the stream is open)."""
         if not rows:
             return
         with (
@@ -131,7 +138,7 @@ class WorkTables:
             ) as copy,
         ):
             for row in rows:
-                copy.write_row((*row[:7], json.dumps(row[7])))
+                copy.write_row(row)
 
     def end_stream(self) -> None:
         self.conn.commit()
