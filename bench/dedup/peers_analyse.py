@@ -46,9 +46,13 @@ def imported(name: str, dataset, cache: Path, reimport: bool) -> tuple[str, uuid
         csv_path = cache / f"{name}.csv"
         peers_data.write_csv(dataset, csv_path)
         peers_ours._run(["db", "upgrade"], url)
-        out, _ = peers_ours._run(["org", "create", f"peers {name}", "--region", dataset.region], url)
+        out, _ = peers_ours._run(
+            ["org", "create", f"peers {name}", "--region", dataset.region], url
+        )
         org = out.strip().splitlines()[-1]
-        peers_ours._run(["import", str(csv_path), "--org", org, "--source", "csv", "--json", "--yes"], url)
+        peers_ours._run(
+            ["import", str(csv_path), "--org", org, "--source", "csv", "--json", "--yes"], url
+        )
         marker.write_text(org)
     return f"sqlite:///{db}", uuid.UUID(marker.read_text().strip())
 
@@ -147,9 +151,7 @@ def analyse(name: str, args) -> dict:
         key = pattern(scored)
         patterns[reason][key] += 1
         if len(examples[reason]) < args.show:
-            examples[reason].append(
-                (a, b, round(scored.score, 4), key)
-            )
+            examples[reason].append((a, b, round(scored.score, 4), key))
     out = {
         "dataset": name,
         "records": len(records),
@@ -157,14 +159,21 @@ def analyse(name: str, args) -> dict:
         "auto": pairwise.prf(auto, truth),
         "review": pairwise.prf(with_review, truth),
         "at_import": pairwise.prf(at_import, truth),
-        "pc": (len(truth & at_import) + sum(
-            1
-            for a, b in truth - at_import
-            if owner.get(a) in index
-            and owner.get(b) in index
-            and (min(index[owner[a]], index[owner[b]]) << 32 | max(index[owner[a]], index[owner[b]]))
-            in code_set
-        )) / len(truth),
+        "pc": (
+            len(truth & at_import)
+            + sum(
+                1
+                for a, b in truth - at_import
+                if owner.get(a) in index
+                and owner.get(b) in index
+                and (
+                    min(index[owner[a]], index[owner[b]]) << 32
+                    | max(index[owner[a]], index[owner[b]])
+                )
+                in code_set
+            )
+        )
+        / len(truth),
         "pairs_compared": len(codes),
         "why": dict(why.most_common()),
         "patterns": {k: v.most_common(args.patterns) for k, v in patterns.items()},
