@@ -76,7 +76,7 @@ class DedupModel:
         odd organization can learn either (names written the other way round teach it that a
         "different" surname is a duplicate's mark)."""
         weights = weights_from(self.m_u)
-        for name, levels in weights.items():
+        for levels in weights.values():
             for level, sign in SIGNS.items():
                 if level in levels:
                     levels[level] = max(0.0, levels[level]) if sign > 0 else min(0.0, levels[level])
