@@ -41,10 +41,10 @@ _MIN_LOCAL_PART = 4
 # generated contacts this keeps the compared pairs near 900,000 instead of 2.4 million.
 BOUNDED: dict[str, tuple[int, int]] = {
     "cx": (6, 1),  # a name's sound + suburb
-    "ny": (16, 1),  # either name's sound + birth year
+    "ny": (8, 1),  # either name's sound + birth year
     "li": (10, 2),  # the surname's sound + an initial
     "db": (10, 1),  # the birth date alone
-    "yc": (20, 1),  # the birth year + suburb: both names written wrong
+    "yc": (12, 1),  # the birth year + suburb: both names written wrong
     "e5": (10, 1),  # an email's first five characters: a typo further on
 }
 _TIER_LIMITS = list(BOUNDED.values())
