@@ -18,7 +18,9 @@ or email):
   queued, and it never auto-merges;
 * without both dates of birth agreeing and the first names agreeing closely, it is
   ``unconfirmed`` (a parent and child of one name, twins with near names): queued for a
-  person, its stored score capped below the auto-merge threshold.
+  person, its stored score capped below the auto-merge threshold;
+* unless the organization's own household pairs say its look-alikes are names or dates
+  written wrong, not twins or juniors (``training.lookalikes_likely``: Febrl, fake_1000).
 
 Pairs whose names disagree both ways round are never auto-merged either (``name: conflict``).
 """
@@ -200,9 +202,9 @@ class Scorer:
         self.weights = weights or DEFAULT_WEIGHTS
         self.prior = prior
         self.frequencies = frequencies or NameFrequencies()
-        # False when the organization's own contacts show no twins (``training.household_
-        # evidence``): there a different first name under one birthday and home is a first
-        # name written wrong, not a twin
+        # False when the organization's own household pairs show no twins
+        # (``training.lookalikes_likely``): there a different first name under one birthday and
+        # home is a first name written wrong, not a twin
         self.twins = twins
         # likewise False when they show no juniors: one first name in one home under two
         # dates of birth (or one missing) is one person's date written wrong
@@ -313,7 +315,10 @@ class Scorer:
         with the same date of birth may be twins: only a person can tell. A first-name typo
         (one edit, or Jaro-Winkler >= 0.92 under the very same date of birth) with the same
         date of birth, or a one-edit first-name typo with a digit wrong in the date of birth,
-        is the same person."""
+        is the same person; so is the same first name with the same birth year (a junior is a
+        generation apart). Where the organization's own pairs show no twins (``twins``) one
+        birthday in one home is one person whatever the first name; where they show no juniors
+        (``juniors``), one first name in one home whatever the date of birth."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
         dob_agrees = dob_level in ("exact", "transposed")
         if dob_level == "year" and first_level in _SAME_FIRST and not feminine_form(a.fkey, b.fkey):

@@ -60,7 +60,7 @@ class DedupModel:
     u_random: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
     # household pairs among the blocked pairs, by kind (``household_kind``), and whether they
-    # say twins may be among the contacts (``twins_likely``; yes without evidence)
+    # say twins, juniors may be among the contacts (``lookalikes_likely``; yes without evidence)
     households: dict[str, int] = field(default_factory=dict)
     twins: bool = True
     juniors: bool = True
