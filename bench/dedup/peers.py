@@ -55,6 +55,7 @@ import peers_ours  # noqa: E402
 SPLINK_THRESHOLD = 0.99
 TARGETS = {
     "auto_precision": 0.995,
+    "pair_completeness": 0.99,
     "recall_margin": 0.02,
     "generated_review_f1": 0.957,
 }
@@ -142,6 +143,12 @@ def check_targets(row: dict) -> dict:
         precision >= TARGETS["auto_precision"],
         f"{precision:.4f}",
     ]
+    compared = (ours.get("pair_completeness") or {}).get("compared")
+    if compared is not None:
+        out["pair completeness (compared) >= 0.99"] = [
+            compared >= TARGETS["pair_completeness"],
+            f"{compared:.4f}",
+        ]
     if splink:
         floor = splink["at_threshold"]["recall"] - TARGETS["recall_margin"]
         recall = ours["auto"]["recall"]

@@ -250,6 +250,8 @@ def run(dataset: Dataset, *, base_url: str, workdir: Path) -> dict:
             "--rejects",
             str(rejects_path),
             "--json",
+            # Febrl has no contact channel column: the column plan is accepted as shown
+            "--yes",
         ],
         url,
     )

@@ -41,9 +41,11 @@ _MIN_LOCAL_PART = 4
 # generated contacts this keeps the compared pairs near 900,000 instead of 2.4 million.
 BOUNDED: dict[str, tuple[int, int]] = {
     "cx": (6, 1),  # a name's sound + suburb
-    "fy": (8, 1),  # the first name's sound + birth year
+    "ny": (8, 1),  # either name's sound + birth year
     "li": (10, 2),  # the surname's sound + an initial
     "db": (10, 1),  # the birth date alone
+    "yc": (12, 1),  # the birth year + suburb: both names written wrong
+    "e5": (10, 1),  # an email's first five characters: a typo further on
 }
 _TIER_LIMITS = list(BOUNDED.values())
 _TIER_OF = {prefix: tier for tier, prefix in enumerate(BOUNDED, start=1)}
@@ -91,8 +93,11 @@ def blocking_keys(record: MatchRecord) -> list[str]:
     if dob:
         # the birth date alone: a few people a day even in a large organization (windowed)
         keys.append(f"db|{dob.toordinal()}")
+        if lm:
+            keys.append(f"ly|{lm}|{dob.year}")
         for code in codes:
-            keys.append(f"{'ly' if code == lm else 'fy'}|{code}|{dob.year}")
+            # either name, either way round: "Watson Noah" meets "Noah Watson"
+            keys.append(f"ny|{code}|{dob.year}")
             keys.append(f"dx|{code}|{dob.toordinal()}")
     if lm and record.fkey:
         # a name and no more (no birth date, no address): the surname's sound + an initial
@@ -121,6 +126,8 @@ def blocking_keys(record: MatchRecord) -> list[str]:
             keys.append(f"cx|{code}|{record.city}")
         if dob:
             keys.append(f"ds|{dob.toordinal()}|{record.city}")
+            # both names and the day written wrong (Splink's fake_1000 is full of them)
+            keys.append(f"yc|{dob.year}|{record.city}")
     if number:
         # a name with a typo or a changed surname, in the same house
         if dob:
@@ -129,6 +136,8 @@ def blocking_keys(record: MatchRecord) -> list[str]:
             keys.append(f"ln|{lm}|{number}")
     for email in record.emails:
         keys.append(f"em|{email}")
+        if len(email) > 8:
+            keys.append(f"e5|{email[:5]}")
         local = "".join(filter(str.isalpha, email.partition("@")[0]))
         if len(local) >= _MIN_LOCAL_PART:
             keys.append(f"el|{local}")

@@ -18,7 +18,9 @@ or email):
   queued, and it never auto-merges;
 * without both dates of birth agreeing and the first names agreeing closely, it is
   ``unconfirmed`` (a parent and child of one name, twins with near names): queued for a
-  person, its stored score capped below the auto-merge threshold.
+  person, its stored score capped below the auto-merge threshold;
+* unless the organization's own household pairs say its look-alikes are names or dates
+  written wrong, not twins or juniors (``training.lookalikes_likely``: Febrl, fake_1000).
 
 Pairs whose names disagree both ways round are never auto-merged either (``name: conflict``).
 """
@@ -194,10 +196,19 @@ class Scorer:
         weights: dict[str, dict[str, float]] | None = None,
         prior: float = PRIOR_LOG2_ODDS,
         frequencies: NameFrequencies | None = None,
+        twins: bool = True,
+        juniors: bool = True,
     ) -> None:
         self.weights = weights or DEFAULT_WEIGHTS
         self.prior = prior
         self.frequencies = frequencies or NameFrequencies()
+        # False when the organization's own household pairs show no twins
+        # (``training.lookalikes_likely``): there a different first name under one birthday and
+        # home is a first name written wrong, not a twin
+        self.twins = twins
+        # likewise False when they show no juniors: one first name in one home under two
+        # dates of birth (or one missing) is one person's date written wrong
+        self.juniors = juniors
 
     def compare(self, a: MatchRecord, b: MatchRecord) -> Scored:
         """Score the pair and say why."""
@@ -304,11 +315,31 @@ class Scorer:
         with the same date of birth may be twins: only a person can tell. A first-name typo
         (one edit, or Jaro-Winkler >= 0.92 under the very same date of birth) with the same
         date of birth, or a one-edit first-name typo with a digit wrong in the date of birth,
-        is the same person."""
+        is the same person; so is the same first name with the same birth year (a junior is a
+        generation apart). Where the organization's own pairs show no twins (``twins``) one
+        birthday in one home is one person whatever the first name; where they show no juniors
+        (``juniors``), one first name in one home whatever the date of birth."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
         dob_agrees = dob_level in ("exact", "transposed")
+        if dob_level == "year" and first_level in _SAME_FIRST and not feminine_form(a.fkey, b.fkey):
+            # one first name and one birth year, the day or month wrong: a junior is a
+            # generation apart, and siblings do not share a first name. The score decides.
+            return "", person_weight
+        if (
+            not self.juniors
+            and dob_level in ("different", "")
+            and first_level in _SAME_FIRST
+            and not feminine_form(a.fkey, b.fkey)
+        ):
+            # an organization with no juniors among its contacts (``training``): one first name
+            # in one home is one person, its date of birth written wrong or left out
+            return "", person_weight
         if dob_level in ("different", "year"):
             return HARD_NEGATIVE, person_weight
+        if not self.twins and dob_agrees:
+            # an organization with no twins among its contacts (``training``): one birthday in
+            # one home is one person, whatever the first name says (or when it is missing)
+            return "", person_weight
         if a.fkey and b.fkey and first_level in ("different", "similar"):
             near = first_level == "similar" or first_names_compatible(a.first, b.first)
             if dob_agrees and near:
@@ -372,6 +403,8 @@ class Scorer:
 
 
 _STRONG_FIRST = frozenset({"exact", "nickname", "typo", "prefix"})
+# first names that are one person's however the birth day is written
+_SAME_FIRST = frozenset({"exact", "nickname", "typo", "prefix", "initial"})
 _STRONG_LAST = frozenset({"exact", "typo", "partial"})
 
 

@@ -59,6 +59,17 @@ class DedupModel:
         description="Learned share of duplicates among the compared pairs."
     )
     note: str | None = strawberry.field(description="Why the defaults were used, if they were.")
+    keeps_twins_apart: bool = strawberry.field(
+        description="False when this organization's own household pairs show more twin-like "
+        "pairs (one birthday, two first names) than pairs whose first name and birthday both "
+        "differ: its first names are written wrong, not twins', and one birthday in one home "
+        "is scored as one person."
+    )
+    keeps_juniors_apart: bool = strawberry.field(
+        description="False when its household pairs show more junior-like pairs (one first "
+        "name, two birthdays) than pairs apart: one first name in one home is scored as one "
+        "person, its date of birth written wrong or missing."
+    )
     fields: list[DedupField] = strawberry.field(description="Per field and level: m, u, weight.")
 
     @classmethod
@@ -75,6 +86,8 @@ class DedupModel:
             iterations=int(model.get("iterations") or 0),
             match_probability=model.get("match_probability"),
             note=model.get("note") or None,
+            keeps_twins_apart=model.get("twins", True) is not False,
+            keeps_juniors_apart=model.get("juniors", True) is not False,
             fields=[
                 DedupField(
                     field=f["field"],

@@ -12,6 +12,7 @@ MODEL = """
 query Model {
   dedupModel {
     autoMergeAt reviewAt runId learnedAt trained pairs iterations matchProbability note
+    keepsTwinsApart keepsJuniorsApart
     fields { field levels { level m u uRandom weight } }
   }
 }
@@ -38,6 +39,7 @@ class TestDedupModel:
         assert (model["autoMergeAt"], model["reviewAt"]) == (0.98, 0.6)
         assert model["runId"] is None
         assert model["trained"] is False
+        assert (model["keepsTwinsApart"], model["keepsJuniorsApart"]) == (True, True)
         assert model["fields"] == []
 
     def test_the_model_the_last_sweep_learned(
@@ -63,6 +65,8 @@ class TestDedupModel:
         assert model["trained"] is True
         assert model["pairs"] > 0
         assert 0 < model["matchProbability"] < 1
+        # no household among them: nothing says twins or juniors are names written wrong
+        assert (model["keepsTwinsApart"], model["keepsJuniorsApart"]) == (True, True)
         fields = {f["field"]: f["levels"] for f in model["fields"]}
         assert {"first_name", "last_name", "date_of_birth", "postcode", "suburb"} <= set(fields)
         for level in fields["first_name"]:

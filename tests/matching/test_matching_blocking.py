@@ -57,6 +57,37 @@ class TestKeys:
 
         assert pairs_of([a, b]) == {(0, 1)}
 
+    def test_a_name_and_birth_year_meet_whichever_field_holds_the_name(self):
+        # "Watson Noah" (swapped) and "oNah Watson": one birth year, another day, no address
+        a = record(0, first_name="Watson", last_name="Noah", date_of_birth=date(2008, 1, 21))
+        b = record(1, first_name="Onah", last_name="Watson", date_of_birth=date(2008, 3, 23))
+
+        assert pairs_of([a, b]) == {(0, 1)}
+
+    def test_both_names_wrong_meet_by_birth_year_and_suburb(self):
+        a = record(
+            0,
+            first_name="Sara",
+            last_name="Jackson",
+            date_of_birth=date(1999, 11, 4),
+            city="Liverpool",
+        )
+        b = record(
+            1,
+            first_name="Asa",
+            last_name="Jkcaso",
+            date_of_birth=date(1999, 9, 18),
+            city="Liverpool",
+        )
+
+        assert pairs_of([a, b]) == {(0, 1)}
+
+    def test_an_email_with_a_typo_after_five_characters_meets(self):
+        a = record(0, first_name="Laura", emails=["laura12@nelson.com"])
+        b = record(1, first_name="Henry", emails=["laura1o@nelon.com"])
+
+        assert pairs_of([a, b]) == {(0, 1)}
+
     def test_a_shared_email_meets_whatever_the_names(self):
         a = record(0, first_name="A", last_name="B", emails=["x@example.com"])
         b = record(1, first_name="C", last_name="D", emails=["x@example.com"])

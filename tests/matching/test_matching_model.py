@@ -116,6 +116,68 @@ class TestExpectationMaximisation:
         assert [r.idx for r in sample.records] == list(range(10))
 
 
+class TestLookalikes:
+    """Twins and juniors are kept apart unless the organization's own pairs say otherwise."""
+
+    @staticmethod
+    def households(*, twins: int, apart: int) -> list[MatchRecord]:
+        records: list[MatchRecord] = []
+        for i in range(500):
+            home = {
+                "last_name": f"Surname{i}x",
+                "address_line1": f"{i + 1} Wattle Street",
+                "city": "Bondi",
+                "postal_code": "2026",
+                "date_of_birth": f"{1940 + i % 60}-0{1 + i % 9}-1{i % 9}",
+            }
+            records.append(person(len(records), first_name=f"Head{i}", **home))
+            if i < twins:  # the same birthday, another first name
+                records.append(person(len(records), first_name=f"Other{i}", **home))
+            elif i < twins + apart:  # another first name and birthday
+                other = {**home, "date_of_birth": f"{2000 + i % 20}-1{i % 3}-2{i % 9}"}
+                records.append(person(len(records), first_name=f"Other{i}", **other))
+        return records
+
+    def fit(self, records: list[MatchRecord]) -> DedupModel:
+        from crm.matching.matcher import Matcher
+
+        matcher = Matcher(records, thresholds=Thresholds())
+        codes, _ = matcher.candidate_codes()
+        return train(records, frequencies=NameFrequencies.of(records), codes=codes)
+
+    def test_households_with_twins_among_them_keep_twins_apart(self):
+        model = self.fit(self.households(twins=20, apart=200))
+
+        assert model.households["twin_like"] == 20
+        assert model.twins and model.juniors
+        assert model.scorer().twins
+
+    def test_twin_like_pairs_outnumbering_households_are_names_written_wrong(self):
+        model = self.fit(self.households(twins=200, apart=20))
+
+        assert not model.twins
+        assert not model.scorer().twins
+        assert model.as_json()["twins"] is False
+
+    def test_a_few_look_alikes_say_nothing(self):
+        model = self.fit(self.households(twins=3, apart=0))
+
+        assert model.trained
+        assert model.households["twin_like"] == 3
+        assert model.twins
+
+    def test_a_learned_weight_keeps_the_sign_of_its_agreement(self):
+        # given: EM that learned a "different" surname to be a duplicate's mark
+        model = DedupModel.default()
+        model.m_u["last_name"]["different"] = (0.3, 0.1)
+        model.m_u["last_name"]["exact"] = (0.5, 0.7)
+
+        weights = model.weights["last_name"]
+
+        assert weights["different"] == 0.0
+        assert weights["exact"] == 0.0
+
+
 class TestTermFrequencies:
     def test_a_rare_shared_surname_weighs_more_than_a_common_one(self):
         # given: 1,200 contacts, a third of them Smiths, one pair of Papadopouloses
@@ -247,6 +309,43 @@ class TestHouseholds:
         junior = {**WILLIAM, "date_of_birth": "2012-09-30"}
 
         assert self.decide(WILLIAM, junior) == (NO_MATCH, HARD_NEGATIVE)
+
+    def test_one_first_name_and_birth_year_in_one_home_is_the_same_person(self):
+        # the day and month written wrong: a junior is a generation apart, and siblings do not
+        # share a first name
+        written_wrong = {**WILLIAM, "date_of_birth": "1984-11-23"}
+
+        assert self.decide(WILLIAM, written_wrong) == (AUTO_MERGE, "")
+
+    def test_another_first_name_of_the_same_birth_year_is_a_hard_negative(self):
+        sibling = {**WILLIAM, "first_name": "Margaret", "date_of_birth": "1984-11-23"}
+
+        assert self.decide(WILLIAM, sibling) == (NO_MATCH, HARD_NEGATIVE)
+
+    def test_without_twins_one_birthday_in_one_home_is_one_person(self):
+        # given: an organization whose own pairs show no twins (``training.lookalikes_likely``)
+        scorer = Scorer(twins=False)
+        renamed = {**WILLIAM, "first_name": "Oliver"}
+        nameless = {k: v for k, v in WILLIAM.items() if k != "first_name"}
+
+        # then: a first name written wrong, or left out
+        for other in (renamed, nameless):
+            scored = scorer.compare(person(**WILLIAM), person(**other))
+            assert scored.household == ""
+        # and another birthday is still another member
+        sibling = {**renamed, "date_of_birth": "1990-05-01"}
+        assert scorer.compare(person(**WILLIAM), person(**sibling)).household == HARD_NEGATIVE
+
+    def test_without_juniors_one_first_name_in_one_home_is_one_person(self):
+        scorer = Scorer(juniors=False)
+        written_wrong = {**WILLIAM, "date_of_birth": "1948-03-17"}
+        undated = {k: v for k, v in WILLIAM.items() if k != "date_of_birth"}
+
+        for other in (written_wrong, undated):
+            scored = scorer.compare(person(**WILLIAM), person(**other))
+            assert scored.household == ""
+        twin = {**WILLIAM, "first_name": "Oliver"}
+        assert scorer.compare(person(**WILLIAM), person(**twin)).household == HARD_NEGATIVE
 
     def test_a_first_name_typo_with_the_same_birthday_and_home_is_the_same_person(self):
         # "Jade"/"Jare": one letter apart, Jaro-Winkler below the typo level
