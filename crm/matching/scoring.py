@@ -272,6 +272,86 @@ class Scorer:
             reasons.append(Reason("name", "conflict", None, 0.0))
         return Scored(score=score, weight=total, reasons=reasons, household=household)
 
+    def compare_if(self, a: MatchRecord, b: MatchRecord, at_least: float) -> Scored | None:
+        """``compare(a, b)``, or None when its score is surely below ``at_least`` (the review
+        threshold: most compared pairs of a sweep end there, and are dropped).
+
+        The bound is exact: a pair's score is never above the probability of its total
+        weight (the household rules only lower it), and ``total_weight`` is that total,
+        worked out without the reasons, the household rules or the objects they need. A
+        margin far above the rounding of a sum of a dozen weights covers the order they are
+        added in."""
+        if _probability(self.total_weight(a, b) + _ROUNDING) < at_least:
+            return None
+        return self.compare(a, b)
+
+    def total_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """The total weight (log2 odds) ``compare`` adds up for the pair, reasons left out:
+        the same levels, weights and frequency adjustments, the swapped-names and
+        moved-house rules included."""
+        w, tf = self.weights, self.frequencies
+        total = self.prior
+        fa, fb, la, lb = a.fkey, b.fkey, a.lkey, b.lkey
+        names = 0.0
+        if fa and fb:
+            level = compare_first_names(a.first, fa, b.first, fb)[0]
+            names += w["first_name"][level]
+            if level == "exact":
+                names += tf.adjustment("first", fa)
+        if la and lb:
+            level = compare_last_names(la, lb)[0]
+            names += w["last_name"][level]
+            if level == "exact":
+                names += tf.adjustment("last", la)
+            if fa and fb and names <= 0:
+                # "Smith John" and "John Smith" (``_names``)
+                first_level = compare_first_names(a.first, fa, lb, lb)[0]
+                last_level = compare_last_names(la, fb)[0]
+                if first_level in _STRONG_FIRST and last_level in _STRONG_LAST:
+                    swapped = w["first_name"][first_level] + w["last_name"][last_level]
+                    names = max(names, swapped + SWAP_WEIGHT)
+        total += names
+        if a.dob is not None and b.dob is not None:
+            total += w["date_of_birth"][compare_birth_dates(a.dob, b.dob)]
+        if a.emails and b.emails:
+            total += w["email"][compare_emails(a.emails, b.emails)]
+        if a.phones and b.phones:
+            total += w["phone"]["shared" if not set(a.phones).isdisjoint(b.phones) else "different"]
+        # the address (``_address``): the parts' weights, or only the one weighing most
+        # against when every compared part differs
+        parts: list[float] = []
+        moved = True
+        if a.street and b.street:
+            level = compare_street_numbers(a.street, b.street)
+            if level:
+                parts.append(w["street_number"][level])
+                moved = level == "different"
+            level = compare_street_names(a.street, b.street)[0]
+            if level:
+                parts.append(w["street_name"][level])
+                moved = moved and level == "different"
+        level = compare_postcodes(a.postcode, b.postcode)
+        if level:
+            weight = w["postcode"][level]
+            if level == "exact":
+                weight += tf.adjustment("postcode", a.postcode)
+            parts.append(weight)
+            moved = moved and level == "different"
+        level = compare_suburbs(a.city, b.city)[0]
+        if level:
+            weight = w["suburb"][level]
+            if level == "exact":
+                weight += tf.adjustment("suburb", a.city)
+            parts.append(weight)
+            moved = moved and level == "different"
+        if parts:
+            total += min(parts) if moved and len(parts) > 1 else sum(parts)
+        if a.ids and b.ids:
+            level = compare_identifiers(a.ids, b.ids)
+            if level:
+                total += w["identifier"][level]
+        return total
+
     def _address(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         """The address in four parts (house number, street name, postcode, suburb), each
         weighed, exact postcodes and suburbs adjusted by their frequency. A pair whose every
@@ -406,6 +486,8 @@ _STRONG_FIRST = frozenset({"exact", "nickname", "typo", "prefix"})
 # first names that are one person's however the birth day is written
 _SAME_FIRST = frozenset({"exact", "nickname", "typo", "prefix", "initial"})
 _STRONG_LAST = frozenset({"exact", "typo", "partial"})
+# ``compare_if``'s margin (log2 odds): rounding in a sum of a dozen weights is ~1e-14
+_ROUNDING = 1e-9
 
 
 def _probability(log2_odds: float) -> float:
