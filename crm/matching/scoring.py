@@ -209,6 +209,19 @@ class Scorer:
         # likewise False when they show no juniors: one first name in one home under two
         # dates of birth (or one missing) is one person's date written wrong
         self.juniors = juniors
+        # ``_address_bound``: the most a street's two parts can weigh together (each at
+        # least 0: a part is missing where either record has no house number or no name),
+        # and a postcode or suburb not written the same
+        w = self.weights
+        self._street_max = max(0.0, *w["street_number"].values()) + max(
+            0.0, *w["street_name"].values()
+        )
+        self._postcode_apart_max = max(
+            (v for k, v in w["postcode"].items() if k != "exact"), default=0.0
+        )
+        self._suburb_apart_max = max(
+            (v for k, v in w["suburb"].items() if k != "exact"), default=0.0
+        )
 
     def compare(self, a: MatchRecord, b: MatchRecord) -> Scored:
         """Score the pair and say why."""
@@ -277,11 +290,15 @@ class Scorer:
         threshold: most compared pairs of a sweep end there, and are dropped).
 
         The bound is exact: a pair's score is never above the probability of its total
-        weight (the household rules only lower it), and ``total_weight`` is that total,
-        worked out without the reasons, the household rules or the objects they need. A
-        margin far above the rounding of a sum of a dozen weights covers the order they are
-        added in."""
-        if _probability(self.total_weight(a, b) + _ROUNDING) < at_least:
+        weight (the household rules only lower it). That total is worked out here without
+        the reasons, the household rules or the objects they need, the address last: first
+        bounded by the most its parts could weigh, and compared only when that bound could
+        reach ``at_least``. A margin far above the rounding of a sum of a dozen weights
+        covers the order they are added in."""
+        total = self._weight_but_address(a, b) + _ROUNDING
+        if _probability(total + self._address_bound(a, b)) < at_least:
+            return None
+        if _probability(total + self._address_weight(a, b)) < at_least:
             return None
         return self.compare(a, b)
 
@@ -289,6 +306,9 @@ class Scorer:
         """The total weight (log2 odds) ``compare`` adds up for the pair, reasons left out:
         the same levels, weights and frequency adjustments, the swapped-names and
         moved-house rules included."""
+        return self._weight_but_address(a, b) + self._address_weight(a, b)
+
+    def _weight_but_address(self, a: MatchRecord, b: MatchRecord) -> float:
         w, tf = self.weights, self.frequencies
         total = self.prior
         fa, fb, la, lb = a.fkey, b.fkey, a.lkey, b.lkey
@@ -317,8 +337,16 @@ class Scorer:
             total += w["email"][compare_emails(a.emails, b.emails)]
         if a.phones and b.phones:
             total += w["phone"]["shared" if not set(a.phones).isdisjoint(b.phones) else "different"]
-        # the address (``_address``): the parts' weights, or only the one weighing most
-        # against when every compared part differs
+        if a.ids and b.ids:
+            level = compare_identifiers(a.ids, b.ids)
+            if level:
+                total += w["identifier"][level]
+        return total
+
+    def _address_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """What ``_address``'s reasons weigh together: the parts' weights, or only the one
+        weighing most against when every compared part differs."""
+        w, tf = self.weights, self.frequencies
         parts: list[float] = []
         moved = True
         if a.street and b.street:
@@ -344,13 +372,32 @@ class Scorer:
                 weight += tf.adjustment("suburb", a.city)
             parts.append(weight)
             moved = moved and level == "different"
-        if parts:
-            total += min(parts) if moved and len(parts) > 1 else sum(parts)
-        if a.ids and b.ids:
-            level = compare_identifiers(a.ids, b.ids)
-            if level:
-                total += w["identifier"][level]
-        return total
+        if not parts:
+            return 0.0
+        return min(parts) if moved and len(parts) > 1 else sum(parts)
+
+    def _address_bound(self, a: MatchRecord, b: MatchRecord) -> float:
+        """At least ``_address_weight``, from what is cheap to tell: each part's heaviest
+        level (a street's parts at least 0: either may be missing), exact postcodes and
+        suburbs told apart from the others. The parts' sum bounds the sum, and their
+        largest the one part that counts when all differ."""
+        w, tf = self.weights, self.frequencies
+        bounds: list[float] = []
+        if a.street and b.street:
+            bounds.append(self._street_max)
+        if a.postcode and b.postcode:
+            if a.postcode == b.postcode:
+                bounds.append(w["postcode"]["exact"] + tf.adjustment("postcode", a.postcode))
+            else:
+                bounds.append(self._postcode_apart_max)
+        if a.city and b.city:
+            if a.city == b.city:
+                bounds.append(w["suburb"]["exact"] + tf.adjustment("suburb", a.city))
+            else:
+                bounds.append(self._suburb_apart_max)
+        if not bounds:
+            return 0.0
+        return max(sum(bounds), max(bounds))
 
     def _address(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         """The address in four parts (house number, street name, postcode, suburb), each
