@@ -213,6 +213,12 @@ class Scorer:
         # least 0: a part is missing where either record has no house number or no name),
         # and a postcode or suburb not written the same
         w = self.weights
+        # ``compare_if``: the most names written the other way round can weigh
+        self._swap_max = (
+            max((w["first_name"][x] for x in _STRONG_FIRST if x in w["first_name"]), default=0.0)
+            + max((w["last_name"][x] for x in _STRONG_LAST if x in w["last_name"]), default=0.0)
+            + SWAP_WEIGHT
+        )
         self._street_max = max(0.0, *w["street_number"].values()) + max(
             0.0, *w["street_name"].values()
         )
@@ -295,10 +301,18 @@ class Scorer:
         bounded by the most its parts could weigh, and compared only when that bound could
         reach ``at_least``. A margin far above the rounding of a sum of a dozen weights
         covers the order they are added in."""
-        total = self._weight_but_address(a, b) + _ROUNDING
-        if _probability(total + self._address_bound(a, b)) < at_least:
+        total = self._weight_but_names_and_address(a, b) + _ROUNDING
+        names = self._direct_names_weight(a, b)
+        swap = names <= 0 and bool(a.fkey and b.fkey and a.lkey and b.lkey)
+        address = self._address_bound(a, b)
+        if swap:
+            # the names written the other way round weigh at most ``_swap_max``
+            if _probability(total + max(names, self._swap_max) + address) < at_least:
+                return None
+            names = self._swapped_names_weight(a, b, names)
+        if _probability(total + names + address) < at_least:
             return None
-        if _probability(total + self._address_weight(a, b)) < at_least:
+        if _probability(total + names + self._address_weight(a, b)) < at_least:
             return None
         return self.compare(a, b)
 
@@ -306,11 +320,14 @@ class Scorer:
         """The total weight (log2 odds) ``compare`` adds up for the pair, reasons left out:
         the same levels, weights and frequency adjustments, the swapped-names and
         moved-house rules included."""
-        return self._weight_but_address(a, b) + self._address_weight(a, b)
+        names = self._direct_names_weight(a, b)
+        if names <= 0 and a.fkey and b.fkey and a.lkey and b.lkey:
+            names = self._swapped_names_weight(a, b, names)
+        return self._weight_but_names_and_address(a, b) + names + self._address_weight(a, b)
 
-    def _weight_but_address(self, a: MatchRecord, b: MatchRecord) -> float:
+    def _direct_names_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """What ``_names`` weighs the first and last names compared straight."""
         w, tf = self.weights, self.frequencies
-        total = self.prior
         fa, fb, la, lb = a.fkey, b.fkey, a.lkey, b.lkey
         names = 0.0
         if fa and fb:
@@ -323,14 +340,23 @@ class Scorer:
             names += w["last_name"][level]
             if level == "exact":
                 names += tf.adjustment("last", la)
-            if fa and fb and names <= 0:
-                # "Smith John" and "John Smith" (``_names``)
-                first_level = compare_first_names(a.first, fa, lb, lb)[0]
-                last_level = compare_last_names(la, fb)[0]
-                if first_level in _STRONG_FIRST and last_level in _STRONG_LAST:
-                    swapped = w["first_name"][first_level] + w["last_name"][last_level]
-                    names = max(names, swapped + SWAP_WEIGHT)
-        total += names
+        return names
+
+    def _swapped_names_weight(self, a: MatchRecord, b: MatchRecord, direct: float) -> float:
+        """``_names`` when the straight comparison weighs nothing: "Smith John" and "John
+        Smith" compared across, kept when that explains more."""
+        w = self.weights
+        first_level = compare_first_names(a.first, a.fkey, b.lkey, b.lkey)[0]
+        last_level = compare_last_names(a.lkey, b.fkey)[0]
+        if first_level not in _STRONG_FIRST or last_level not in _STRONG_LAST:
+            return direct
+        swapped = w["first_name"][first_level] + w["last_name"][last_level]
+        return max(direct, swapped + SWAP_WEIGHT)
+
+    def _weight_but_names_and_address(self, a: MatchRecord, b: MatchRecord) -> float:
+        """The prior, the date of birth, emails, phones and identifiers, weighed."""
+        w = self.weights
+        total = self.prior
         if a.dob is not None and b.dob is not None:
             total += w["date_of_birth"][compare_birth_dates(a.dob, b.dob)]
         if a.emails and b.emails:
