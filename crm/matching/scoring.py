@@ -346,9 +346,11 @@ class Scorer:
         """``_names`` when the straight comparison weighs nothing: "Smith John" and "John
         Smith" compared across, kept when that explains more."""
         w = self.weights
-        first_level = compare_first_names(a.first, a.fkey, b.lkey, b.lkey)[0]
         last_level = compare_last_names(a.lkey, b.fkey)[0]
-        if first_level not in _STRONG_FIRST or last_level not in _STRONG_LAST:
+        if last_level not in _STRONG_LAST:
+            return direct
+        first_level = compare_first_names(a.first, a.fkey, b.lkey, b.lkey)[0]
+        if first_level not in _STRONG_FIRST:
             return direct
         swapped = w["first_name"][first_level] + w["last_name"][last_level]
         return max(direct, swapped + SWAP_WEIGHT)
