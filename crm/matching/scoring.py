@@ -209,9 +209,6 @@ class Scorer:
         # likewise False when they show no juniors: one first name in one home under two
         # dates of birth (or one missing) is one person's date written wrong
         self.juniors = juniors
-        # ``_address_bound``: the most a street's two parts can weigh together (each at
-        # least 0: a part is missing where either record has no house number or no name),
-        # and a postcode or suburb not written the same
         w = self.weights
         # ``compare_if``: the most names written the other way round can weigh
         self._swap_max = (
@@ -219,6 +216,9 @@ class Scorer:
             + max((w["last_name"][x] for x in _STRONG_LAST if x in w["last_name"]), default=0.0)
             + SWAP_WEIGHT
         )
+        # ``_address_bound``: the most a street's two parts can weigh together (each at
+        # least 0: a part is missing where either record has no house number or no name),
+        # and a postcode or suburb not written the same
         self._street_max = max(0.0, *w["street_number"].values()) + max(
             0.0, *w["street_name"].values()
         )
@@ -303,7 +303,9 @@ class Scorer:
         covers the order they are added in."""
         total = self._weight_but_names_and_address(a, b) + _ROUNDING
         names = self._direct_names_weight(a, b)
-        swap = names <= 0 and bool(a.fkey and b.fkey and a.lkey and b.lkey)
+        # (a margin here too: comparing across when ``_names`` would not only raises the
+        # bound)
+        swap = names <= _ROUNDING and bool(a.fkey and b.fkey and a.lkey and b.lkey)
         address = self._address_bound(a, b)
         if swap:
             # the names written the other way round weigh at most ``_swap_max``
@@ -329,17 +331,21 @@ class Scorer:
         """What ``_names`` weighs the first and last names compared straight."""
         w, tf = self.weights, self.frequencies
         fa, fb, la, lb = a.fkey, b.fkey, a.lkey, b.lkey
+        # added up in ``_names``' order, to the last bit: whether it is above 0 decides
+        # whether the names are compared the other way round
         names = 0.0
         if fa and fb:
             level = compare_first_names(a.first, fa, b.first, fb)[0]
-            names += w["first_name"][level]
+            weight = w["first_name"][level]
             if level == "exact":
-                names += tf.adjustment("first", fa)
+                weight += tf.adjustment("first", fa)
+            names += weight
         if la and lb:
             level = compare_last_names(la, lb)[0]
-            names += w["last_name"][level]
+            weight = w["last_name"][level]
             if level == "exact":
-                names += tf.adjustment("last", la)
+                weight += tf.adjustment("last", la)
+            names += weight
         return names
 
     def _swapped_names_weight(self, a: MatchRecord, b: MatchRecord, direct: float) -> float:
