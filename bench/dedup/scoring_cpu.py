@@ -35,7 +35,9 @@ def main() -> None:
     parser.add_argument("--dump", help="write the model and every kept pair here")
     parser.add_argument("--profile", action="store_true", help="cProfile the scoring")
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
+    # that checkout's own generator and normalisation too (``quality`` puts its checkout
+    # first on the path)
+    sys.path.insert(0, str(Path(args.root) / "bench" / "dedup"))
     sys.path.insert(0, args.root)
 
     import generate
@@ -88,6 +90,7 @@ def main() -> None:
         profile.disable()
 
     summary = {
+        "code": str(Path(sys.modules["crm"].__file__).parent.parent),
         "records": len(records),
         "train_cpu": round(train_cpu, 2),
         "score_cpu": round(score_cpu, 2),
