@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import uuid
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -66,7 +67,8 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
     """The record as one line of text (``decode`` gives it back), its blocking key hashes
     (``keys``, computed when not given) packed at the end: the scoring processes need them in
     every block the record is in, and computing them there again cost more than the
-    comparisons."""
+    comparisons. They are packed in ascending order: a block's scoring wants those below its
+    own key, a prefix."""
     if keys is None:
         keys = key_hashes(record)
     return _FIELD.join(
@@ -83,7 +85,7 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
             record.city,
             record.street,
             "1" if record.changed else "",
-            binascii.b2a_base64(array("q", keys).tobytes(), newline=False).decode("ascii"),
+            binascii.b2a_base64(array("q", sorted(keys)).tobytes(), newline=False).decode("ascii"),
         )
     )
 
@@ -201,10 +203,11 @@ class BlockScorer:
         return key + _OVERSIZED_SHIFT if key in self.oversized else key
 
     def _earlier(self, hashes: array[int], before: int) -> set[int]:
-        """The ranks of these keys that come before ``before``."""
+        """The ranks of these keys (in ascending order, as ``encode`` packs them) that come
+        before ``before``."""
         # an oversized key ranks after every other (``_rank``): never before a block
         # compared all-against-all, and before an oversized block only when it is not one
-        ranks = {key for key in hashes if key < before}
+        ranks = set(hashes[: bisect_left(hashes, before)])
         if ranks and self.oversized:
             ranks.difference_update(self.oversized)
         return ranks
