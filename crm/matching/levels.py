@@ -69,6 +69,9 @@ def compare_birth_dates(a: date | None, b: date | None) -> str:
         return ""
     if a == b:
         return "exact"
+    if a.year != b.year and a.month != b.month and a.day != b.day:
+        # three or more digits differ, in three places: no typo, no swap (most pairs)
+        return "different"
     if a.year == b.year and a.month == b.day and a.day == b.month:
         return "transposed"
     sa, sb = _digits(a), _digits(b)

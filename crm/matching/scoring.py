@@ -209,6 +209,25 @@ class Scorer:
         # likewise False when they show no juniors: one first name in one home under two
         # dates of birth (or one missing) is one person's date written wrong
         self.juniors = juniors
+        w = self.weights
+        # ``compare_if``: the most names written the other way round can weigh
+        self._swap_max = (
+            max((w["first_name"][x] for x in _STRONG_FIRST if x in w["first_name"]), default=0.0)
+            + max((w["last_name"][x] for x in _STRONG_LAST if x in w["last_name"]), default=0.0)
+            + SWAP_WEIGHT
+        )
+        # ``_address_bound``: the most a street's two parts can weigh together (each at
+        # least 0: a part is missing where either record has no house number or no name),
+        # and a postcode or suburb not written the same
+        self._street_max = max(0.0, *w["street_number"].values()) + max(
+            0.0, *w["street_name"].values()
+        )
+        self._postcode_apart_max = max(
+            (v for k, v in w["postcode"].items() if k != "exact"), default=0.0
+        )
+        self._suburb_apart_max = max(
+            (v for k, v in w["suburb"].items() if k != "exact"), default=0.0
+        )
 
     def compare(self, a: MatchRecord, b: MatchRecord) -> Scored:
         """Score the pair and say why."""
@@ -271,6 +290,148 @@ class Scorer:
             household = UNCONFIRMED
             reasons.append(Reason("name", "conflict", None, 0.0))
         return Scored(score=score, weight=total, reasons=reasons, household=household)
+
+    def compare_if(self, a: MatchRecord, b: MatchRecord, at_least: float) -> Scored | None:
+        """``compare(a, b)``, or None when its score is surely below ``at_least`` (the review
+        threshold: most compared pairs of a sweep end there, and are dropped).
+
+        The bound is exact: a pair's score is never above the probability of its total
+        weight (the household rules only lower it). That total is worked out here without
+        the reasons, the household rules or the objects they need, the address last: first
+        bounded by the most its parts could weigh, and compared only when that bound could
+        reach ``at_least``. A margin far above the rounding of a sum of a dozen weights
+        covers the order they are added in."""
+        total = self._weight_but_names_and_address(a, b) + _ROUNDING
+        names = self._direct_names_weight(a, b)
+        # (a margin here too: comparing across when ``_names`` would not only raises the
+        # bound)
+        swap = names <= _ROUNDING and bool(a.fkey and b.fkey and a.lkey and b.lkey)
+        address = self._address_bound(a, b)
+        if swap:
+            # the names written the other way round weigh at most ``_swap_max``
+            if _probability(total + max(names, self._swap_max) + address) < at_least:
+                return None
+            names = self._swapped_names_weight(a, b, names)
+        if _probability(total + names + address) < at_least:
+            return None
+        if _probability(total + names + self._address_weight(a, b)) < at_least:
+            return None
+        return self.compare(a, b)
+
+    def total_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """The total weight (log2 odds) ``compare`` adds up for the pair, reasons left out:
+        the same levels, weights and frequency adjustments, the swapped-names and
+        moved-house rules included."""
+        names = self._direct_names_weight(a, b)
+        if names <= 0 and a.fkey and b.fkey and a.lkey and b.lkey:
+            names = self._swapped_names_weight(a, b, names)
+        return self._weight_but_names_and_address(a, b) + names + self._address_weight(a, b)
+
+    def _direct_names_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """What ``_names`` weighs the first and last names compared straight."""
+        w, tf = self.weights, self.frequencies
+        fa, fb, la, lb = a.fkey, b.fkey, a.lkey, b.lkey
+        # added up in ``_names``' order, to the last bit: whether it is above 0 decides
+        # whether the names are compared the other way round
+        names = 0.0
+        if fa and fb:
+            level = compare_first_names(a.first, fa, b.first, fb)[0]
+            weight = w["first_name"][level]
+            if level == "exact":
+                weight += tf.adjustment("first", fa)
+            names += weight
+        if la and lb:
+            level = compare_last_names(la, lb)[0]
+            weight = w["last_name"][level]
+            if level == "exact":
+                weight += tf.adjustment("last", la)
+            names += weight
+        return names
+
+    def _swapped_names_weight(self, a: MatchRecord, b: MatchRecord, direct: float) -> float:
+        """``_names`` when the straight comparison weighs nothing: "Smith John" and "John
+        Smith" compared across, kept when that explains more."""
+        w = self.weights
+        last_level = compare_last_names(a.lkey, b.fkey)[0]
+        if last_level not in _STRONG_LAST:
+            return direct
+        first_level = compare_first_names(a.first, a.fkey, b.lkey, b.lkey)[0]
+        if first_level not in _STRONG_FIRST:
+            return direct
+        swapped = w["first_name"][first_level] + w["last_name"][last_level]
+        return max(direct, swapped + SWAP_WEIGHT)
+
+    def _weight_but_names_and_address(self, a: MatchRecord, b: MatchRecord) -> float:
+        """The prior, the date of birth, emails, phones and identifiers, weighed."""
+        w = self.weights
+        total = self.prior
+        if a.dob is not None and b.dob is not None:
+            total += w["date_of_birth"][compare_birth_dates(a.dob, b.dob)]
+        if a.emails and b.emails:
+            total += w["email"][compare_emails(a.emails, b.emails)]
+        if a.phones and b.phones:
+            total += w["phone"]["shared" if not set(a.phones).isdisjoint(b.phones) else "different"]
+        if a.ids and b.ids:
+            level = compare_identifiers(a.ids, b.ids)
+            if level:
+                total += w["identifier"][level]
+        return total
+
+    def _address_weight(self, a: MatchRecord, b: MatchRecord) -> float:
+        """What ``_address``'s reasons weigh together: the parts' weights, or only the one
+        weighing most against when every compared part differs."""
+        w, tf = self.weights, self.frequencies
+        parts: list[float] = []
+        moved = True
+        if a.street and b.street:
+            level = compare_street_numbers(a.street, b.street)
+            if level:
+                parts.append(w["street_number"][level])
+                moved = level == "different"
+            level = compare_street_names(a.street, b.street)[0]
+            if level:
+                parts.append(w["street_name"][level])
+                moved = moved and level == "different"
+        level = compare_postcodes(a.postcode, b.postcode)
+        if level:
+            weight = w["postcode"][level]
+            if level == "exact":
+                weight += tf.adjustment("postcode", a.postcode)
+            parts.append(weight)
+            moved = moved and level == "different"
+        level = compare_suburbs(a.city, b.city)[0]
+        if level:
+            weight = w["suburb"][level]
+            if level == "exact":
+                weight += tf.adjustment("suburb", a.city)
+            parts.append(weight)
+            moved = moved and level == "different"
+        if not parts:
+            return 0.0
+        return min(parts) if moved and len(parts) > 1 else sum(parts)
+
+    def _address_bound(self, a: MatchRecord, b: MatchRecord) -> float:
+        """At least ``_address_weight``, from what is cheap to tell: each part's heaviest
+        level (a street's parts at least 0: either may be missing), exact postcodes and
+        suburbs told apart from the others. The parts' sum bounds the sum, and their
+        largest the one part that counts when all differ."""
+        w, tf = self.weights, self.frequencies
+        bounds: list[float] = []
+        if a.street and b.street:
+            bounds.append(self._street_max)
+        if a.postcode and b.postcode:
+            if a.postcode == b.postcode:
+                bounds.append(w["postcode"]["exact"] + tf.adjustment("postcode", a.postcode))
+            else:
+                bounds.append(self._postcode_apart_max)
+        if a.city and b.city:
+            if a.city == b.city:
+                bounds.append(w["suburb"]["exact"] + tf.adjustment("suburb", a.city))
+            else:
+                bounds.append(self._suburb_apart_max)
+        if not bounds:
+            return 0.0
+        return max(sum(bounds), max(bounds))
 
     def _address(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         """The address in four parts (house number, street name, postcode, suburb), each
@@ -406,6 +567,8 @@ _STRONG_FIRST = frozenset({"exact", "nickname", "typo", "prefix"})
 # first names that are one person's however the birth day is written
 _SAME_FIRST = frozenset({"exact", "nickname", "typo", "prefix", "initial"})
 _STRONG_LAST = frozenset({"exact", "typo", "partial"})
+# ``compare_if``'s margin (log2 odds): rounding in a sum of a dozen weights is ~1e-14
+_ROUNDING = 1e-9
 
 
 def _probability(log2_odds: float) -> float:

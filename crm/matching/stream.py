@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import uuid
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -66,7 +67,8 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
     """The record as one line of text (``decode`` gives it back), its blocking key hashes
     (``keys``, computed when not given) packed at the end: the scoring processes need them in
     every block the record is in, and computing them there again cost more than the
-    comparisons."""
+    comparisons. They are packed in ascending order: a block's scoring wants those below its
+    own key, a prefix."""
     if keys is None:
         keys = key_hashes(record)
     return _FIELD.join(
@@ -83,7 +85,7 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
             record.city,
             record.street,
             "1" if record.changed else "",
-            binascii.b2a_base64(array("q", keys).tobytes(), newline=False).decode("ascii"),
+            binascii.b2a_base64(array("q", sorted(keys)).tobytes(), newline=False).decode("ascii"),
         )
     )
 
@@ -100,15 +102,11 @@ def _decode_into(records: list[MatchRecord | None], block: Block, i: int) -> Mat
 
 
 def decode(idx: int, text: str) -> MatchRecord:
-    return decode_with_keys(idx, text)[0]
-
-
-def decode_with_keys(idx: int, text: str) -> tuple[MatchRecord, array[int]]:
-    """The record and its blocking key hashes, as ``encode`` wrote them."""
-    (rid, first, fkey, lkey, dob, emails, phones, ids, postcode, city, street, changed, keys) = (
+    """The record ``encode`` wrote (its key hashes left packed)."""
+    (rid, first, fkey, lkey, dob, emails, phones, ids, postcode, city, street, changed, _) = (
         text.split(_FIELD)
     )
-    record = MatchRecord(
+    return MatchRecord(
         idx=idx,
         id=uuid.UUID(int=int(rid, 16)),
         first=first,
@@ -123,7 +121,11 @@ def decode_with_keys(idx: int, text: str) -> tuple[MatchRecord, array[int]]:
         street=street,
         changed=bool(changed),
     )
-    return record, array("q", binascii.a2b_base64(keys))
+
+
+def decode_with_keys(idx: int, text: str) -> tuple[MatchRecord, array[int]]:
+    """The record and its blocking key hashes, as ``encode`` wrote them."""
+    return decode(idx, text), _packed_keys(text)
 
 
 def sort_fields(record: MatchRecord) -> tuple[str, str, int]:
@@ -146,22 +148,25 @@ class BlockScorer:
         """``(kept rows for dedup_pairs, pairs scored, errors)`` for these blocks."""
         kept: list[tuple] = []
         scored = errors = 0
-        compare, thresholds, review = self.scorer.compare, self.thresholds, self.thresholds.review
+        compare, thresholds = self.scorer.compare_if, self.thresholds
+        review = thresholds.review
         only_changed = self.only_changed
         for key, block in blocks:
             n = len(block)
-            # each member's keys first (the end of its line): most pairs of most blocks were
-            # scored in an earlier block, and only the members of a pair to score are decoded
-            keys = [self._order(_packed_keys(text)) for _, text in block]
-            records: list[MatchRecord | None] = [None] * n
             mine = self._rank(key)
+            # a pair is scored in the first block key the two share: each member's keys
+            # ranked before this block's (the end of its line) first; a pair sharing one was
+            # scored in an earlier block. (A pair sharing only oversized blocks is scored in
+            # each that windows it.) Only the members of a pair to score are decoded.
+            before = mine if mine < _OVERSIZED else _OVERSIZED
+            keys = [self._earlier(_packed_keys(text), before) for _, text in block]
+            records: list[MatchRecord | None] = [None] * n
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
             for i in range(n):
                 keys_a = keys[i]
                 for j in range(i + 1, min(n, i + span)):
-                    first = min(keys_a.intersection(keys[j]))
-                    if first != mine and not (mine >= _OVERSIZED and first >= _OVERSIZED):
+                    if keys_a and not keys_a.isdisjoint(keys[j]):
                         continue  # scored in an earlier block the two share
                     a = records[i] or _decode_into(records, block, i)
                     b = records[j] or _decode_into(records, block, j)
@@ -171,12 +176,13 @@ class BlockScorer:
                     # comparisons are symmetric to the last bit)
                     low, high = (a, b) if a.idx < b.idx else (b, a)
                     try:
-                        result = compare(low, high)
+                        # None: surely below the review threshold (most pairs)
+                        result = compare(low, high, review)
                     except Exception:  # one bad record never stops the run
                         errors += 1
                         continue
                     scored += 1
-                    if result.score >= review:
+                    if result is not None and result.score >= review:
                         kept.append(
                             (
                                 uuid7(),
@@ -196,12 +202,14 @@ class BlockScorer:
         all-against-all (key hashes are signed 64-bit) before oversized ones."""
         return key + _OVERSIZED_SHIFT if key in self.oversized else key
 
-    def _order(self, hashes: array[int]) -> set[int]:
-        ranks = set(hashes)
-        over = ranks.intersection(self.oversized)
-        if over:
-            ranks.difference_update(over)
-            ranks.update(key + _OVERSIZED_SHIFT for key in over)
+    def _earlier(self, hashes: array[int], before: int) -> set[int]:
+        """The ranks of these keys (in ascending order, as ``encode`` packs them) that come
+        before ``before``."""
+        # an oversized key ranks after every other (``_rank``): never before a block
+        # compared all-against-all, and before an oversized block only when it is not one
+        ranks = set(hashes[: bisect_left(hashes, before)])
+        if ranks and self.oversized:
+            ranks.difference_update(self.oversized)
         return ranks
 
 

@@ -24,6 +24,9 @@ class Recording:
         self.asked[(a.idx, b.idx)] += 1
         return Scored(score=0.0, weight=0.0, reasons=[])
 
+    def compare_if(self, a: MatchRecord, b: MatchRecord, at_least: float) -> Scored | None:
+        return self.compare(a, b)
+
 
 def stream_rows(records: list[MatchRecord]) -> list[tuple[int, int, str]]:
     """What the database streams: entries of blocks of two or more, by key, in name order."""
