@@ -132,7 +132,8 @@ class Matcher:
         *,
         on_error: Callable[[MatchRecord, MatchRecord, Exception], None] | None = None,
     ) -> tuple[list[PairResult], int, int]:
-        records, compare, thresholds = self.records, self.scorer.compare, self.thresholds
+        # compare_if: the pairs surely below review are dropped without their reasons
+        records, compare, thresholds = self.records, self.scorer.compare_if, self.thresholds
         review = thresholds.review
         kept: list[PairResult] = []
         scored = errors = 0
@@ -140,14 +141,14 @@ class Matcher:
             for code in codes[start : start + _SLICE].tolist():
                 a, b = code >> 32, code & _MASK
                 try:
-                    result = compare(records[a], records[b])
+                    result = compare(records[a], records[b], review)
                 except Exception as exc:  # one bad record never stops the run
                     errors += 1
                     if on_error is not None:
                         on_error(records[a], records[b], exc)
                     continue
                 scored += 1
-                if result.score >= review:
+                if result is not None and result.score >= review:
                     kept.append(PairResult(a, b, result, classify(result, thresholds)))
         return kept, scored, errors
 
