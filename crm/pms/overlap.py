@@ -82,6 +82,7 @@ class OverlappedWriter:
         connection: PmsConnection,
         state: RunState,
         store_serially: StoreSerially,
+        statistics: Any,
     ) -> None:
         self.session = session
         self.engine = session.get_bind()
@@ -93,14 +94,12 @@ class OverlappedWriter:
         self.enabled = is_postgres(session)
         self.in_flight: _Batch | None = None
         self.writer: ThreadPoolExecutor | None = None
-        # ANALYZE as the sync about doubles the lookup tables (``Statistics``)
-        self.statistics: Any = None
+        # ANALYZE as the sync about doubles the lookup tables: the sync's one ``Statistics``,
+        # shared with the batches stored the ordinary way (each counts what the other wrote)
+        self.statistics = statistics
 
     def __enter__(self) -> OverlappedWriter:
         if self.enabled:
-            from crm.pms.patients import Statistics
-
-            self.statistics = Statistics(self.session)
             self.session.commit()
             self.writer = ThreadPoolExecutor(1, thread_name_prefix="crm-pms-writer")
         return self

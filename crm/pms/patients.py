@@ -85,6 +85,7 @@ def sync_patients(
         connection=connection,
         state=state,
         store_serially=store_serially,
+        statistics=stats,
     )
     with (
         overlapped,
