@@ -47,9 +47,8 @@ mutation Context($channel: Channel!, $value: String!, $first: String) {
 """
 
 
-def _activity(session: Session, org, contact_id) -> None:
-    now = utcnow()
-    # one Cliniko connection per organization
+def cliniko_connection(session: Session, org) -> PmsConnection:
+    """The organization's Cliniko connection, made on first use (one per PMS type)."""
     connection = session.exec(
         select(PmsConnection).where(
             PmsConnection.organization_id == org.id, PmsConnection.type == "CLINIKO"
@@ -61,6 +60,12 @@ def _activity(session: Session, org, contact_id) -> None:
         )
         session.add(connection)
         session.flush()
+    return connection
+
+
+def _activity(session: Session, org, contact_id) -> None:
+    now = utcnow()
+    connection = cliniko_connection(session, org)
     for pms_id, days, status in (
         ("past-kept", -10, "arrived"),
         ("past-cancelled", -2, "cancelled"),
@@ -293,7 +298,7 @@ def test_the_one_statement_answers_as_the_separate_reads(engine, session, org):
     session.commit()
     _activity(session, org, merged.id)
     now = utcnow()
-    connection = session.exec(select(PmsConnection)).first()
+    connection = cliniko_connection(session, org)
     same_time = now + timedelta(days=2)
     for pms_id in ("tie-b", "tie-a"):  # two kept appointments at the same time
         session.add(

@@ -5,19 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from crm.models import (
     Message,
     Order,
     PmsAppointment,
-    PmsConnection,
     Prescription,
     Subscription,
     utcnow,
 )
 from tests.conftest import make_key
-from tests.webhooks.test_contact_context import CONTEXT
+from tests.webhooks.test_contact_context import CONTEXT, cliniko_connection
 from tests.webhooks.test_graphql import gql
 
 TIMELINE = """
@@ -54,18 +53,7 @@ def _history(session: Session, org, contact_id: uuid.UUID) -> None:
     def ago(days: int):
         return now - timedelta(days=days)
 
-    # one Cliniko connection per organization
-    pms = session.exec(
-        select(PmsConnection).where(
-            PmsConnection.organization_id == org.id, PmsConnection.type == "CLINIKO"
-        )
-    ).first()
-    if pms is None:
-        pms = PmsConnection(
-            organization_id=org.id, type="CLINIKO", display_name="c", credentials_encrypted="x"
-        )
-        session.add(pms)
-        session.flush()
+    pms = cliniko_connection(session, org)
     session.add_all(
         [
             PmsAppointment(
