@@ -59,39 +59,35 @@ class Catalog:
         self.session.flush()
 
     def note_practitioner(self, pms_id: str | None, name: str | None) -> None:
-        if not pms_id:
-            return
-        name = (name or pms_id)[:200]
-        found = self.practitioners.get(pms_id)
-        if found is None:
-            found = PmsPractitioner(
-                id=uuid7(),
-                organization_id=self.connection.organization_id,
-                connection_id=self.connection.id,
-                pms_id=pms_id[:128],
-                name=name,
-            )
-            self.practitioners[pms_id] = found
-            self.session.add(found)
-        elif found.name != name and name != pms_id:
-            found.name, found.updated_at = name, utcnow()
-            self.session.add(found)
+        self._note(self.practitioners, PmsPractitioner, pms_id, name)
 
     def note_type(self, pms_id: str | None, name: str | None, *, telehealth: bool = False) -> None:
+        self._note(self.types, PmsAppointmentType, pms_id, name, telehealth=telehealth)
+
+    def _note(
+        self,
+        known: dict[str, Any],
+        model: type[PmsPractitioner] | type[PmsAppointmentType],
+        pms_id: str | None,
+        name: str | None,
+        **new_fields: Any,
+    ) -> None:
+        """Add an entry the PMS named for the first time; follow a rename of a known one
+        (a name missing in the PMS, shown as its id, never overwrites a real one)."""
         if not pms_id:
             return
         name = (name or pms_id)[:200]
-        found = self.types.get(pms_id)
+        found = known.get(pms_id)
         if found is None:
-            found = PmsAppointmentType(
+            found = model(
                 id=uuid7(),
                 organization_id=self.connection.organization_id,
                 connection_id=self.connection.id,
                 pms_id=pms_id[:128],
                 name=name,
-                telehealth=telehealth,
+                **new_fields,
             )
-            self.types[pms_id] = found
+            known[pms_id] = found
             self.session.add(found)
         elif found.name != name and name != pms_id:
             found.name, found.updated_at = name, utcnow()
