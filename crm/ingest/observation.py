@@ -187,11 +187,15 @@ def build_observation(
     source_id: str | None = None,
     key_fields: bool = True,
     payload_hash: str | None = None,
+    external_key: bool = True,
 ) -> Observation:
     """Normalise ``raw`` into an observation, or raise ``Rejected``.
 
     ``payload_hash``: ``content_hash_of(raw, region=..., extra_keys=...)`` when the caller
     has computed it already (the bulk import, to skip rows it has seen).
+    ``external_key``: whether the source's own id also becomes the ``external`` key
+    ``<source>:<id>``; a PMS sync says no, its id is already among ``extra_keys`` as the
+    PMS's exclusive identifier (``CLINIKO`` …), and one key per id is enough.
     """
     raw = {k: storable(v) if isinstance(v, str) else v for k, v in raw.items()}
     issues: list[FieldIssue] = []
@@ -290,7 +294,7 @@ def build_observation(
         )
         raise Rejected(issues)
 
-    if external_id is not None:
+    if external_id is not None and external_key:
         ext = Key("external", f"{source}:{external_id}", Channel.EXTERNAL.value)
         keys.insert(0, ext)
 

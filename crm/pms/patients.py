@@ -366,6 +366,7 @@ def observation_for(
         source_id=record.pms_id,
         extra_keys=extra,
         observed_at=record.updated_at,
+        external_key=False,
     )
 
 

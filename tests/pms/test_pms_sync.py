@@ -11,9 +11,11 @@ from sqlmodel import Session, select
 from crm.contacts.commands import update_contact
 from crm.contacts.queries import contact_by_identifier, get_contact
 from crm.errors import ErrorCode, ServiceError
+from crm.importing.export import export_values
 from crm.merging.unmerge import unmerge
 from crm.models import (
     Contact,
+    ContactIdentifier,
     PmsAppointment,
     PmsConnection,
     PmsSyncRun,
@@ -73,6 +75,22 @@ class TestPatients:
             select(SourceRecord).where(SourceRecord.contact_id == contact.id)
         ).one()
         assert (record.source_system, record.source_id) == ("cliniko", str(patient["id"]))
+        assert record.source_id_given is True
+        # the Cliniko id is held once, as the CLINIKO identifier (no `external` copy of it)
+        held = session.exec(
+            select(ContactIdentifier.namespace, ContactIdentifier.value).where(
+                ContactIdentifier.contact_id == contact.id
+            )
+        ).all()
+        assert sorted(held) == [
+            ("cliniko", str(patient["id"])),
+            ("email", "ada@example.com"),
+            ("tel", "+61298765432"),
+            ("tel", "+61412345678"),
+        ]
+        # and the export gives it in its own column
+        row = export_values(contact, session.exec(select(ContactIdentifier)).all())
+        assert (row["cliniko_id"], row["external_id"]) == (str(patient["id"]), "")
 
     def test_a_second_sync_stores_nothing_twice(
         self, engine, session, org, fake, connect, settings
