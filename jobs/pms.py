@@ -8,23 +8,29 @@ A worker killed mid-sync (``kill -9``, a lost machine) leaves its job marked in 
 Redis for as long as a sync may run (hours), which would hold the job id, and so the
 connection, that long. The run's heartbeat says sooner that it died: when the check finds a
 due connection whose running run is stale and whose job id is taken, that job is dead; it is
-cleared and queued again, and the new run resumes from the committed cursors.
+cleared and queued again, and the new run resumes from the committed cursors. A worker
+killed after taking the job but before committing its run leaves no heartbeat: a job marked
+in progress for longer than the heartbeat limit while the connection has no live run is
+dead too (``orphaned_job``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.cron import CronJob, cron
+from arq.jobs import Job
 
 from crm.db import session_scope
 from crm.errors import ErrorCode, ServiceError
 from crm.logging import get_logger
 from crm.pms.schedule import due_connections, run_summary, stale_connections
 from crm.pms.sync import sync_connection
+from crm.settings import Settings, get_settings
 
 log = get_logger(__name__)
 
@@ -81,7 +87,9 @@ async def sync_due(ctx: dict[str, Any]) -> dict[str, Any]:
 
                 queue = ctx.get("queue_name") or QUEUE_NAME
                 job = await _enqueue(ctx["redis"], queue, organization_id, connection_id)
-                if job is None and stale:
+                if job is None and (
+                    stale or await orphaned_job(ctx["redis"], queue, job_id(connection_id))
+                ):
                     # its run's process died and left the job id taken: free it, queue again
                     await clear_dead_job(ctx["redis"], queue, job_id(connection_id))
                     log.warning("jobs.pms.dead_job_cleared", connection_id=connection_id)
@@ -109,6 +117,22 @@ async def _enqueue(redis: Any, queue: str, organization_id: str, connection_id: 
         _job_id=job_id(connection_id),
         _queue_name=queue,
     )
+
+
+async def orphaned_job(
+    redis: Any, queue: str, job: str, *, settings: Settings | None = None
+) -> bool:
+    """A due connection (so no live run) whose job a worker took and has held for longer than
+    the heartbeat limit without a run: the worker died between taking the job and committing
+    its run (a live one commits the run first thing), and arq would keep the id taken until
+    the job's timeout. A job still waiting in the queue is not orphaned (workers are busy)."""
+    if not await redis.exists(in_progress_key_prefix + job):
+        return False
+    info = await Job(job, redis, _queue_name=queue).info()
+    if info is None:
+        return False
+    limit = (settings or get_settings()).pms_sync_heartbeat_limit_seconds
+    return (datetime.now(UTC) - info.enqueue_time).total_seconds() > limit
 
 
 async def clear_dead_job(redis: Any, queue: str, job: str) -> None:

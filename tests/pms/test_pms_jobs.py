@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import create_worker
 from sqlmodel import select
 
 from crm.models import PmsConnection, PmsSyncRun, utcnow
 from crm.pms.schedule import due_connections
 from crm.pms.sync import backoff_minutes, start_run
+from crm.settings import get_settings
 from jobs import pms as pms_jobs
 from jobs.worker import WorkerSettings, redis_settings_for
 from tests.pms.conftest import REDIS_SKIP, REDIS_URL
@@ -117,3 +119,79 @@ class TestWorker:
         assert (first["queued"], second["queued"], second["already_queued"]) == (1, 0, 1)
         assert done == 1
         assert [r.status for r in runs_of(session, connection)] == ["success"]
+
+    def test_a_job_whose_worker_died_before_its_run_began_is_queued_again(
+        self, engine, session, fake, connect, queue_name, monkeypatch
+    ):
+        """A worker killed between taking the job and committing the run leaves no heartbeat
+        to go stale; the job id stays marked in progress. Past the heartbeat limit the check
+        frees it, and a live worker syncs the connection."""
+        if not REDIS_URL:
+            pytest.skip(REDIS_SKIP)
+        fake.add_patient(first_name="Orphan", last_name="Patient")
+        connection = connect()
+        session.close()
+        job = pms_jobs.job_id(connection.id)
+
+        async def scenario() -> tuple[dict, dict, int]:
+            pool = await create_pool(redis_settings_for(REDIS_URL))
+            ctx = {"engine": engine, "redis": pool, "queue_name": queue_name}
+            try:
+                assert (await pms_jobs.sync_due(ctx))["queued"] == 1
+                # a worker takes it (arq marks it in progress) and is killed at once
+                await pool.set(in_progress_key_prefix + job, b"1", px=3_600_000)
+                within = await pms_jobs.sync_due(ctx)  # the default limit: 15 minutes
+                monkeypatch.setenv("CRM_PMS_SYNC_HEARTBEAT_LIMIT_SECONDS", "0.2")
+                get_settings.cache_clear()
+                await asyncio.sleep(0.3)
+                past = await pms_jobs.sync_due(ctx)
+                if not past["revived"]:
+                    return within, past, 0  # a burst worker would wait on the taken job
+                worker = create_worker(
+                    WorkerSettings,
+                    redis_settings=redis_settings_for(REDIS_URL),
+                    queue_name=queue_name,
+                    burst=True,
+                    poll_delay=0,
+                    handle_signals=False,
+                    cron_jobs=[],
+                )
+                try:
+                    await worker.main()
+                    done = worker.jobs_complete
+                finally:
+                    await worker.close()
+                return within, past, done
+            finally:
+                await pool.delete(in_progress_key_prefix + job)
+                await pool.aclose()
+
+        within, past, done = asyncio.run(scenario())
+        assert (within["already_queued"], within["revived"]) == (1, 0)
+        assert (past["revived"], past["queued"]) == (1, 1)
+        assert done == 1
+        assert [r.status for r in runs_of(session, connection)] == ["success"]
+
+    def test_a_job_waiting_in_the_queue_is_left_alone(
+        self, engine, session, connect, queue_name, monkeypatch
+    ):
+        """Busy workers: a job not yet taken is not dead, however long it waits."""
+        if not REDIS_URL:
+            pytest.skip(REDIS_SKIP)
+        connect()
+        session.close()
+        monkeypatch.setenv("CRM_PMS_SYNC_HEARTBEAT_LIMIT_SECONDS", "0.1")
+        get_settings.cache_clear()
+
+        async def scenario() -> dict:
+            pool = await create_pool(redis_settings_for(REDIS_URL))
+            ctx = {"engine": engine, "redis": pool, "queue_name": queue_name}
+            try:
+                await pms_jobs.sync_due(ctx)
+                await asyncio.sleep(0.2)
+                return await pms_jobs.sync_due(ctx)
+            finally:
+                await pool.aclose()
+
+        again = asyncio.run(scenario())
+        assert (again["already_queued"], again["revived"]) == (1, 0)
