@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,6 +39,13 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "MEDIRECORDS": ("token", "practiceId"),
     "GENTU": ("pairingCode",),
 }
+# what else a PMS's credentials may hold (an alias; what pairing returns)
+OPTIONAL_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "CLINIKO": ("api_key",),
+    "HALAXY": (),
+    "MEDIRECORDS": (),
+    "GENTU": ("tenantId", "tenantSecret"),
+}
 DEFAULT_NAMES = {
     "CLINIKO": "Cliniko",
     "HALAXY": "Halaxy",
@@ -59,6 +67,11 @@ def parse_type(value: str) -> str:
     return kind
 
 
+def _key_name(key: str) -> str:
+    # a key that is not a plain name may be a secret pasted in the wrong place: not repeated
+    return repr(key) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", key) else "a key"
+
+
 def check_credentials(kind: str, credentials: Any) -> dict[str, Any]:
     """The credentials as a dict holding what ``kind`` needs; the message names keys only."""
     if not isinstance(credentials, Mapping):
@@ -73,6 +86,21 @@ def check_credentials(kind: str, credentials: Any) -> dict[str, Any]:
         raise ServiceError(
             ErrorCode.INVALID_INPUT,
             f"{DEFAULT_NAMES[kind]} credentials are {{{wanted}}}; missing {', '.join(missing)}",
+            field="credentials",
+        )
+    known = set(required) | set(OPTIONAL_CREDENTIALS[kind])
+    unknown = sorted(str(k) for k in credentials if k not in known)
+    if unknown:
+        # a typo or a setting in the wrong place would otherwise be kept and ignored
+        hint = (
+            "; the PMS's address is not a credential: give it as baseUrl (crm pms add --base-url)"
+            if any(k.lower() in ("baseurl", "base_url", "url") for k in unknown)
+            else ""
+        )
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            f"{DEFAULT_NAMES[kind]} credentials do not take {', '.join(map(_key_name, unknown))}"
+            f"{hint}",
             field="credentials",
         )
     return {str(k): v for k, v in credentials.items()}

@@ -104,6 +104,22 @@ class TestConnections:
             ("INVALID_INPUT", "credentials")
         ]
 
+    def test_a_credential_it_does_not_take_is_named_not_kept(self, session, org, api, fake):
+        """A setting in the wrong place (the address among the credentials) would be stored
+        and ignored: it is refused, saying where it goes; a key that is no name (a secret
+        pasted as a key) is not repeated."""
+        key = make_key(session, org, "admin")
+        session.close()
+        credentials = {"apiKey": API_KEY, "baseUrl": fake.base_url, "MS0x-secret-au1": True}
+        body = gql(api, CREATE, key, input={"type": "CLINIKO", "credentials": credentials})["data"][
+            "createPmsConnection"
+        ]
+        assert body["pmsConnection"] is None
+        [error] = body["errors"]
+        assert (error["code"], error["field"]) == ("INVALID_INPUT", "credentials")
+        assert "'baseUrl'" in error["message"] and "crm pms add --base-url" in error["message"]
+        assert "MS0x-secret" not in error["message"] and API_KEY not in error["message"]
+
     @pytest.mark.parametrize("role", ["reader", "editor"])
     def test_only_admins_manage_connections(self, session, org, api, fake, role):
         key = make_key(session, org, role)
