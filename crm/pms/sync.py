@@ -83,7 +83,8 @@ def start_run(
     run = PmsSyncRun(
         organization_id=organization_id,
         connection_id=connection.id,
-        kind="full" if full else "incremental",
+        # a connection's first run reads everything: a full sync, whatever was asked
+        kind="full" if full or not connection.cursors else "incremental",
     )
     try:
         with session.begin_nested():

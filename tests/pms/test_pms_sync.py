@@ -112,9 +112,11 @@ class TestPatients:
     ):
         patient = fake.add_patient(first_name="Bob", last_name="Brown")
         connection = connect()
-        sync(session, engine, org, connection, settings)
+        first = sync(session, engine, org, connection, settings)
         fake.update_patient(patient["id"], last_name="Browne")
         run = sync(session, engine, org, connection, settings)
+        # the first run read everything; the next one what changed since
+        assert (first.kind, run.kind) == ("full", "incremental")
         assert run.patients_updated == 1
         assert holder(session, org, patient["id"]).last_name == "Browne"
 
