@@ -9,6 +9,7 @@ then register it below under "Domain commands" with one ``app.command(...)`` lin
 from __future__ import annotations
 
 import enum
+import os
 from typing import Annotated
 
 import typer
@@ -65,10 +66,16 @@ class RoleChoice(str, enum.Enum):
 OrgOption = tenancy_cli.OrgOption
 
 
+# the long-running commands log their progress; the others print their answer, and log
+# from WARNING on unless CRM_LOG_LEVEL asks for more
+LOGGING_COMMANDS = frozenset({"serve", "worker"})
+
+
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Unified contacts service: one contact per person, every channel linked."""
-    configure_logging()
+    quiet = ctx.invoked_subcommand not in LOGGING_COMMANDS and "CRM_LOG_LEVEL" not in os.environ
+    configure_logging(stderr_level="WARNING" if quiet else None)
 
 
 @db_app.command("upgrade")

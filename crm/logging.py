@@ -41,6 +41,7 @@ REDACTED_KEYS = frozenset(
 )
 
 _configured = False
+_handler: logging.Handler | None = None
 
 
 def _redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -223,13 +224,22 @@ def _quiet_libraries() -> None:
             logger.setLevel(logging.WARNING)
 
 
-def configure_logging(*, level: str | None = None, json: bool | None = None) -> None:
-    """Configure structlog and the stdlib root logger once per process (level: CRM_LOG_LEVEL)."""
-    global _configured
+def configure_logging(
+    *, level: str | None = None, json: bool | None = None, stderr_level: str | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger once per process (level: CRM_LOG_LEVEL).
+
+    ``stderr_level``: what of it this process prints on stderr (a CLI command prints its
+    answer and only warnings); set on every call, the rest on the first."""
+    global _configured, _handler
     if _configured:
+        if _handler is not None:
+            _handler.setLevel(stderr_level or logging.NOTSET)
         return
     _configure_structlog()
     handler = StderrHandler()
+    handler.setLevel(stderr_level or logging.NOTSET)
+    _handler = handler
     handler.setFormatter(make_formatter(json=_json(json)))
     root = logging.getLogger()
     # other handlers (a test runner's capture) stay; only plain stderr printing is ours
