@@ -53,9 +53,9 @@ class Queue:
 
     One job per ``SLOT`` seconds, not one per delivery: the first delivery stored in a slot
     queues ``webhooks.process`` to start when the slot ends (job id ``webhooks.process:slot:N``,
-    the same from every API process); the job processes it and every delivery still waiting
-    (``processing.process_job``), so each one stored in the slot, committed before the slot
-    ended, is taken. The later deliveries of the slot cost no Redis call at all.
+    the same from every API process of the queue); the job processes it and every delivery
+    still waiting (``processing.process_job``), so each one stored in the slot, committed
+    before the slot ended, is taken. The later deliveries of the slot cost no Redis call at all.
     """
 
     SLOT = 0.25
@@ -86,6 +86,12 @@ class Queue:
                 self._pools[loop] = pool
         return self._pools[loop]
 
+    def job_id(self, slot: int) -> str:
+        # arq's job ids are one namespace per Redis, whatever the queue: a queue of its own
+        # (another deployment's, a test's) has slot jobs of its own
+        suffix = f":{self.queue_name}" if self.queue_name else ""
+        return f"webhooks.process:slot:{slot}{suffix}"
+
     async def enqueue(self, delivery_id: str) -> None:
         """Called once ``delivery_id`` is committed (after the answer)."""
         slot = int(self.clock() / self.SLOT)
@@ -97,7 +103,7 @@ class Queue:
             await pool.enqueue_job(
                 "webhooks.process",
                 delivery_id,
-                _job_id=f"webhooks.process:slot:{slot}",
+                _job_id=self.job_id(slot),
                 _queue_name=self.queue_name,
                 _defer_until=datetime.fromtimestamp((slot + 1) * self.SLOT, UTC),
             )
