@@ -6,15 +6,15 @@ import asyncio
 import uuid
 
 import pytest
-from arq.worker import create_worker
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from crm.models import ImportFile
 from crm.settings import Settings
 from graphql_schema.app import create_app
-from jobs.worker import QUEUE_NAME, WorkerSettings, redis_settings_for
+from jobs.worker import QUEUE_NAME
 from tests.conftest import make_key
+from tests.workers import drain
 
 IMPORT = """
 mutation($csv: String!) {
@@ -48,20 +48,7 @@ class TestBackgroundImport:
         assert job["rows"] == 0
 
         async def work() -> int:
-            worker = create_worker(
-                WorkerSettings,
-                redis_settings=redis_settings_for(redis_url),
-                queue_name=QUEUE_NAME,
-                burst=True,
-                poll_delay=0,
-                handle_signals=False,
-                cron_jobs=[],  # the registered crons would count as jobs when due
-            )
-            try:
-                await worker.main()
-                return worker.jobs_complete
-            finally:
-                await worker.close()
+            return await drain(redis_url, QUEUE_NAME)
 
         assert asyncio.run(work()) >= 1
         done = client.post(

@@ -7,23 +7,15 @@ import uuid
 
 import pytest
 from arq.jobs import Job
-from arq.worker import Worker, create_worker
+from arq.worker import Worker
 
 from jobs.queue import enqueue
-from jobs.worker import JOBS, WorkerSettings, redis_settings_for
+from jobs.worker import JOBS, WorkerSettings
+from tests.workers import burst_worker
 
 
 def _burst_worker(redis_url: str, queue_name: str) -> Worker:
-    return create_worker(
-        WorkerSettings,
-        redis_settings=redis_settings_for(redis_url),
-        queue_name=queue_name,
-        burst=True,
-        poll_delay=0,
-        handle_signals=False,
-        keep_result=60,
-        cron_jobs=[],  # the registered crons would count as jobs when due
-    )
+    return burst_worker(redis_url, queue_name, keep_result=60)
 
 
 class TestWorkerSettings:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import make_key
 from tests.pms.conftest import API_KEY, gql
+from tests.workers import drain
 
 CREATE = """
 mutation Create($input: CreatePmsConnectionInput!) {
@@ -178,14 +179,12 @@ class TestTriggerWithRedis:
     ):
         import asyncio
 
-        from arq.worker import create_worker
         from starlette.testclient import TestClient
 
         import jobs.queue
         from crm.models import PmsSyncRun
         from crm.settings import Settings, get_settings
         from graphql_schema.app import create_app
-        from jobs.worker import WorkerSettings, redis_settings_for
         from tests.pms.conftest import REDIS_SKIP, REDIS_URL
 
         if not REDIS_URL:
@@ -204,20 +203,7 @@ class TestTriggerWithRedis:
         assert run["status"] == "RUNNING"
 
         async def work() -> int:
-            worker = create_worker(
-                WorkerSettings,
-                redis_settings=redis_settings_for(REDIS_URL),
-                queue_name=queue_name,
-                burst=True,
-                poll_delay=0,
-                handle_signals=False,
-                cron_jobs=[],
-            )
-            try:
-                await worker.main()
-                return worker.jobs_complete
-            finally:
-                await worker.close()
+            return await drain(REDIS_URL, queue_name)
 
         assert asyncio.run(work()) == 1
         finished = session.get(PmsSyncRun, uuid.UUID(run["id"]))

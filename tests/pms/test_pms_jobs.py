@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
-from arq.worker import create_worker
 from sqlmodel import select
 
 from crm.models import PmsConnection, PmsSyncRun, utcnow
@@ -16,8 +15,9 @@ from crm.pms.schedule import due_connections
 from crm.pms.sync import backoff_minutes, start_run
 from crm.settings import get_settings
 from jobs import pms as pms_jobs
-from jobs.worker import WorkerSettings, redis_settings_for
+from jobs.worker import redis_settings_for
 from tests.pms.conftest import REDIS_SKIP, REDIS_URL
+from tests.workers import drain
 
 
 def runs_of(session, connection) -> list[PmsSyncRun]:
@@ -97,20 +97,7 @@ class TestWorker:
                 # the check runs twice before a worker takes the job: one job per connection
                 first = await pms_jobs.sync_due(ctx)
                 second = await pms_jobs.sync_due(ctx)
-                worker = create_worker(
-                    WorkerSettings,
-                    redis_settings=redis_settings_for(REDIS_URL),
-                    queue_name=queue_name,
-                    burst=True,
-                    poll_delay=0,
-                    handle_signals=False,
-                    cron_jobs=[],
-                )
-                try:
-                    await worker.main()
-                    done = worker.jobs_complete
-                finally:
-                    await worker.close()
+                done = await drain(REDIS_URL, queue_name)
                 return first, second, done
             finally:
                 await pool.aclose()
@@ -147,20 +134,7 @@ class TestWorker:
                 past = await pms_jobs.sync_due(ctx)
                 if not past["revived"]:
                     return within, past, 0  # a burst worker would wait on the taken job
-                worker = create_worker(
-                    WorkerSettings,
-                    redis_settings=redis_settings_for(REDIS_URL),
-                    queue_name=queue_name,
-                    burst=True,
-                    poll_delay=0,
-                    handle_signals=False,
-                    cron_jobs=[],
-                )
-                try:
-                    await worker.main()
-                    done = worker.jobs_complete
-                finally:
-                    await worker.close()
+                done = await drain(REDIS_URL, queue_name)
                 return within, past, done
             finally:
                 await pool.delete(in_progress_key_prefix + job)

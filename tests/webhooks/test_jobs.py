@@ -7,7 +7,6 @@ import json
 
 import pytest
 from arq.jobs import Job
-from arq.worker import create_worker
 from sqlmodel import Session, select
 
 from crm.models import Order, WebhookDelivery
@@ -15,8 +14,9 @@ from crm.settings import get_settings
 from crm.webhooks.inbox import receive
 from crm.webhooks.signatures import sign
 from jobs.queue import enqueue
-from jobs.worker import CRON_JOBS, WorkerSettings, redis_settings_for
+from jobs.worker import CRON_JOBS
 from tests.jobs.conftest import REDIS_SKIP, REDIS_URL
+from tests.workers import burst_worker, drain
 
 BODY = json.dumps(
     {
@@ -74,16 +74,7 @@ def test_process_runs_on_a_worker(engine, stored, monkeypatch, queue_name):
         job_id = await enqueue(
             "webhooks.process", stored, _job_id=f"t:{stored}", _queue_name=queue_name
         )
-        worker = create_worker(
-            WorkerSettings,
-            redis_settings=redis_settings_for(REDIS_URL),
-            queue_name=queue_name,
-            burst=True,
-            poll_delay=0,
-            handle_signals=False,
-            keep_result=60,
-            cron_jobs=[],
-        )
+        worker = burst_worker(REDIS_URL, queue_name, keep_result=60)
         try:
             await worker.main()
             return await Job(job_id, worker.pool, _queue_name=queue_name).result(timeout=10)
@@ -135,20 +126,7 @@ def test_with_redis_a_delivery_is_queued_for_the_worker(engine, make_hook, monke
         assert status_of(engine) == "received"
 
         async def work() -> int:
-            worker = create_worker(
-                WorkerSettings,
-                redis_settings=redis_settings_for(REDIS_URL),
-                queue_name=queue_name,
-                burst=True,
-                poll_delay=0,
-                handle_signals=False,
-                cron_jobs=[],
-            )
-            try:
-                await worker.main()
-                return worker.jobs_complete
-            finally:
-                await worker.close()
+            return await drain(REDIS_URL, queue_name)
 
         # when the worker runs, then it processes it
         assert asyncio.run(work()) == 1

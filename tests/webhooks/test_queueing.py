@@ -9,7 +9,6 @@ import time
 
 import pytest
 from arq.connections import create_pool
-from arq.worker import create_worker
 from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -18,8 +17,9 @@ from crm.models import Order, WebhookDelivery
 from crm.settings import Settings
 from crm.webhooks.signatures import sign
 from graphql_schema import webhooks_http
-from jobs.worker import WorkerSettings, redis_settings_for
+from jobs.worker import redis_settings_for
 from tests.jobs.conftest import REDIS_SKIP, REDIS_URL
+from tests.workers import drain
 
 
 @pytest.fixture
@@ -73,19 +73,7 @@ def test_the_deliveries_of_a_moment_share_one_job_that_processes_them_all(
     assert len(jobs) == 1 and jobs[0].startswith("webhooks.process:slot:")
 
     async def work() -> None:
-        worker = create_worker(
-            WorkerSettings,
-            redis_settings=redis_settings_for(REDIS_URL),
-            queue_name=queue_name,
-            burst=True,
-            poll_delay=0.05,
-            handle_signals=False,
-            cron_jobs=[],
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
+        await drain(REDIS_URL, queue_name, poll_delay=0.05)
 
     # when the worker runs them, then every delivery is processed
     asyncio.run(work())
