@@ -98,6 +98,10 @@ class Scored:
 TF_FIELDS = (("first", "fkey"), ("last", "lkey"), ("postcode", "postcode"), ("suburb", "city"))
 # below this many values of a kind the frequencies mean nothing: no adjustment
 TF_MIN_VALUES = 1000
+# a first name written by at most this many contacts, next to one at least this many times as
+# common, is a misspelling of it (``Scorer.misspelt``)
+MISSPELT_RARE = 2
+MISSPELT_RATIO = 20
 
 
 @dataclass(slots=True)
@@ -477,9 +481,12 @@ class Scorer:
         (one edit, or Jaro-Winkler >= 0.92 under the very same date of birth) with the same
         date of birth, or a one-edit first-name typo with a digit wrong in the date of birth,
         is the same person; so is the same first name with the same birth year (a junior is a
-        generation apart). Where the organization's own pairs show no twins (``twins``) one
-        birthday in one home is one person whatever the first name; where they show no juniors
-        (``juniors``), one first name in one home whatever the date of birth."""
+        generation apart). A first name that is a rare spelling of the other, a common one
+        (``misspelt``), is a name written wrong, not a sibling's, also with one date of birth
+        missing unless an email or phone says another person. Where the organization's own
+        pairs show no twins (``twins``) one birthday in one home is one person whatever the
+        first name; where they show no juniors (``juniors``), one first name in one home
+        whatever the date of birth."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
         dob_agrees = dob_level in ("exact", "transposed")
         if dob_level == "year" and first_level in _SAME_FIRST and not feminine_form(a.fkey, b.fkey):
@@ -501,17 +508,27 @@ class Scorer:
             # an organization with no twins among its contacts (``training``): one birthday in
             # one home is one person, whatever the first name says (or when it is missing)
             return "", person_weight
+        misspelt = first_level in _LOOKS_ALIKE and self.misspelt(a.fkey, b.fkey)
         if a.fkey and b.fkey and first_level in ("different", "similar"):
             near = first_level == "similar" or first_names_compatible(a.first, b.first)
+            if dob_agrees and misspelt:
+                return "", person_weight
             if dob_agrees and near:
                 return UNCONFIRMED, person_weight
+            if not dob_level and misspelt and not _contact_differs(reasons):
+                return "", person_weight
             # twins: one birthday, two names
             return HARD_NEGATIVE, person_weight
         # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
         # a first-name typo: one edit, or a closer likeness (Jaro-Winkler >= 0.92) under the
         # very same date of birth
-        same_first = first_level in ("exact", "nickname", "prefix") or (
-            first_level == "typo" and (dob_level == "exact" or OSA.distance(a.fkey, b.fkey) <= 1)
+        same_first = (
+            first_level in ("exact", "nickname", "prefix")
+            or (
+                first_level == "typo"
+                and (dob_level == "exact" or OSA.distance(a.fkey, b.fkey) <= 1)
+            )
+            or misspelt
         )
         confirmed = (
             # (one record without a first name stays unconfirmed: it may be either twin)
@@ -522,10 +539,26 @@ class Scorer:
                 and (
                     first_level in ("exact", "nickname")
                     or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
+                    or misspelt
                 )
             )
+            # one date of birth missing: a misspelling of the first name is one person unless an
+            # email or phone says another (the same first name may be a junior's)
+            or (not dob_level and misspelt and not _contact_differs(reasons))
         ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
+
+    def misspelt(self, a: str, b: str) -> bool:
+        """Whether one of two first-name keys is a rare spelling (``MISSPELT_RARE`` contacts at
+        most) of the other, a name ``MISSPELT_RATIO`` times as common: "Jonh" of "John", not
+        "Mary" of "Mark" (both common) nor "Aidan" of "Aiden" (both rare). Needs the
+        organization's name frequencies (``TF_MIN_VALUES`` names); False without them."""
+        frequencies = self.frequencies
+        if frequencies.totals.get("first", 0) < TF_MIN_VALUES or feminine_form(a, b):
+            return False
+        counts = frequencies.counts["first"]
+        rare, common = sorted((counts.get(a, 0), counts.get(b, 0)))
+        return 0 < rare <= MISSPELT_RARE and common >= MISSPELT_RATIO * rare
 
     def _names(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         w = self.weights
@@ -564,6 +597,8 @@ class Scorer:
 
 
 _STRONG_FIRST = frozenset({"exact", "nickname", "typo", "prefix"})
+# first names alike enough for one to be the other written wrong (``Scorer.misspelt``)
+_LOOKS_ALIKE = frozenset({"typo", "similar", "prefix"})
 # first names that are one person's however the birth day is written
 _SAME_FIRST = frozenset({"exact", "nickname", "typo", "prefix", "initial"})
 _STRONG_LAST = frozenset({"exact", "typo", "partial"})
@@ -597,6 +632,11 @@ def _same_home(address: list[Reason]) -> bool:
         return False
     localities = [level[f] for f in ("postcode", "suburb") if f in level]
     return not localities or any(x in ("exact", "near", "typo") for x in localities)
+
+
+def _contact_differs(reasons: list[Reason]) -> bool:
+    """An email or phone of the pair says another person: both have one, and they differ."""
+    return any(r.field in ("email", "phone") and r.comparison == "different" for r in reasons)
 
 
 def _names_conflict(names: list[Reason]) -> bool:
