@@ -33,10 +33,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz.distance import OSA
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm.identity import feminine_form, first_names_compatible
 from crm.matching.levels import (
+    TYPO_SIMILARITY,
     compare_birth_dates,
     compare_emails,
     compare_first_names,
@@ -134,8 +136,14 @@ class NameFrequencies:
             if value:
                 self.counts[which][value] += 1
 
+    # the common first names (``MISSPELT_RATIO`` contacts or more), for ``spelling``
+    _common_first: list[str] | None = field(default=None, repr=False, compare=False)
+    _spellings: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
     def finish(self) -> None:
         self._adjustments.clear()
+        self._common_first = None
+        self._spellings.clear()
         for which, counts in self.counts.items():
             total = self.totals[which] = sum(counts.values())
             self.agreement[which] = _random_agreement(counts, total)
@@ -146,6 +154,46 @@ class NameFrequencies:
         if known is None:
             known = self._adjustments[(which, key)] = self._adjustment(which, key)
         return known
+
+    def spelling(self, key: str) -> str:
+        """The first name ``key`` is most likely written for: itself, or for a rare one (at
+        most ``MISSPELT_RARE`` contacts) the one common name (``MISSPELT_RATIO`` times as
+        many) a typo away (one edit, or Jaro-Winkler >= 0.92): "jonh" and "jhon" are "john".
+        Itself when no such name, or several, or too few names to tell (``TF_MIN_VALUES``)."""
+        known = self._spellings.get(key)
+        if known is None:
+            known = self._spellings[key] = self._spelling(key)
+        return known
+
+    def _spelling(self, key: str) -> str:
+        counts = self.counts["first"]
+        count = counts.get(key, 0)
+        if (
+            not key
+            or not 0 < count <= MISSPELT_RARE
+            or self.totals.get("first", 0) < (TF_MIN_VALUES)
+        ):
+            return key
+        if self._common_first is None:
+            self._common_first = [k for k, n in counts.items() if n >= MISSPELT_RATIO]
+        near = {
+            name
+            for name, _, _ in process.extract(
+                key, self._common_first, scorer=OSA.distance, score_cutoff=1, limit=None
+            )
+        }
+        near.update(
+            name
+            for name, _, _ in process.extract(
+                key,
+                self._common_first,
+                scorer=JaroWinkler.similarity,
+                score_cutoff=TYPO_SIMILARITY,
+                limit=None,
+            )
+        )
+        near = {name for name in near if counts[name] >= MISSPELT_RATIO * count}
+        return near.pop() if len(near) == 1 else key
 
     def _adjustment(self, which: str, key: str) -> float:
         count = self.counts[which].get(key, 0)
@@ -508,7 +556,9 @@ class Scorer:
             # an organization with no twins among its contacts (``training``): one birthday in
             # one home is one person, whatever the first name says (or when it is missing)
             return "", person_weight
-        misspelt = first_level in _LOOKS_ALIKE and self.misspelt(a.fkey, b.fkey)
+        misspelt = first_level in _LOOKS_ALIKE | {"different"} and self.misspelt(
+            a.fkey, b.fkey, alike=first_level != "different"
+        )
         if a.fkey and b.fkey and first_level in ("different", "similar"):
             near = first_level == "similar" or first_names_compatible(a.first, b.first)
             if dob_agrees and misspelt:
@@ -548,17 +598,22 @@ class Scorer:
         ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
 
-    def misspelt(self, a: str, b: str) -> bool:
+    def misspelt(self, a: str, b: str, *, alike: bool = True) -> bool:
         """Whether one of two first-name keys is a rare spelling (``MISSPELT_RARE`` contacts at
-        most) of the other, a name ``MISSPELT_RATIO`` times as common: "Jonh" of "John", not
-        "Mary" of "Mark" (both common) nor "Aidan" of "Aiden" (both rare). Needs the
-        organization's name frequencies (``TF_MIN_VALUES`` names); False without them."""
+        most) of the other (``alike``: the two look alike), a name ``MISSPELT_RATIO`` times as
+        common: "Jonh" of "John", not "Mary" of "Mark" (both common) nor "Aidan" of "Aiden"
+        (both rare); or both are misspellings of one common name ("Jonh" and "Jhon",
+        ``NameFrequencies.spelling``). Needs the organization's name frequencies
+        (``TF_MIN_VALUES`` names); False without them."""
         frequencies = self.frequencies
         if frequencies.totals.get("first", 0) < TF_MIN_VALUES or feminine_form(a, b):
             return False
         counts = frequencies.counts["first"]
         rare, common = sorted((counts.get(a, 0), counts.get(b, 0)))
-        return 0 < rare <= MISSPELT_RARE and common >= MISSPELT_RATIO * rare
+        if alike and 0 < rare <= MISSPELT_RARE and common >= MISSPELT_RATIO * rare:
+            return True
+        # two misspellings of one common name: "jonh" and "jhon"
+        return a != b and frequencies.spelling(a) == frequencies.spelling(b)
 
     def _names(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         w = self.weights

@@ -310,6 +310,27 @@ class TestMisspeltFirstNames:
 
         assert classify(self.compare(a, b), THRESHOLDS) != AUTO_MERGE
 
+    def test_two_misspellings_of_one_common_name_are_one_person(self):
+        # given: "Jhon" and "Jonh" (one contact each), both a typo of "John" (60), at one
+        # address under one date of birth
+        scorer = Scorer(frequencies=frequent({"John": 60, "Jhon": 1, "Jonh": 1}))
+        a = {**HOME, "first_name": "Jhon", "date_of_birth": "1970-06-09"}
+        b = {**HOME, "first_name": "Jonh", "date_of_birth": "1970-06-09"}
+
+        # when
+        scored = scorer.compare(person(**a), person(**b))
+
+        # then
+        assert scorer.frequencies.spelling("jhon") == scorer.frequencies.spelling("jonh")
+        assert scorer.frequencies.spelling("jhon") == "john"
+        assert scored.household == ""
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
+    def test_a_rare_name_near_two_common_ones_is_nobody_s_misspelling(self):
+        frequencies = frequent({"Mark": 80, "Mary": 70, "Marz": 1})
+
+        assert frequencies.spelling("marz") == "marz"
+
     def test_without_the_organization_s_frequencies_nothing_is_a_misspelling(self):
         a = {**HOME, "first_name": "Jacob", "date_of_birth": "1995-04-24"}
         b = {**HOME, "first_name": "Jacbo"}
