@@ -121,6 +121,10 @@ class NameFrequencies:
     _adjustments: dict[tuple[str, str], float] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # the common first names (``MISSPELT_RATIO`` contacts or more) and each rare one's
+    # likely spelling, for ``spelling``
+    _common_first: list[str] | None = field(default=None, repr=False, compare=False)
+    _spellings: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, records: Iterable[MatchRecord]) -> NameFrequencies:
@@ -135,10 +139,6 @@ class NameFrequencies:
             value = getattr(record, attribute)
             if value:
                 self.counts[which][value] += 1
-
-    # the common first names (``MISSPELT_RATIO`` contacts or more), for ``spelling``
-    _common_first: list[str] | None = field(default=None, repr=False, compare=False)
-    _spellings: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def finish(self) -> None:
         self._adjustments.clear()
@@ -168,11 +168,7 @@ class NameFrequencies:
     def _spelling(self, key: str) -> str:
         counts = self.counts["first"]
         count = counts.get(key, 0)
-        if (
-            not key
-            or not 0 < count <= MISSPELT_RARE
-            or self.totals.get("first", 0) < (TF_MIN_VALUES)
-        ):
+        if not key or not 0 < count <= MISSPELT_RARE or self.totals.get("first", 0) < TF_MIN_VALUES:
             return key
         if self._common_first is None:
             self._common_first = [k for k, n in counts.items() if n >= MISSPELT_RATIO]
