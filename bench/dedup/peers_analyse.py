@@ -190,6 +190,25 @@ def analyse(name: str, args) -> dict:
 
         out["households_auto"] = households(auto - at_import)
         out["households_import"] = households(at_import)
+        # the sweep's own decisions: two contacts merged whose records are no one person and
+        # one household (not a true duplicate merged into a contact the import had already
+        # joined with a household member)
+        sources_of: dict = defaultdict(list)
+        for source_id, contact_id in owner.items():
+            if contact_id in index:
+                sources_of[index[contact_id]].append(source_id)
+        own = []
+        for group in groups:
+            for i, x in enumerate(group):
+                for y in group[i + 1 :]:
+                    ex = {entity[s] for s in sources_of[x]}
+                    ey = {entity[s] for s in sources_of[y]}
+                    hx = {household[s] for s in sources_of[x]}
+                    hy = {household[s] for s in sources_of[y]}
+                    if not ex & ey and hx & hy:
+                        own.append((sources_of[x][0], sources_of[y][0]))
+        out["households_sweep_own"] = len(own)
+        out["households_sweep_own_examples"] = own[: args.show]
         wrong = [(a, b) for a, b in auto - truth]
         out["false_auto_examples"] = []
         for a, b in wrong[: args.show]:
@@ -231,7 +250,11 @@ def main() -> None:
             f"F1 {r['f1']:.4f}; PC {out['pc']:.4f}; model {out['model']}"
         )
         if "households_auto" in out:
-            print(f"   households auto {out['households_auto']}, import {out['households_import']}")
+            print(
+                f"   households auto {out['households_auto']}, import "
+                f"{out['households_import']}, merged by the sweep's own decisions "
+                f"{out['households_sweep_own']} {out['households_sweep_own_examples']}"
+            )
             for ex in out["false_auto_examples"]:
                 print("   FP", ex)
         for reason, count in out["why"].items():

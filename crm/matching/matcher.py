@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from crm.matching.blocking import (
 from crm.matching.records import MatchRecord
 from crm.matching.scoring import (
     AUTO_MERGE,
+    HARD_NEGATIVE,
     NO_MATCH,
     NameFrequencies,
     Scored,
@@ -180,7 +182,10 @@ def merge_groups(
 
     Auto-merge pairs join their groups strongest first, and only when every pair across
     the two groups would be queued at least and none is a household or an ``excluded``
-    (dismissed) pair: A~B and B~C never drag a household member C into A's contact.
+    (dismissed) pair: A~B and B~C never drag a household member C into A's contact. A record
+    without a date of birth that would auto-merge with two people known to be two (a household's
+    hard negative, or a dismissed pair: a father and his junior, both like an undated record of
+    that name) merges with neither: which one it is is for a person to say (``_ambiguous``).
     ``records`` needs only the records of the auto-merge pairs.
     """
     excluded = excluded or set()
@@ -203,7 +208,10 @@ def merge_groups(
         (p for p in pairs if p.decision == AUTO_MERGE),
         key=lambda p: (-p.scored.score, p.a, p.b),
     )
+    ambiguous = _ambiguous(auto, records, scorer, excluded)
     for pair in auto:
+        if pair.a in ambiguous or pair.b in ambiguous:
+            continue
         ra, rb = root(pair.a), root(pair.b)
         if ra == rb:
             continue
@@ -219,3 +227,29 @@ def merge_groups(
         groups.append(group)
     groups.sort(key=lambda g: records[g[0]].id)
     return groups
+
+
+def _ambiguous(
+    auto: list[PairResult],
+    records: Sequence[MatchRecord] | Mapping[int, MatchRecord],
+    scorer: Scorer,
+    excluded: set[tuple[uuid.UUID, uuid.UUID]],
+) -> set[int]:
+    """The records of ``auto`` without a date of birth whose auto-merge partners include two
+    known to be two people: a household's hard negative or a dismissed pair. (A dated record
+    has told such two apart by its date already.)"""
+    partners: dict[int, list[int]] = {}
+    for pair in auto:
+        partners.setdefault(pair.a, []).append(pair.b)
+        partners.setdefault(pair.b, []).append(pair.a)
+    ambiguous: set[int] = set()
+    for i, others in partners.items():
+        if records[i].dob is not None:
+            continue
+        for x, y in combinations(others, 2):
+            a, b = records[x], records[y]
+            pair = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+            if pair in excluded or scorer.compare(a, b).household == HARD_NEGATIVE:
+                ambiguous.add(i)
+                break
+    return ambiguous

@@ -33,10 +33,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz.distance import OSA
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from crm.identity import feminine_form, first_names_compatible
 from crm.matching.levels import (
+    TYPO_SIMILARITY,
     compare_birth_dates,
     compare_emails,
     compare_first_names,
@@ -98,6 +100,10 @@ class Scored:
 TF_FIELDS = (("first", "fkey"), ("last", "lkey"), ("postcode", "postcode"), ("suburb", "city"))
 # below this many values of a kind the frequencies mean nothing: no adjustment
 TF_MIN_VALUES = 1000
+# a first name written by at most this many contacts, next to one at least this many times as
+# common, is a misspelling of it (``Scorer.misspelt``)
+MISSPELT_RARE = 2
+MISSPELT_RATIO = 20
 
 
 @dataclass(slots=True)
@@ -115,6 +121,10 @@ class NameFrequencies:
     _adjustments: dict[tuple[str, str], float] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # the common first names (``MISSPELT_RATIO`` contacts or more) and each rare one's
+    # likely spelling, for ``spelling``
+    _common_first: list[str] | None = field(default=None, repr=False, compare=False)
+    _spellings: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, records: Iterable[MatchRecord]) -> NameFrequencies:
@@ -132,6 +142,8 @@ class NameFrequencies:
 
     def finish(self) -> None:
         self._adjustments.clear()
+        self._common_first = None
+        self._spellings.clear()
         for which, counts in self.counts.items():
             total = self.totals[which] = sum(counts.values())
             self.agreement[which] = _random_agreement(counts, total)
@@ -142,6 +154,42 @@ class NameFrequencies:
         if known is None:
             known = self._adjustments[(which, key)] = self._adjustment(which, key)
         return known
+
+    def spelling(self, key: str) -> str:
+        """The first name ``key`` is most likely written for: itself, or for a rare one (at
+        most ``MISSPELT_RARE`` contacts) the one common name (``MISSPELT_RATIO`` times as
+        many) a typo away (one edit, or Jaro-Winkler >= 0.92): "jonh" and "jhon" are "john".
+        Itself when no such name, or several, or too few names to tell (``TF_MIN_VALUES``)."""
+        known = self._spellings.get(key)
+        if known is None:
+            known = self._spellings[key] = self._spelling(key)
+        return known
+
+    def _spelling(self, key: str) -> str:
+        counts = self.counts["first"]
+        count = counts.get(key, 0)
+        if not key or not 0 < count <= MISSPELT_RARE or self.totals.get("first", 0) < TF_MIN_VALUES:
+            return key
+        if self._common_first is None:
+            self._common_first = [k for k, n in counts.items() if n >= MISSPELT_RATIO]
+        near = {
+            name
+            for name, _, _ in process.extract(
+                key, self._common_first, scorer=OSA.distance, score_cutoff=1, limit=None
+            )
+        }
+        near.update(
+            name
+            for name, _, _ in process.extract(
+                key,
+                self._common_first,
+                scorer=JaroWinkler.similarity,
+                score_cutoff=TYPO_SIMILARITY,
+                limit=None,
+            )
+        )
+        near = {name for name in near if counts[name] >= MISSPELT_RATIO * count}
+        return near.pop() if len(near) == 1 else key
 
     def _adjustment(self, which: str, key: str) -> float:
         count = self.counts[which].get(key, 0)
@@ -477,9 +525,12 @@ class Scorer:
         (one edit, or Jaro-Winkler >= 0.92 under the very same date of birth) with the same
         date of birth, or a one-edit first-name typo with a digit wrong in the date of birth,
         is the same person; so is the same first name with the same birth year (a junior is a
-        generation apart). Where the organization's own pairs show no twins (``twins``) one
-        birthday in one home is one person whatever the first name; where they show no juniors
-        (``juniors``), one first name in one home whatever the date of birth."""
+        generation apart). A first name that is a rare spelling of the other, a common one
+        (``misspelt``), is a name written wrong, not a sibling's, also with one date of birth
+        missing unless an email or phone says another person. Where the organization's own
+        pairs show no twins (``twins``) one birthday in one home is one person whatever the
+        first name; where they show no juniors (``juniors``), one first name in one home
+        whatever the date of birth."""
         person_weight = sum(r.weight for r in reasons if r.field in ("first_name", "date_of_birth"))
         dob_agrees = dob_level in ("exact", "transposed")
         if dob_level == "year" and first_level in _SAME_FIRST and not feminine_form(a.fkey, b.fkey):
@@ -501,17 +552,29 @@ class Scorer:
             # an organization with no twins among its contacts (``training``): one birthday in
             # one home is one person, whatever the first name says (or when it is missing)
             return "", person_weight
+        misspelt = first_level in _LOOKS_ALIKE | {"different"} and self.misspelt(
+            a.fkey, b.fkey, alike=first_level != "different"
+        )
         if a.fkey and b.fkey and first_level in ("different", "similar"):
             near = first_level == "similar" or first_names_compatible(a.first, b.first)
+            if dob_agrees and misspelt:
+                return "", person_weight
             if dob_agrees and near:
                 return UNCONFIRMED, person_weight
+            if not dob_level and misspelt and not _contact_differs(reasons):
+                return "", person_weight
             # twins: one birthday, two names
             return HARD_NEGATIVE, person_weight
         # twins of both sexes share a birthday too: Paul/Paula is for a person to decide
         # a first-name typo: one edit, or a closer likeness (Jaro-Winkler >= 0.92) under the
         # very same date of birth
-        same_first = first_level in ("exact", "nickname", "prefix") or (
-            first_level == "typo" and (dob_level == "exact" or OSA.distance(a.fkey, b.fkey) <= 1)
+        same_first = (
+            first_level in ("exact", "nickname", "prefix")
+            or (
+                first_level == "typo"
+                and (dob_level == "exact" or OSA.distance(a.fkey, b.fkey) <= 1)
+            )
+            or misspelt
         )
         confirmed = (
             # (one record without a first name stays unconfirmed: it may be either twin)
@@ -522,10 +585,31 @@ class Scorer:
                 and (
                     first_level in ("exact", "nickname")
                     or (first_level == "typo" and OSA.distance(a.fkey, b.fkey) <= 1)
+                    or misspelt
                 )
             )
+            # one date of birth missing: a misspelling of the first name is one person unless an
+            # email or phone says another (the same first name may be a junior's)
+            or (not dob_level and misspelt and not _contact_differs(reasons))
         ) and not feminine_form(a.fkey, b.fkey)
         return ("" if confirmed else UNCONFIRMED), person_weight
+
+    def misspelt(self, a: str, b: str, *, alike: bool = True) -> bool:
+        """Whether one of two first-name keys is a rare spelling (``MISSPELT_RARE`` contacts at
+        most) of the other (``alike``: the two look alike), a name ``MISSPELT_RATIO`` times as
+        common: "Jonh" of "John", not "Mary" of "Mark" (both common) nor "Aidan" of "Aiden"
+        (both rare); or both are misspellings of one common name ("Jonh" and "Jhon",
+        ``NameFrequencies.spelling``). Needs the organization's name frequencies
+        (``TF_MIN_VALUES`` names); False without them."""
+        frequencies = self.frequencies
+        if frequencies.totals.get("first", 0) < TF_MIN_VALUES or feminine_form(a, b):
+            return False
+        counts = frequencies.counts["first"]
+        rare, common = sorted((counts.get(a, 0), counts.get(b, 0)))
+        if alike and 0 < rare <= MISSPELT_RARE and common >= MISSPELT_RATIO * rare:
+            return True
+        # two misspellings of one common name: "jonh" and "jhon"
+        return a != b and frequencies.spelling(a) == frequencies.spelling(b)
 
     def _names(self, a: MatchRecord, b: MatchRecord) -> list[Reason]:
         w = self.weights
@@ -564,6 +648,8 @@ class Scorer:
 
 
 _STRONG_FIRST = frozenset({"exact", "nickname", "typo", "prefix"})
+# first names alike enough for one to be the other written wrong (``Scorer.misspelt``)
+_LOOKS_ALIKE = frozenset({"typo", "similar", "prefix"})
 # first names that are one person's however the birth day is written
 _SAME_FIRST = frozenset({"exact", "nickname", "typo", "prefix", "initial"})
 _STRONG_LAST = frozenset({"exact", "typo", "partial"})
@@ -597,6 +683,11 @@ def _same_home(address: list[Reason]) -> bool:
         return False
     localities = [level[f] for f in ("postcode", "suburb") if f in level]
     return not localities or any(x in ("exact", "near", "typo") for x in localities)
+
+
+def _contact_differs(reasons: list[Reason]) -> bool:
+    """An email or phone of the pair says another person: both have one, and they differ."""
+    return any(r.field in ("email", "phone") and r.comparison == "different" for r in reasons)
 
 
 def _names_conflict(names: list[Reason]) -> bool:

@@ -9,10 +9,15 @@ of every m and u (``PRIOR_STRENGTH`` pseudo-pairs), so a level the sample barely
 its default, and the start of the iterations. Organizations under ``TRAIN_MIN_CONTACTS``
 contacts keep the defaults.
 
-u is also measured on random pairs of contacts (``u_random``: what a level says between any
-two people) and reported beside the u of the blocked pairs; the scores use the latter, since
-only blocked pairs are ever scored and what blocking selects (a shared surname, postcode or
-birth date) is far commoner among them than among random pairs.
+The scores then use, as Splink does, u measured on random pairs of contacts
+(``RANDOM_PAIRS``: what a level says between any two people; exact birth dates and names from
+their frequencies, too rare in a sample) and the prior as the chance that two random contacts
+are one person (EM's share of duplicates among the blocked pairs, times their number, over
+every pair of contacts). EM's own u, of the blocked pairs, made the fields blocking selects on
+look common among different people: a first name, surname and birth date all agreeing, and
+nothing else known, stayed below the auto-merge threshold (its first-name weight was 0 on our
+generator), where among random pairs it is all but impossible by chance. (``u_random`` is the
+share of random pairs showing each level, as sampled.)
 
 Exact agreement on first name, surname, postcode and suburb is further adjusted by the value's
 frequency (``scoring.NameFrequencies``): the model learns the level, the frequency the value.
@@ -38,11 +43,14 @@ TRAIN_MIN_CONTACTS = 500
 # levels whose weight keeps its sign however the model learns: +1 never below 0, -1 never above
 SIGNS = {"exact": 1, "shared": 1, "different": -1}
 SAMPLE_PAIRS = 20_000
-RANDOM_PAIRS = 2_000
+# random pairs of contacts: u (what a level says between any two people)
+RANDOM_PAIRS = 20_000
+RANDOM_SMOOTHING = 0.5
 PRIOR_STRENGTH = 50.0
 MAX_ITERATIONS = 40
 TOLERANCE = 1e-5
 _FLOOR = 1e-5
+_FLOOR_U = 1e-12  # a u of random pairs is never 0 (no infinite weight)
 
 FIELDS = tuple(M_U)
 LEVELS = {name: tuple(levels) for name, levels in M_U.items()}
@@ -54,7 +62,9 @@ class DedupModel:
     """m and u per field and level, and the prior odds, as one organization's sweep uses them."""
 
     m_u: dict[str, dict[str, tuple[float, float]]]
-    prior: float = PRIOR_LOG2_ODDS  # log2 odds that a compared pair is a duplicate
+    # log2 odds that two random contacts are one person (trained); that a compared pair is,
+    # with the defaults' u of compared pairs
+    prior: float = PRIOR_LOG2_ODDS
     trained: bool = False
     pairs: int = 0  # blocked pairs the model learned from
     iterations: int = 0
@@ -211,6 +221,7 @@ def train(
     if len(codes) == 0:
         return DedupModel.default(note="no compared pairs: defaults")
     rng = np.random.default_rng(seed)
+    blocked_pairs = len(codes)
     if len(codes) > SAMPLE_PAIRS:
         codes = rng.choice(codes, SAMPLE_PAIRS, replace=False)
     pairs = np.stack([codes >> 32, codes & 0xFFFFFFFF], axis=1)
@@ -221,9 +232,12 @@ def train(
     n = len(records)
     random_pairs = rng.integers(0, n, size=(RANDOM_PAIRS, 2))
     random_pairs = random_pairs[random_pairs[:, 0] != random_pairs[:, 1]]
-    u_random = _shares(level_matrix(records, random_pairs, scorer))
+    random_matrix = level_matrix(records, random_pairs, scorer)
     model = expectation_maximisation(blocked)
-    model.u_random = u_random
+    model.u_random = _shares(random_matrix)
+    # u from random pairs, the prior as the chance that two random contacts are one person
+    model.m_u = _with_random_u(model.m_u, random_matrix, _exact_agreement(records, frequencies))
+    model.prior = _random_prior(model.prior, blocked_pairs=blocked_pairs, contacts=n)
     model.households = {k: evidence[k] for k in (TWIN_LIKE, JUNIOR_LIKE, APART)}
     model.twins = lookalikes_likely(evidence, TWIN_LIKE)
     model.juniors = lookalikes_likely(evidence, JUNIOR_LIKE)
@@ -351,6 +365,61 @@ def _shares(matrix: np.ndarray) -> dict[str, dict[str, float]]:
             level: float(counts[i] / len(column)) for i, level in enumerate(LEVELS[name])
         }
     return shares
+
+
+def _exact_agreement(
+    records: Sequence[MatchRecord], frequencies: NameFrequencies
+) -> dict[str, float]:
+    """The chance that two random contacts agree exactly, for the fields where it is too small
+    to count in a sample of random pairs (a birth date: one in tens of thousands) or known
+    from the name frequencies already."""
+    dates = Counter(r.dob for r in records if r.dob is not None)
+    total = sum(dates.values())
+    agreement: dict[str, float] = {}
+    if total > 1:
+        # pairs of two different contacts (a contact's pair with itself would count for each),
+        # half a pair added: no two sharing a birth date makes it rare, not impossible
+        pairs = total * (total - 1) / 2
+        sharing = sum(c * (c - 1) for c in dates.values()) / 2
+        agreement["date_of_birth"] = (sharing + RANDOM_SMOOTHING) / (pairs + RANDOM_SMOOTHING)
+    for name, which in (("first_name", "first"), ("last_name", "last")):
+        if frequencies.agreement.get(which):
+            agreement[name] = frequencies.agreement[which]
+    return agreement
+
+
+def _with_random_u(
+    m_u: dict[str, dict[str, tuple[float, float]]],
+    random_matrix: np.ndarray,
+    exact: dict[str, float],
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """m as learned, u as the share of random pairs showing each level (half a pair added to
+    every level: a level no random pair shows is rare, not impossible); ``exact``: the exact
+    levels' u where known better. A field no random pair compared keeps its u."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for f, name in enumerate(FIELDS):
+        column = random_matrix[:, f]
+        column = column[column >= 0]
+        counts = np.bincount(column, minlength=len(LEVELS[name])).astype(float)
+        total = counts.sum()
+        out[name] = {}
+        for i, level in enumerate(LEVELS[name]):
+            m, u = m_u[name][level]
+            if total:
+                u = (counts[i] + RANDOM_SMOOTHING) / (total + RANDOM_SMOOTHING * len(counts))
+            if level == "exact" and name in exact:
+                u = exact[name]
+            out[name][level] = (m, max(u, _FLOOR_U))
+    return out
+
+
+def _random_prior(blocked_prior: float, *, blocked_pairs: int, contacts: int) -> float:
+    """log2 odds that two random contacts are one person: the duplicates EM finds among the
+    blocked pairs (its prior, as a share) over every pair of contacts (blocking loses almost
+    none)."""
+    share = _odds_to_probability(blocked_prior) * blocked_pairs / (contacts * (contacts - 1) / 2)
+    share = min(max(share, 1e-12), 0.5)
+    return math.log2(share / (1.0 - share))
 
 
 def _odds_to_probability(log2_odds: float) -> float:

@@ -104,6 +104,11 @@ class WorkTables:
             )
             cur.execute("SELECT count(*), coalesce(max(n), 0) FROM dedup_blocks")
             blocks, largest = cur.fetchone()
+            # an oversized block of a kind compared only below its limit (a window of 0) adds
+            # no pair: not streamed at all (its key stays oversized for the blocks that are)
+            silent = [key for key in oversized if block_limits(key, self.max_block, 1)[1] == 0]
+            if silent:
+                cur.execute("DELETE FROM dedup_blocks WHERE key = ANY(%s)", (silent,))
         self.conn.commit()
         stats = {
             "keys": self.keys,

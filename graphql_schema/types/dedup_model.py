@@ -20,7 +20,8 @@ class DedupLevel:
     )
     m: float = strawberry.field(description="Share of duplicate pairs showing this level.")
     u: float = strawberry.field(
-        description="Share of compared pairs of different people showing this level."
+        description="Share of pairs of different people showing this level: random pairs of "
+        "contacts for a learned model, compared pairs for the defaults."
     )
     u_random: float | None = strawberry.field(
         description="Share of random pairs of contacts showing this level (null when not measured)."
@@ -56,7 +57,8 @@ class DedupModel:
     pairs: int = strawberry.field(description="Compared pairs the model learned from.")
     iterations: int = strawberry.field(description="Expectation-maximisation iterations.")
     match_probability: float | None = strawberry.field(
-        description="Learned share of duplicates among the compared pairs."
+        description="The prior: the chance that two random contacts are one person for a "
+        "learned model; the share of duplicates among compared pairs for the defaults."
     )
     note: str | None = strawberry.field(description="Why the defaults were used, if they were.")
     keeps_twins_apart: bool = strawberry.field(

@@ -116,6 +116,79 @@ class TestExpectationMaximisation:
         assert [r.idx for r in sample.records] == list(range(10))
 
 
+class TestRandomPairs:
+    """u is what a level says between any two contacts; the prior, the chance of two random
+    contacts being one person."""
+
+    @staticmethod
+    def population(people: int = 1000, duplicated: int = 200) -> list[MatchRecord]:
+        rng = np.random.default_rng(5)
+
+        def word(i: int, stem: str) -> str:  # name keys keep letters only
+            return stem + "".join("abcdefghijklmnopqrstuvwxyz"[int(d)] for d in str(i))
+
+        firsts = [word(i, "Fir") for i in range(300)]
+        lasts = [word(i, "Sur") for i in range(800)]
+        records: list[MatchRecord] = []
+        for i in range(people):
+            fields = {
+                "first_name": firsts[rng.integers(len(firsts))],
+                "last_name": lasts[rng.integers(len(lasts))],
+                "date_of_birth": date(1940, 1, 1).fromordinal(
+                    date(1940, 1, 1).toordinal() + int(rng.integers(25_000))
+                ),
+                "postal_code": str(2000 + int(rng.integers(50))),
+            }
+            records.append(build_record(len(records), {"id": uuid.uuid4(), **fields}, []))
+            if i < duplicated:  # the same person again, the postcode left out
+                again = {k: v for k, v in fields.items() if k != "postal_code"}
+                records.append(build_record(len(records), {"id": uuid.uuid4(), **again}, []))
+        return records
+
+    def fit(self, records: list[MatchRecord]) -> DedupModel:
+        from crm.matching.matcher import Matcher
+
+        matcher = Matcher(records, thresholds=Thresholds())
+        codes, _ = matcher.candidate_codes()
+        return train(records, frequencies=NameFrequencies.of(records), codes=codes)
+
+    def test_u_of_an_exact_birth_date_is_the_chance_two_contacts_share_one(self):
+        # given: 1,200 contacts born over 25,000 days, 200 of them twice
+        records = self.population()
+        dates = [r.dob for r in records]
+        n = len(dates)
+        shared = sum(dates.count(d) * (dates.count(d) - 1) for d in set(dates)) / (n * (n - 1))
+
+        # when
+        model = self.fit(records)
+
+        # then: about one pair in 10,000, not the share among pairs blocked on birth dates
+        assert model.trained
+        assert model.m_u["date_of_birth"]["exact"][1] == pytest.approx(shared, rel=0.01)
+        assert model.m_u["date_of_birth"]["exact"][1] < 0.001
+
+    def test_the_prior_is_the_chance_that_two_random_contacts_are_one_person(self):
+        records = self.population()
+
+        model = self.fit(records)
+
+        # 200 duplicate pairs among 1,200 x 1,199 / 2 pairs of contacts
+        share = 2**model.prior / (1 + 2**model.prior)
+        assert share == pytest.approx(200 / (1200 * 1199 / 2), rel=0.5)
+
+    def test_one_name_and_birth_date_and_nothing_else_auto_merges(self):
+        # given: a learned model; two records of one name and birth date, nothing else
+        records = self.population()
+        scorer = self.fit(records).scorer(NameFrequencies.of(records))
+        a = {"first_name": "Fird", "last_name": "Surh", "date_of_birth": "1971-05-02"}
+
+        # when
+        scored = scorer.compare(person(**a), person(1, **a))
+
+        # then
+        assert classify(scored, Thresholds()) == AUTO_MERGE
+
+
 class TestLookalikes:
     """Twins and juniors are kept apart unless the organization's own pairs say otherwise."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from crm.matching.matcher import PairResult, merge_groups
 from crm.matching.records import MatchRecord, address_tokens, build_record
 from crm.matching.scoring import (
     AUTO_MERGE,
@@ -15,6 +16,8 @@ from crm.matching.scoring import (
     NO_MATCH,
     REVIEW,
     UNCONFIRMED,
+    NameFrequencies,
+    Scored,
     Scorer,
     Thresholds,
     classify,
@@ -256,6 +259,86 @@ class TestHouseholds:
         assert classify(compare(a, b), THRESHOLDS) != AUTO_MERGE
 
 
+def frequent(names: dict[str, int]) -> NameFrequencies:
+    """An organization's name frequencies: ``names`` first names (name -> contacts), the rest
+    of its 1,000 contacts with other first names."""
+    frequencies = NameFrequencies()
+    for name, count in {**names, **{f"Other{i}": 1 for i in range(1000)}}.items():
+        for _ in range(count):
+            frequencies.add(person(first_name=name, last_name="X"))
+    frequencies.finish()
+    return frequencies
+
+
+class TestMisspeltFirstNames:
+    """A rare spelling of a common first name is that name written wrong, not a sibling's."""
+
+    FREQUENCIES = {"Jacob": 60, "Jacbo": 1, "Mark": 80, "Mary": 70, "Aidan": 1, "Aiden": 1}
+
+    def compare(self, a: dict[str, Any], b: dict[str, Any]):
+        scorer = Scorer(frequencies=frequent(self.FREQUENCIES))
+        return scorer.compare(person(**a), person(**b))
+
+    def test_an_undated_misspelling_at_home_auto_merges(self):
+        # given: "Jacbo" (one contact) and "Jacob" (60) at one address, one undated
+        a = {**HOME, "first_name": "Jacob", "date_of_birth": "1995-04-24"}
+        b = {**HOME, "first_name": "Jacbo"}
+
+        # when
+        scored = self.compare(a, b)
+
+        # then
+        assert scored.household == ""
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
+    def test_two_common_names_a_letter_apart_stay_two_people(self):
+        # given: Mark and Mary (both common) at one address, one undated
+        a = {**HOME, "first_name": "Mark", "date_of_birth": "1960-01-02"}
+        b = {**HOME, "first_name": "Mary"}
+
+        assert self.compare(a, b).household == UNCONFIRMED
+
+    def test_two_rare_names_a_letter_apart_stay_two_people(self):
+        a = {**HOME, "first_name": "Aidan", "date_of_birth": "2001-03-04"}
+        b = {**HOME, "first_name": "Aiden"}
+
+        assert self.compare(a, b).household == UNCONFIRMED
+
+    def test_a_misspelling_with_another_email_is_not_merged(self):
+        a = {**HOME, "first_name": "Jacob", "emails": ["jacob@example.com"]}
+        b = {**HOME, "first_name": "Jacbo", "emails": ["jm@example.net"]}
+
+        assert classify(self.compare(a, b), THRESHOLDS) != AUTO_MERGE
+
+    def test_two_misspellings_of_one_common_name_are_one_person(self):
+        # given: "Jhon" and "Jonh" (one contact each), both a typo of "John" (60), at one
+        # address under one date of birth
+        scorer = Scorer(frequencies=frequent({"John": 60, "Jhon": 1, "Jonh": 1}))
+        a = {**HOME, "first_name": "Jhon", "date_of_birth": "1970-06-09"}
+        b = {**HOME, "first_name": "Jonh", "date_of_birth": "1970-06-09"}
+
+        # when
+        scored = scorer.compare(person(**a), person(**b))
+
+        # then
+        assert scorer.frequencies.spelling("jhon") == scorer.frequencies.spelling("jonh")
+        assert scorer.frequencies.spelling("jhon") == "john"
+        assert scored.household == ""
+        assert classify(scored, THRESHOLDS) == AUTO_MERGE
+
+    def test_a_rare_name_near_two_common_ones_is_nobody_s_misspelling(self):
+        frequencies = frequent({"Mark": 80, "Mary": 70, "Marz": 1})
+
+        assert frequencies.spelling("marz") == "marz"
+
+    def test_without_the_organization_s_frequencies_nothing_is_a_misspelling(self):
+        a = {**HOME, "first_name": "Jacob", "date_of_birth": "1995-04-24"}
+        b = {**HOME, "first_name": "Jacbo"}
+
+        assert compare(a, b).household == UNCONFIRMED
+        assert not Scorer().misspelt("jacob", "jacbo")
+
+
 class TestThresholds:
     def test_defaults(self):
         assert Thresholds.for_settings({}) == Thresholds()
@@ -293,3 +376,53 @@ class TestAddressTokens:
     )
     def test_variants_give_the_same_tokens(self, a, b):
         assert address_tokens(a) == address_tokens(b)
+
+
+class TestAmbiguousRecords:
+    """A record that would auto-merge with two people of one household merges with neither."""
+
+    def records(self, *people: dict[str, Any]) -> list[MatchRecord]:
+        return [
+            build_record(i, {"id": uuid.UUID(int=i + 1), **fields}, [])
+            for i, fields in enumerate(
+                {**p, "date_of_birth": date.fromisoformat(p["date_of_birth"])}
+                if "date_of_birth" in p
+                else p
+                for p in people
+            )
+        ]
+
+    def groups(self, records: list[MatchRecord], *pairs: tuple[int, int, float]):
+        scorer = Scorer()
+        results = [
+            PairResult(a, b, Scored(score=score, weight=10.0, reasons=[]), AUTO_MERGE)
+            for a, b, score in pairs
+        ]
+        return merge_groups(results, records=records, scorer=scorer, thresholds=THRESHOLDS)
+
+    def test_an_undated_record_like_a_father_and_his_junior_merges_with_neither(self):
+        # given: John Lee (1960) and his son John Lee (1992) at one address, and an undated
+        # John Lee there the sweep would merge with either
+        address = {k: v for k, v in HOME.items() if k != "phones"}
+        father = {**address, "first_name": "John", "date_of_birth": "1960-02-03"}
+        junior = {**address, "first_name": "John", "date_of_birth": "1992-08-14"}
+        undated = {**address, "first_name": "John"}
+        records = self.records(father, junior, undated)
+        assert Scorer().compare(records[0], records[1]).household == HARD_NEGATIVE
+
+        # when
+        groups = self.groups(records, (0, 2, 0.999), (1, 2, 0.998))
+
+        # then: which of the two it is, is for a person to say
+        assert groups == []
+
+    def test_a_dated_record_merges_with_the_one_it_matches_best(self):
+        address = {k: v for k, v in HOME.items() if k != "phones"}
+        father = {**address, "first_name": "John", "date_of_birth": "1960-02-03"}
+        junior = {**address, "first_name": "John", "date_of_birth": "1992-08-14"}
+        again = {**address, "first_name": "Jon", "date_of_birth": "1960-02-03"}
+        records = self.records(father, junior, again)
+
+        groups = self.groups(records, (0, 2, 0.999), (1, 2, 0.985))
+
+        assert groups == [[0, 2]]
