@@ -225,22 +225,36 @@ def _high_water_mb(pid: int | str) -> int:
     return 0
 
 
-def _watch_children(peaks: dict[int, int], stop: threading.Event) -> None:
-    """Sample the peak RSS of this process's children (the scoring processes) until stopped.
+def _descendants(pid: int | str) -> set[str]:
+    """The processes under ``pid`` (children, and theirs: the scoring and merge processes
+    are forked from a server process the sweep starts)."""
+    found: set[str] = set()
+    todo = [str(pid)]
+    while todo:
+        parent = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as listed:
+                    children = set(listed.read().split()) - found
+                    found |= children
+                    todo.extend(children)
+        except OSError:
+            continue
+    return found
 
-    The children are read from ``/proc/<pid>/task/<tid>/children`` (a few small files), not
+
+def _watch_children(peaks: dict[int, int], stop: threading.Event, phase: dict) -> None:
+    """Sample the peak RSS of this process's descendants (the scoring and merge processes,
+    and the server they are forked from) until stopped; ``phase["seen"]`` gets each one's
+    phase when it was first seen (``phase["now"]``).
+
+    The processes are read from ``/proc/<pid>/task/<tid>/children`` (a few small files), not
     by scanning every process's ``stat``: on a busy machine that scan cost the sweep process
     a noticeable share of a CPU five times a second."""
     me = os.getpid()
     while not stop.wait(0.2):
-        children: set[str] = set()
-        try:
-            for task in os.listdir(f"/proc/{me}/task"):
-                with open(f"/proc/{me}/task/{task}/children") as listed:
-                    children.update(listed.read().split())
-        except OSError:
-            continue
-        for entry in children:
+        for entry in _descendants(me):
+            phase["seen"].setdefault(int(entry), phase["now"])
             peaks[int(entry)] = max(peaks.get(int(entry), 0), _high_water_mb(entry))
 
 
@@ -263,17 +277,22 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     phase_peaks: dict[str, int] = {}
     lap = _Sweep.lap
 
-    def lap_and_measure(self, phase: str) -> None:
-        lap(self, phase)
-        phase_peaks[phase] = _high_water_mb("self")
+    phases = ["load", "train", "match", "queue", "merge"]
+    phase = {"now": phases[0], "seen": {}}
+
+    def lap_and_measure(self, name: str) -> None:
+        lap(self, name)
+        phase_peaks[name] = _high_water_mb("self")
         _reset_high_water()
+        if name in phases[:-1]:
+            phase["now"] = phases[phases.index(name) + 1]
 
     _Sweep.lap = lap_and_measure
     # ru_maxrss would count the benchmark process this one was forked from (exec keeps the
     # high-water mark): the sweep's own peaks come from /proc instead
     peaks: dict[int, int] = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_children, args=(peaks, stop), daemon=True)
+    watcher = threading.Thread(target=_watch_children, args=(peaks, stop, phase), daemon=True)
     watcher.start()
     engine = make_engine(url)
     summary = run_sweep(engine, organization_id=uuid.UUID(org_id), actor="bench", workers=workers)
@@ -283,6 +302,12 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     result["peak_rss_mb_phases"] = phase_peaks
     result["peak_rss_mb_sweep"] = max([_high_water_mb("self"), *phase_peaks.values()])
     result["peak_rss_mb_scoring"] = max(peaks.values(), default=0)
+    # each descendant process's peak by the phase it started in (the match phase's: the
+    # scoring processes, the merge phase's: the merge processes)
+    by_phase: dict[str, list[int]] = {}
+    for pid, peak in peaks.items():
+        by_phase.setdefault(phase["seen"][pid], []).append(peak)
+    result["peak_rss_mb_forked"] = {name: sorted(mb) for name, mb in by_phase.items()}
     print(json.dumps(result))
 
 
@@ -309,6 +334,7 @@ def speed(
             f"peak RSS {summary['peak_rss_mb_sweep']} MB (sweep), "
             f"{summary['peak_rss_mb_scoring']} MB (each forked process)"
         )
+        log(f"  forked processes' peaks by phase (MB): {summary['peak_rss_mb_forked']}")
         log(
             "  phases: "
             + ", ".join(

@@ -149,6 +149,7 @@ class BlockScorer:
         kept: list[tuple] = []
         scored = errors = 0
         compare, thresholds = self.scorer.compare_if, self.thresholds
+        earlier = self._earlier
         review = thresholds.review
         only_changed = self.only_changed
         for key, block in blocks:
@@ -159,7 +160,7 @@ class BlockScorer:
             # scored in an earlier block. (A pair sharing only oversized blocks is scored in
             # each that windows it.) Only the members of a pair to score are decoded.
             before = mine if mine < _OVERSIZED else _OVERSIZED
-            keys = [self._earlier(_packed_keys(text), before) for _, text in block]
+            keys = [earlier(_packed_keys(text), before) for _, text in block]
             records: list[MatchRecord | None] = [None] * n
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
@@ -209,7 +210,9 @@ class BlockScorer:
         # compared all-against-all, and before an oversized block only when it is not one
         ranks = set(hashes[: bisect_left(hashes, before)])
         if ranks and self.oversized:
-            ranks.difference_update(self.oversized)
+            # (a new set from the few ranks: ``difference_update`` would walk every
+            # oversized key)
+            return ranks - self.oversized
         return ranks
 
 
@@ -218,11 +221,28 @@ _OVERSIZED_SHIFT = 1 << 64
 _OVERSIZED = 1 << 63
 
 
+# a scoring process's scorer, sent once when it starts (``_start_child``)
 _state: dict[str, BlockScorer] = {}
+
+
+def _start_child(scorer: BlockScorer) -> None:
+    _state["scorer"] = scorer
 
 
 def _score_in_child(blocks: list[tuple[int, Block]]) -> tuple[list[tuple], int, int]:
     return _state["scorer"].score_blocks(blocks)
+
+
+def worker_context() -> Any:
+    """The start method of the sweep's worker processes: forked from a small server process
+    (``forkserver``: a fresh interpreter with the matching and merging code imported, started
+    once), not from the sweep process. A process forked from the sweep shares (and counts in
+    its resident size) everything the sweep holds by then (its loading and training left
+    ~300 MB behind at 100,000 contacts) though it needs none of it; what a worker needs, the
+    scorer or the merge's settings, goes to it pickled when it starts."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["crm.matching.sweep"])
+    return context
 
 
 def iter_blocks(rows: Iterator[tuple[int, int, str]]) -> Iterator[list[tuple[int, Block]]]:
@@ -255,8 +275,8 @@ def score_stream(
     on_result: Callable[[list[tuple]], None],
     beat: Callable[[], None],
 ) -> tuple[int, int]:
-    """Score every batch (in ``workers`` forked processes when more than one), handing the
-    kept rows to ``on_result`` as they come; ``(pairs scored, errors)``."""
+    """Score every batch (in ``workers`` processes when more than one: ``worker_context``),
+    handing the kept rows to ``on_result`` as they come; ``(pairs scored, errors)``."""
     scored = errors = 0
     if workers <= 1 or not hasattr(os, "fork"):
         for batch in batches:
@@ -265,24 +285,20 @@ def score_stream(
             scored, errors = scored + n, errors + failed
             beat()
         return scored, errors
-    _state["scorer"] = scorer
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pending: list[Any] = []
-            for batch in batches:
-                pending.append(pool.apply_async(_score_in_child, (batch,)))
-                while len(pending) >= _IN_FLIGHT * workers or (pending and pending[0].ready()):
-                    kept, n, failed = pending.pop(0).get()
-                    on_result(kept)
-                    scored, errors = scored + n, errors + failed
-                    beat()
-            for result in pending:
-                kept, n, failed = result.get()
+    with worker_context().Pool(workers, initializer=_start_child, initargs=(scorer,)) as pool:
+        pending: list[Any] = []
+        for batch in batches:
+            pending.append(pool.apply_async(_score_in_child, (batch,)))
+            while len(pending) >= _IN_FLIGHT * workers or (pending and pending[0].ready()):
+                kept, n, failed = pending.pop(0).get()
                 on_result(kept)
                 scored, errors = scored + n, errors + failed
-        return scored, errors
-    finally:
-        _state.clear()
+                beat()
+        for result in pending:
+            kept, n, failed = result.get()
+            on_result(kept)
+            scored, errors = scored + n, errors + failed
+    return scored, errors
 
 
 def block_stats(keys: int, blocks: int, windowed: int, largest: int, pairs: int) -> BlockStats:
