@@ -4,7 +4,8 @@ Groups go in batches of ``merge_batch``, one transaction per batch, merged set-b
 (``crm.merging``'s ``merge_contact_groups``: a refused group is reported and the others merge;
 a batch that fails as a whole is split until the group at fault is alone). On PostgreSQL
 ``workers`` worker processes (``stream.worker_context``) take the batches. What fails is
-reported by its survivor's record index, for the sweep to queue for a person instead. A mixin of ``sweep._Sweep``.
+reported by its survivor's record index, for the sweep to queue for a person instead. A
+mixin of ``sweep._Sweep``.
 """
 
 from __future__ import annotations
