@@ -95,6 +95,15 @@ def _packed_keys(text: str) -> array[int]:
     return array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
 
 
+def _earlier(text: str, before: int) -> array[int]:
+    """The key hashes of an encoded record (in ascending order, as ``encode`` packs them)
+    that rank before ``before`` (``BlockScorer._rank``), oversized keys included: an oversized
+    key ranks after every other, so it never comes before a block compared all-against-all,
+    and before an oversized block only when it is not one; the caller leaves them out."""
+    hashes = array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
+    return hashes[: bisect_left(hashes, before)]
+
+
 def _decode_into(records: list[MatchRecord | None], block: Block, i: int) -> MatchRecord:
     idx, text = block[i]
     record = records[i] = decode(idx, text)
@@ -149,7 +158,7 @@ class BlockScorer:
         kept: list[tuple] = []
         scored = errors = 0
         compare, thresholds = self.scorer.compare_if, self.thresholds
-        earlier = self._earlier
+        earlier, oversized = _earlier, self.oversized
         review = thresholds.review
         only_changed = self.only_changed
         for key, block in blocks:
@@ -160,14 +169,18 @@ class BlockScorer:
             # scored in an earlier block. (A pair sharing only oversized blocks is scored in
             # each that windows it.) Only the members of a pair to score are decoded.
             before = mine if mine < _OVERSIZED else _OVERSIZED
-            keys = [earlier(_packed_keys(text), before) for _, text in block]
+            prefixes = [earlier(text, before) for _, text in block]
             records: list[MatchRecord | None] = [None] * n
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
-            for i in range(n):
-                keys_a = keys[i]
+            for i in range(n - 1):
+                # a set of the first member's ranks only (the other's are tested against
+                # it as they are), without the oversized keys: they never count (``_earlier``)
+                keys_a = set(prefixes[i])
+                if keys_a and oversized:
+                    keys_a = keys_a - oversized  # (``-=`` would walk every oversized key)
                 for j in range(i + 1, min(n, i + span)):
-                    if keys_a and not keys_a.isdisjoint(keys[j]):
+                    if keys_a and not keys_a.isdisjoint(prefixes[j]):
                         continue  # scored in an earlier block the two share
                     a = records[i] or _decode_into(records, block, i)
                     b = records[j] or _decode_into(records, block, j)
@@ -202,18 +215,6 @@ class BlockScorer:
         """The key's place in the order blocks are scored in: blocks compared
         all-against-all (key hashes are signed 64-bit) before oversized ones."""
         return key + _OVERSIZED_SHIFT if key in self.oversized else key
-
-    def _earlier(self, hashes: array[int], before: int) -> set[int]:
-        """The ranks of these keys (in ascending order, as ``encode`` packs them) that come
-        before ``before``."""
-        # an oversized key ranks after every other (``_rank``): never before a block
-        # compared all-against-all, and before an oversized block only when it is not one
-        ranks = set(hashes[: bisect_left(hashes, before)])
-        if ranks and self.oversized:
-            # (a new set from the few ranks: ``difference_update`` would walk every
-            # oversized key)
-            return ranks - self.oversized
-        return ranks
 
 
 # an oversized block's key ranks after every other: shifted past the signed 64-bit range
