@@ -256,6 +256,17 @@ def _watch_children(peaks: dict[int, int], stop: threading.Event, phase: dict) -
         for entry in _descendants(me):
             phase["seen"].setdefault(int(entry), phase["now"])
             peaks[int(entry)] = max(peaks.get(int(entry), 0), _high_water_mb(entry))
+            phase["cpu"][int(entry)] = max(phase["cpu"].get(int(entry), 0.0), _cpu_seconds(entry))
+
+
+def _cpu_seconds(pid: int | str) -> float:
+    """A process's CPU time so far (user + system), as last sampled before it ends."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _reset_high_water() -> bool:
@@ -278,10 +289,15 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     lap = _Sweep.lap
 
     phases = ["load", "train", "match", "queue", "merge"]
-    phase = {"now": phases[0], "seen": {}}
+    phase = {"now": phases[0], "seen": {}, "cpu": {}}
+    phase_cpu: dict[str, float] = {}
+    cpu_at = [sum(os.times()[:2])]
 
     def lap_and_measure(self, name: str) -> None:
         lap(self, name)
+        now = sum(os.times()[:2])
+        phase_cpu[name] = round(now - cpu_at[0], 1)
+        cpu_at[0] = now
         phase_peaks[name] = _high_water_mb("self")
         _reset_high_water()
         if name in phases[:-1]:
@@ -308,6 +324,13 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     for pid, peak in peaks.items():
         by_phase.setdefault(phase["seen"][pid], []).append(peak)
     result["peak_rss_mb_forked"] = {name: sorted(mb) for name, mb in by_phase.items()}
+    # CPU seconds by phase: the sweep process's own, and its worker processes' (sampled
+    # every 0.2 s: a process's last moments may be missed)
+    workers_cpu: dict[str, float] = {}
+    for pid, seconds in phase["cpu"].items():
+        name = phase["seen"][pid]
+        workers_cpu[name] = round(workers_cpu.get(name, 0.0) + seconds, 1)
+    result["cpu_seconds"] = {"sweep": phase_cpu, "workers": workers_cpu}
     print(json.dumps(result))
 
 
@@ -335,6 +358,7 @@ def speed(
             f"{summary['peak_rss_mb_scoring']} MB (each forked process)"
         )
         log(f"  forked processes' peaks by phase (MB): {summary['peak_rss_mb_forked']}")
+        log(f"  CPU seconds by phase: {summary['cpu_seconds']}")
         log(
             "  phases: "
             + ", ".join(

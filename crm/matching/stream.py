@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import multiprocessing
-import os
 import uuid
 from array import array
 from bisect import bisect_left
@@ -38,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from crm.matching import workers
 from crm.matching.blocking import (
     DEFAULT_MAX_BLOCK,
     DEFAULT_WINDOW,
@@ -222,28 +221,8 @@ _OVERSIZED_SHIFT = 1 << 64
 _OVERSIZED = 1 << 63
 
 
-# a scoring process's scorer, sent once when it starts (``_start_child``)
-_state: dict[str, BlockScorer] = {}
-
-
-def _start_child(scorer: BlockScorer) -> None:
-    _state["scorer"] = scorer
-
-
 def _score_in_child(blocks: list[tuple[int, Block]]) -> tuple[list[tuple], int, int]:
-    return _state["scorer"].score_blocks(blocks)
-
-
-def worker_context() -> Any:
-    """The start method of the sweep's worker processes: forked from a small server process
-    (``forkserver``: a fresh interpreter with the matching and merging code imported, started
-    once), not from the sweep process. A process forked from the sweep shares (and counts in
-    its resident size) everything the sweep holds by then (its loading and training left
-    ~300 MB behind at 100,000 contacts) though it needs none of it; what a worker needs, the
-    scorer or the merge's settings, goes to it pickled when it starts."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crm.matching.sweep"])
-    return context
+    return workers.scorer().score_blocks(blocks)
 
 
 def iter_blocks(rows: Iterator[tuple[int, int, str]]) -> Iterator[list[tuple[int, Block]]]:
@@ -272,33 +251,33 @@ def score_stream(
     scorer: BlockScorer,
     batches: Iterator[list[tuple[int, Block]]],
     *,
-    workers: int,
+    pool: workers.Workers | None,
     on_result: Callable[[list[tuple]], None],
     beat: Callable[[], None],
 ) -> tuple[int, int]:
-    """Score every batch (in ``workers`` processes when more than one: ``worker_context``),
-    handing the kept rows to ``on_result`` as they come; ``(pairs scored, errors)``."""
+    """Score every batch (in the ``pool``'s processes when given), handing the kept rows to
+    ``on_result`` as they come; ``(pairs scored, errors)``."""
     scored = errors = 0
-    if workers <= 1 or not hasattr(os, "fork"):
+    if pool is None:
         for batch in batches:
             kept, n, failed = scorer.score_blocks(batch)
             on_result(kept)
             scored, errors = scored + n, errors + failed
             beat()
         return scored, errors
-    with worker_context().Pool(workers, initializer=_start_child, initargs=(scorer,)) as pool:
-        pending: list[Any] = []
-        for batch in batches:
-            pending.append(pool.apply_async(_score_in_child, (batch,)))
-            while len(pending) >= _IN_FLIGHT * workers or (pending and pending[0].ready()):
-                kept, n, failed = pending.pop(0).get()
-                on_result(kept)
-                scored, errors = scored + n, errors + failed
-                beat()
-        for result in pending:
-            kept, n, failed = result.get()
+    pool.use_scorer(scorer)
+    pending: list[Any] = []
+    for batch in batches:
+        pending.append(pool.pool.apply_async(_score_in_child, (batch,)))
+        while len(pending) >= _IN_FLIGHT * pool.processes or (pending and pending[0].ready()):
+            kept, n, failed = pending.pop(0).get()
             on_result(kept)
             scored, errors = scored + n, errors + failed
+            beat()
+    for result in pending:
+        kept, n, failed = result.get()
+        on_result(kept)
+        scored, errors = scored + n, errors + failed
     return scored, errors
 
 

@@ -3,14 +3,13 @@
 Groups go in batches of ``merge_batch``, one transaction per batch, merged set-based
 (``crm.merging``'s ``merge_contact_groups``: a refused group is reported and the others merge;
 a batch that fails as a whole is split until the group at fault is alone). On PostgreSQL
-``workers`` worker processes (``stream.worker_context``) take the batches. What fails is
+``workers`` worker processes (``workers``) take the batches. What fails is
 reported by its survivor's record index, for the sweep to queue for a person instead. A
 mixin of ``sweep._Sweep``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import multiprocessing.util
 import os
 import uuid
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from crm.db import is_postgres, make_engine, session_scope
+from crm.matching import workers
 from crm.matching.matcher import PairResult
 from crm.matching.scoring import AUTO_MERGE
-from crm.matching.stream import worker_context
 from crm.merging.rows import json_value
 from crm.models import Organization
 
@@ -84,28 +83,22 @@ class SweepMerges:
         few are in flight: memory holds a slice's jobs, not the sweep's.
         """
         batches_in_all = -(-groups // self.merge_batch)
-        workers = min(self.workers, batches_in_all, os.cpu_count() or 1)
-        if workers <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
+        processes = min(self.workers, batches_in_all, os.cpu_count() or 1)
+        if processes <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
             for batch in _batches(slices, workers=1, size=self.merge_batch):
                 merged, bad = self._merge_batch(batch)
                 yield batch, (merged, [(batch.index(job), exc) for job, exc in bad])
             return
-        merger = BatchMerger(self.organization, self.actor)
-        url = self.engine.url.render_as_string(hide_password=False)
-        with worker_context().Pool(
-            workers, initializer=_merge_child_start, initargs=(merger, url)
-        ) as pool:
-            in_flight: deque[tuple[list[MergeJob], Any]] = deque()
-            for batch in _batches(slices, workers=workers, size=self.merge_batch):
-                in_flight.append((batch, pool.apply_async(_merge_in_child, (batch,))))
-                if len(in_flight) > _IN_FLIGHT * workers:
-                    done, result = in_flight.popleft()
-                    yield done, result.get()
-            while in_flight:
+        pool = self.worker_pool()
+        in_flight: deque[tuple[list[MergeJob], Any]] = deque()
+        for batch in _batches(slices, workers=processes, size=self.merge_batch):
+            in_flight.append((batch, pool.pool.apply_async(_merge_in_child, (batch,))))
+            if len(in_flight) > _IN_FLIGHT * processes:
                 done, result = in_flight.popleft()
                 yield done, result.get()
-            pool.close()  # the processes exit on their own, closing their connections
-            pool.join()
+        while in_flight:
+            done, result = in_flight.popleft()
+            yield done, result.get()
 
     def _merge_batch(self, jobs: list[MergeJob]) -> tuple[int, list[tuple[MergeJob, Exception]]]:
         return BatchMerger(self.organization, self.actor).merge(self.engine, jobs)
@@ -158,19 +151,17 @@ class BatchMerger:
         return merged, [(job_of[id(g)], exc) for g, exc in outcome.failed]
 
 
-# a merge process's state (``SweepMerges._merge_batches``): its merger and engine
-_merging: dict[str, Any] = {}
-
-
-def _merge_child_start(merger: BatchMerger, url: str) -> None:
-    """A merge process gets the merger and an engine of its own."""
-    engine = make_engine(url, json_deserializer=json_value)
-    _merging.update(merger=merger, engine=engine)
-    multiprocessing.util.Finalize(None, engine.dispose, exitpriority=10)
-
-
 def _merge_in_child(batch: list[MergeJob]) -> tuple[int, list[tuple[int, Exception]]]:
-    merged, bad = _merging["merger"].merge(_merging["engine"], batch)
+    """In a worker (``workers``): merge a batch with an engine of the worker's own (the one
+    it inherited holds the sweep's pooled connections: it stays referenced and untouched
+    until the worker exits)."""
+    engine = workers.state.get("engine")
+    if engine is None:
+        engine = workers.state["engine"] = make_engine(
+            workers.state["url"], json_deserializer=json_value
+        )
+        multiprocessing.util.Finalize(None, engine.dispose, exitpriority=10)
+    merged, bad = workers.state["merger"].merge(engine, batch)
     return merged, [(batch.index(job), MergeFailure.of(exc)) for job, exc in bad]
 
 

@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from crm.matching import sweep as sweep_module
-from crm.matching import sweep_merges
 from crm.matching.sweep import run_sweep
-from crm.matching.sweep_merges import BatchMerger
 from crm.models import Contact, DedupRun, DuplicateCandidate, utcnow
 
 pytest.importorskip("crm.merging.service", reason="the sweep merges through crm.merging")
@@ -336,36 +331,6 @@ class TestErrors:
         assert [c.status for c in candidates()] == ["pending"]
 
 
-@dataclass
-class FailingMerger(BatchMerger):
-    """Merges as the sweep does, but merging the group of ``survivor`` fails. The merge
-    processes do not inherit the test's monkeypatching (they are not forked from it): they
-    get this merger pickled, and it fails in whichever process merges that group."""
-
-    survivor: uuid.UUID | None = None
-
-    def merge(self, engine, jobs):
-        import crm.merging.service as service
-
-        real = service.merge_contact_groups
-
-        def flaky(session, **kwargs):
-            if any(g.survivor_id == self.survivor for g in kwargs["groups"]):
-                raise RuntimeError("boom")
-            return real(session, **kwargs)
-
-        service.merge_contact_groups = flaky
-        try:
-            return BatchMerger.merge(self, engine, jobs)
-        finally:
-            service.merge_contact_groups = real
-
-
-def failing_merges(monkeypatch, *, survivor: uuid.UUID) -> None:
-    """The sweep's merges fail for the group of ``survivor`` (``FailingMerger``)."""
-    monkeypatch.setattr(sweep_merges, "BatchMerger", partial(FailingMerger, survivor=survivor))
-
-
 class TestMergeProcesses:
     """On PostgreSQL, batches of groups merge in forked processes (one batch a group here)."""
 
@@ -407,7 +372,16 @@ class TestMergeProcesses:
     ):
         # given: merging the first pair fails (in whichever process merges it)
         pairs = self.couples(person)
-        failing_merges(monkeypatch, survivor=pairs[0][0].id)
+        import crm.merging.service as service
+
+        real = service.merge_contact_groups
+
+        def flaky(session, **kwargs):
+            if any(g.survivor_id == pairs[0][0].id for g in kwargs["groups"]):
+                raise RuntimeError("boom")
+            return real(session, **kwargs)
+
+        monkeypatch.setattr(service, "merge_contact_groups", flaky)
 
         # when
         summary = sweep(engine, org, workers=2)
@@ -552,7 +526,16 @@ class TestMergeSlices:
         contacts = select(Contact).where(Contact.organization_id == org.id).order_by(Contact.id)
         last = session.execute(contacts).scalars().all()[-2:]
         session.commit()
-        failing_merges(monkeypatch, survivor=last[0].id)
+        import crm.merging.service as service
+
+        real = service.merge_contact_groups
+
+        def flaky(session, **kwargs):
+            if any(g.survivor_id == last[0].id for g in kwargs["groups"]):
+                raise RuntimeError("boom")
+            return real(session, **kwargs)
+
+        monkeypatch.setattr(service, "merge_contact_groups", flaky)
         parts = slice_finely()
 
         # when
