@@ -50,9 +50,11 @@ from crm.matching.scoring import AUTO_MERGE, Scorer, Thresholds, classify, queue
 from crm.models import uuid7
 
 _FIELD, _ITEM, _PART = "\x1f", "\x1e", "\x1d"
-# rows a batch of blocks sent to a scoring process holds, and batches in flight at once
+# rows a batch of blocks sent to a scoring process holds, and batches in flight at once per
+# process (one scored, one waiting: each waiting batch is ~12 MB of the sweep process's
+# memory until a process takes it)
 _BATCH_ROWS = 20_000
-_IN_FLIGHT = 4
+_IN_FLIGHT = 2
 
 Block = list[tuple[int, str]]  # (record index, encoded record), in name order
 

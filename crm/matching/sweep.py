@@ -49,8 +49,9 @@ _HEARTBEAT_SECONDS = 60.0
 _MERGE_BATCH = 500
 # contacts from which the streamed sweep's scoring forks
 _FORK_FROM = 20_000
-# records in memory at once while grouping the streamed sweep's auto-merge pairs
-_GROUPING_SLICE = 50_000
+# records in memory at once while grouping the streamed sweep's auto-merge pairs (50,000
+# took the sweep process from 374 to 451 MB at 1,000,000 contacts)
+_GROUPING_SLICE = 20_000
 
 
 @dataclass(slots=True)
