@@ -10,8 +10,9 @@ contact_identifiers and source_records (``crm.db_write.insert_rows``, COPY): the
 would link some duplicates on the way in and take far longer to load a million rows, and the
 sweep is what is measured. Then ``run_sweep`` (full) in a child process, whose wall time and
 peak RSS (``VmHWM`` of the sweep process, overall and per phase, and of each process it forks
-to score or merge) are reported with the sweep's own summary: contacts, pairs scored,
-auto-merged, candidates.
+to score or merge, by the phase it was first seen in) and CPU seconds (the sweep process's by
+phase, its workers' together) are reported with the sweep's own summary: contacts, pairs
+scored, auto-merged, candidates.
 Targets: 100,000 contacts <= 60 s, 1,000,000 <= 10 minutes.
 
 End to end (``--e2e``): the records go through the real ingestion pipeline (``ingest``, in
