@@ -10,8 +10,9 @@ contact_identifiers and source_records (``crm.db_write.insert_rows``, COPY): the
 would link some duplicates on the way in and take far longer to load a million rows, and the
 sweep is what is measured. Then ``run_sweep`` (full) in a child process, whose wall time and
 peak RSS (``VmHWM`` of the sweep process, overall and per phase, and of each process it forks
-to score or merge) are reported with the sweep's own summary: contacts, pairs scored,
-auto-merged, candidates.
+to score or merge, by the phase it was first seen in) and CPU seconds (the sweep process's by
+phase, its workers' together) are reported with the sweep's own summary: contacts, pairs
+scored, auto-merged, candidates.
 Targets: 100,000 contacts <= 60 s, 1,000,000 <= 10 minutes.
 
 End to end (``--e2e``): the records go through the real ingestion pipeline (``ingest``, in
@@ -225,23 +226,48 @@ def _high_water_mb(pid: int | str) -> int:
     return 0
 
 
-def _watch_children(peaks: dict[int, int], stop: threading.Event) -> None:
-    """Sample the peak RSS of this process's children (the scoring processes) until stopped.
+def _descendants(pid: int | str) -> set[str]:
+    """The processes under ``pid`` (children, and theirs: the scoring and merge processes
+    are forked from a server process the sweep starts)."""
+    found: set[str] = set()
+    todo = [str(pid)]
+    while todo:
+        parent = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as listed:
+                    children = set(listed.read().split()) - found
+                    found |= children
+                    todo.extend(children)
+        except OSError:
+            continue
+    return found
 
-    The children are read from ``/proc/<pid>/task/<tid>/children`` (a few small files), not
+
+def _watch_children(peaks: dict[int, int], stop: threading.Event, phase: dict) -> None:
+    """Sample the peak RSS of this process's descendants (the scoring and merge processes,
+    and the server they are forked from) until stopped; ``phase["seen"]`` gets each one's
+    phase when it was first seen (``phase["now"]``).
+
+    The processes are read from ``/proc/<pid>/task/<tid>/children`` (a few small files), not
     by scanning every process's ``stat``: on a busy machine that scan cost the sweep process
     a noticeable share of a CPU five times a second."""
     me = os.getpid()
     while not stop.wait(0.2):
-        children: set[str] = set()
-        try:
-            for task in os.listdir(f"/proc/{me}/task"):
-                with open(f"/proc/{me}/task/{task}/children") as listed:
-                    children.update(listed.read().split())
-        except OSError:
-            continue
-        for entry in children:
+        for entry in _descendants(me):
+            phase["seen"].setdefault(int(entry), phase["now"])
             peaks[int(entry)] = max(peaks.get(int(entry), 0), _high_water_mb(entry))
+            phase["cpu"][int(entry)] = max(phase["cpu"].get(int(entry), 0.0), _cpu_seconds(entry))
+
+
+def _cpu_seconds(pid: int | str) -> float:
+    """A process's CPU time so far (user + system), as last sampled before it ends."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _reset_high_water() -> bool:
@@ -263,17 +289,27 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     phase_peaks: dict[str, int] = {}
     lap = _Sweep.lap
 
-    def lap_and_measure(self, phase: str) -> None:
-        lap(self, phase)
-        phase_peaks[phase] = _high_water_mb("self")
+    phases = ["load", "train", "match", "queue", "merge"]
+    phase = {"now": phases[0], "seen": {}, "cpu": {}}
+    phase_cpu: dict[str, float] = {}
+    cpu_at = [sum(os.times()[:2])]
+
+    def lap_and_measure(self, name: str) -> None:
+        lap(self, name)
+        now = sum(os.times()[:2])
+        phase_cpu[name] = round(now - cpu_at[0], 1)
+        cpu_at[0] = now
+        phase_peaks[name] = _high_water_mb("self")
         _reset_high_water()
+        if name in phases[:-1]:
+            phase["now"] = phases[phases.index(name) + 1]
 
     _Sweep.lap = lap_and_measure
     # ru_maxrss would count the benchmark process this one was forked from (exec keeps the
     # high-water mark): the sweep's own peaks come from /proc instead
     peaks: dict[int, int] = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_children, args=(peaks, stop), daemon=True)
+    watcher = threading.Thread(target=_watch_children, args=(peaks, stop, phase), daemon=True)
     watcher.start()
     engine = make_engine(url)
     summary = run_sweep(engine, organization_id=uuid.UUID(org_id), actor="bench", workers=workers)
@@ -283,6 +319,19 @@ def _run_sweep_here(url: str, org_id: str, workers: int) -> None:
     result["peak_rss_mb_phases"] = phase_peaks
     result["peak_rss_mb_sweep"] = max([_high_water_mb("self"), *phase_peaks.values()])
     result["peak_rss_mb_scoring"] = max(peaks.values(), default=0)
+    # each descendant process's peak by the phase it started in (the match phase's: the
+    # scoring processes, the merge phase's: the merge processes)
+    by_phase: dict[str, list[int]] = {}
+    for pid, peak in peaks.items():
+        by_phase.setdefault(phase["seen"][pid], []).append(peak)
+    result["peak_rss_mb_forked"] = {name: sorted(mb) for name, mb in by_phase.items()}
+    # CPU seconds by phase: the sweep process's own, and its worker processes' (sampled
+    # every 0.2 s: a process's last moments may be missed)
+    workers_cpu: dict[str, float] = {}
+    for pid, seconds in phase["cpu"].items():
+        name = phase["seen"][pid]
+        workers_cpu[name] = round(workers_cpu.get(name, 0.0) + seconds, 1)
+    result["cpu_seconds"] = {"sweep": phase_cpu, "workers": workers_cpu}
     print(json.dumps(result))
 
 
@@ -309,6 +358,8 @@ def speed(
             f"peak RSS {summary['peak_rss_mb_sweep']} MB (sweep), "
             f"{summary['peak_rss_mb_scoring']} MB (each forked process)"
         )
+        log(f"  forked processes' peaks by phase (MB): {summary['peak_rss_mb_forked']}")
+        log(f"  CPU seconds by phase: {summary['cpu_seconds']}")
         log(
             "  phases: "
             + ", ".join(

@@ -99,6 +99,8 @@ def main() -> None:
         "kept": len(kept),
         "auto": sum(1 for row in kept if row[6] == "auto_merge"),
     }
+    summary["rss_mb"] = _rss_mb()
+    summary["caches"] = _caches()
     print(json.dumps(summary), file=sys.stderr)
     if args.dump:
         with open(args.dump, "w") as out:
@@ -110,6 +112,28 @@ def main() -> None:
         import pstats
 
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+
+
+def _rss_mb() -> int:
+    """This process's peak resident size (VmHWM), MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def _caches() -> dict[str, list[int]]:
+    """The matching code's caches after scoring: hits, misses, size."""
+    found = {}
+    for module in [m for name, m in sys.modules.items() if name.startswith("crm.")]:
+        for name, value in vars(module).items():
+            info = getattr(value, "cache_info", None)
+            if callable(info) and getattr(value, "__module__", "") == module.__name__:
+                i = info()
+                short = module.__name__.rsplit(".", 1)[1]
+                found[f"{short}.{name}"] = [i.hits, i.misses, i.currsize]
+    return found
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ SIMILAR_SIMILARITY = 0.85
 PLACE_TYPO = 0.9
 
 
-@lru_cache(maxsize=262144)
+# (an entry of a name cache is ~400 bytes: 131,072 are ~50 MB in each scoring process)
+@lru_cache(maxsize=131072)
 def compare_first_names(a: str, akey: str, b: str, bkey: str) -> tuple[str, float]:
     """(level, similarity) of two first names, as written and as keys."""
     if akey == bkey:
@@ -46,7 +47,7 @@ def compare_first_names(a: str, akey: str, b: str, bkey: str) -> tuple[str, floa
     return "different", similarity
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=131072)
 def compare_last_names(a: str, b: str) -> tuple[str, float]:
     """(level, similarity) of two surname keys (also a surname against a first name)."""
     if a == b:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import multiprocessing
-import os
 import uuid
 from array import array
 from bisect import bisect_left
@@ -38,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from crm.matching import workers
 from crm.matching.blocking import (
     DEFAULT_MAX_BLOCK,
     DEFAULT_WINDOW,
@@ -51,9 +50,11 @@ from crm.matching.scoring import AUTO_MERGE, Scorer, Thresholds, classify, queue
 from crm.models import uuid7
 
 _FIELD, _ITEM, _PART = "\x1f", "\x1e", "\x1d"
-# rows a batch of blocks sent to a scoring process holds, and batches in flight at once
+# rows a batch of blocks sent to a scoring process holds, and batches in flight at once per
+# process (one scored, one waiting: each waiting batch is ~12 MB of the sweep process's
+# memory until a process takes it)
 _BATCH_ROWS = 20_000
-_IN_FLIGHT = 4
+_IN_FLIGHT = 2
 
 Block = list[tuple[int, str]]  # (record index, encoded record), in name order
 
@@ -93,6 +94,15 @@ def encode(record: MatchRecord, keys: list[int] | None = None) -> str:
 def _packed_keys(text: str) -> array[int]:
     """The key hashes at the end of an encoded record, without decoding the rest."""
     return array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
+
+
+def _earlier(text: str, before: int) -> array[int]:
+    """The key hashes of an encoded record (in ascending order, as ``encode`` packs them)
+    that rank before ``before`` (``BlockScorer._rank``), oversized keys included: an oversized
+    key ranks after every other, so it never comes before a block compared all-against-all,
+    and before an oversized block only when it is not one; the caller leaves them out."""
+    hashes = array("q", binascii.a2b_base64(text[text.rindex(_FIELD) + 1 :]))
+    return hashes[: bisect_left(hashes, before)]
 
 
 def _decode_into(records: list[MatchRecord | None], block: Block, i: int) -> MatchRecord:
@@ -149,6 +159,7 @@ class BlockScorer:
         kept: list[tuple] = []
         scored = errors = 0
         compare, thresholds = self.scorer.compare_if, self.thresholds
+        earlier, oversized = _earlier, self.oversized
         review = thresholds.review
         only_changed = self.only_changed
         for key, block in blocks:
@@ -159,14 +170,18 @@ class BlockScorer:
             # scored in an earlier block. (A pair sharing only oversized blocks is scored in
             # each that windows it.) Only the members of a pair to score are decoded.
             before = mine if mine < _OVERSIZED else _OVERSIZED
-            keys = [self._earlier(_packed_keys(text), before) for _, text in block]
+            prefixes = [earlier(text, before) for _, text in block]
             records: list[MatchRecord | None] = [None] * n
             max_block, window = block_limits(key, self.max_block, self.window)
             span = n if n <= max_block else window + 1
-            for i in range(n):
-                keys_a = keys[i]
+            for i in range(n - 1):
+                # a set of the first member's ranks only (the other's are tested against
+                # it as they are), without the oversized keys: they never count (``_earlier``)
+                keys_a = set(prefixes[i])
+                if keys_a and oversized:
+                    keys_a = keys_a - oversized  # (``-=`` would walk every oversized key)
                 for j in range(i + 1, min(n, i + span)):
-                    if keys_a and not keys_a.isdisjoint(keys[j]):
+                    if keys_a and not keys_a.isdisjoint(prefixes[j]):
                         continue  # scored in an earlier block the two share
                     a = records[i] or _decode_into(records, block, i)
                     b = records[j] or _decode_into(records, block, j)
@@ -202,27 +217,14 @@ class BlockScorer:
         all-against-all (key hashes are signed 64-bit) before oversized ones."""
         return key + _OVERSIZED_SHIFT if key in self.oversized else key
 
-    def _earlier(self, hashes: array[int], before: int) -> set[int]:
-        """The ranks of these keys (in ascending order, as ``encode`` packs them) that come
-        before ``before``."""
-        # an oversized key ranks after every other (``_rank``): never before a block
-        # compared all-against-all, and before an oversized block only when it is not one
-        ranks = set(hashes[: bisect_left(hashes, before)])
-        if ranks and self.oversized:
-            ranks.difference_update(self.oversized)
-        return ranks
-
 
 # an oversized block's key ranks after every other: shifted past the signed 64-bit range
 _OVERSIZED_SHIFT = 1 << 64
 _OVERSIZED = 1 << 63
 
 
-_state: dict[str, BlockScorer] = {}
-
-
 def _score_in_child(blocks: list[tuple[int, Block]]) -> tuple[list[tuple], int, int]:
-    return _state["scorer"].score_blocks(blocks)
+    return workers.scorer().score_blocks(blocks)
 
 
 def iter_blocks(rows: Iterator[tuple[int, int, str]]) -> Iterator[list[tuple[int, Block]]]:
@@ -251,38 +253,34 @@ def score_stream(
     scorer: BlockScorer,
     batches: Iterator[list[tuple[int, Block]]],
     *,
-    workers: int,
+    pool: workers.Workers | None,
     on_result: Callable[[list[tuple]], None],
     beat: Callable[[], None],
 ) -> tuple[int, int]:
-    """Score every batch (in ``workers`` forked processes when more than one), handing the
-    kept rows to ``on_result`` as they come; ``(pairs scored, errors)``."""
+    """Score every batch (in the ``pool``'s processes when given), handing the kept rows to
+    ``on_result`` as they come; ``(pairs scored, errors)``."""
     scored = errors = 0
-    if workers <= 1 or not hasattr(os, "fork"):
+    if pool is None:
         for batch in batches:
             kept, n, failed = scorer.score_blocks(batch)
             on_result(kept)
             scored, errors = scored + n, errors + failed
             beat()
         return scored, errors
-    _state["scorer"] = scorer
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pending: list[Any] = []
-            for batch in batches:
-                pending.append(pool.apply_async(_score_in_child, (batch,)))
-                while len(pending) >= _IN_FLIGHT * workers or (pending and pending[0].ready()):
-                    kept, n, failed = pending.pop(0).get()
-                    on_result(kept)
-                    scored, errors = scored + n, errors + failed
-                    beat()
-            for result in pending:
-                kept, n, failed = result.get()
-                on_result(kept)
-                scored, errors = scored + n, errors + failed
-        return scored, errors
-    finally:
-        _state.clear()
+    pool.use_scorer(scorer)
+    pending: list[Any] = []
+    for batch in batches:
+        pending.append(pool.pool.apply_async(_score_in_child, (batch,)))
+        while len(pending) >= _IN_FLIGHT * pool.processes or (pending and pending[0].ready()):
+            kept, n, failed = pending.pop(0).get()
+            on_result(kept)
+            scored, errors = scored + n, errors + failed
+            beat()
+    for result in pending:
+        kept, n, failed = result.get()
+        on_result(kept)
+        scored, errors = scored + n, errors + failed
+    return scored, errors
 
 
 def block_stats(keys: int, blocks: int, windowed: int, largest: int, pairs: int) -> BlockStats:

@@ -3,13 +3,13 @@
 Groups go in batches of ``merge_batch``, one transaction per batch, merged set-based
 (``crm.merging``'s ``merge_contact_groups``: a refused group is reported and the others merge;
 a batch that fails as a whole is split until the group at fault is alone). On PostgreSQL
-``workers`` forked processes take the batches. What fails is reported by its survivor's record
-index, for the sweep to queue for a person instead. A mixin of ``sweep._Sweep``.
+``workers`` worker processes (``workers``) take the batches. What fails is
+reported by its survivor's record index, for the sweep to queue for a person instead. A
+mixin of ``sweep._Sweep``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import multiprocessing.util
 import os
 import uuid
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from crm.db import is_postgres, make_engine, session_scope
+from crm.matching import workers
 from crm.matching.matcher import PairResult
 from crm.matching.scoring import AUTO_MERGE
 from crm.merging.rows import json_value
@@ -54,7 +55,7 @@ class SweepMerges:
 
         Groups go in batches, one transaction per batch, merged set-based
         (``merge_contact_groups``: a refused group is reported and the others merge); on
-        PostgreSQL ``workers`` forked processes take the batches (``_merge_batches``). A slice
+        PostgreSQL ``workers`` worker processes take the batches (``_merge_batches``). A slice
         is read only when the merges reach it.
         """
         failed: list[int] = []
@@ -72,7 +73,7 @@ class SweepMerges:
     ) -> Iterator[tuple[list[MergeJob], tuple[int, list[tuple[int, Exception]]]]]:
         """Each batch with its merged count and failed jobs (by position), as they finish.
 
-        On PostgreSQL with many batches, ``workers`` forked processes merge them, each batch
+        On PostgreSQL with many batches, ``workers`` worker processes merge them, each batch
         in its own transaction as in one process: the groups are disjoint, so the batches
         only meet on review-queue rows between their contacts (row-locked, a deadlock is
         retried), and one process's Python (snapshots, survivorship, events) runs while
@@ -82,31 +83,37 @@ class SweepMerges:
         few are in flight: memory holds a slice's jobs, not the sweep's.
         """
         batches_in_all = -(-groups // self.merge_batch)
-        workers = min(self.workers, batches_in_all, os.cpu_count() or 1)
-        if workers <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
+        processes = min(self.workers, batches_in_all, os.cpu_count() or 1)
+        if processes <= 1 or not is_postgres(self.engine) or not hasattr(os, "fork"):
             for batch in _batches(slices, workers=1, size=self.merge_batch):
                 merged, bad = self._merge_batch(batch)
                 yield batch, (merged, [(batch.index(job), exc) for job, exc in bad])
             return
-        _merging.update(sweep=self)
-        try:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(workers, initializer=_merge_child_start) as pool:
-                in_flight: deque[tuple[list[MergeJob], Any]] = deque()
-                for batch in _batches(slices, workers=workers, size=self.merge_batch):
-                    in_flight.append((batch, pool.apply_async(_merge_in_child, (batch,))))
-                    if len(in_flight) > _IN_FLIGHT * workers:
-                        done, result = in_flight.popleft()
-                        yield done, result.get()
-                while in_flight:
-                    done, result = in_flight.popleft()
-                    yield done, result.get()
-                pool.close()  # the processes exit on their own, closing their connections
-                pool.join()
-        finally:
-            _merging.clear()
+        pool = self.worker_pool()
+        in_flight: deque[tuple[list[MergeJob], Any]] = deque()
+        for batch in _batches(slices, workers=processes, size=self.merge_batch):
+            in_flight.append((batch, pool.pool.apply_async(_merge_in_child, (batch,))))
+            if len(in_flight) > _IN_FLIGHT * processes:
+                done, result = in_flight.popleft()
+                yield done, result.get()
+        while in_flight:
+            done, result = in_flight.popleft()
+            yield done, result.get()
 
     def _merge_batch(self, jobs: list[MergeJob]) -> tuple[int, list[tuple[MergeJob, Exception]]]:
+        return BatchMerger(self.organization, self.actor).merge(self.engine, jobs)
+
+
+@dataclass(slots=True)
+class BatchMerger:
+    """What merging a batch needs (a merge process gets it pickled when it starts)."""
+
+    organization: Organization
+    actor: str
+
+    def merge(
+        self, engine: Engine, jobs: list[MergeJob]
+    ) -> tuple[int, list[tuple[MergeJob, Exception]]]:
         """Merge a batch of groups in one transaction (``merge_contact_groups``: a handful of
         statements per batch); a batch that fails as a whole is split in two until the group
         at fault is alone."""
@@ -123,7 +130,7 @@ class SweepMerges:
             for job in jobs
         ]
         try:
-            with session_scope(self.engine) as session:
+            with session_scope(engine) as session:
                 organization = session.merge(self.organization, load=False)
                 outcome = service.merge_contact_groups(
                     session,
@@ -136,37 +143,30 @@ class SweepMerges:
             if len(jobs) == 1:
                 return 0, [(jobs[0], exc)]
             half = len(jobs) // 2
-            merged, bad = self._merge_batch(jobs[:half])
-            more, worse = self._merge_batch(jobs[half:])
+            merged, bad = self.merge(engine, jobs[:half])
+            more, worse = self.merge(engine, jobs[half:])
             return merged + more, bad + worse
         job_of = {id(g): job for g, job in zip(groups, jobs, strict=True)}
         merged = sum(len(ids) for _, ids in outcome.merged)
         return merged, [(job_of[id(g)], exc) for g, exc in outcome.failed]
 
 
-# the forked merge processes' inherited state (``SweepMerges._merge_batches``)
-_merging: dict[str, Any] = {}
-
-
-def _merge_child_start() -> None:
-    """A forked merge process gets an engine of its own; the inherited one (its pooled
-    connections are the parent's) stays referenced and untouched until the process exits."""
-    sweep: SweepMerges = _merging["sweep"]
-    _merging["inherited"] = sweep.engine
-    sweep.engine = make_engine(
-        sweep.engine.url.render_as_string(hide_password=False), json_deserializer=json_value
-    )
-    multiprocessing.util.Finalize(None, sweep.engine.dispose, exitpriority=10)
-
-
 def _merge_in_child(batch: list[MergeJob]) -> tuple[int, list[tuple[int, Exception]]]:
-    sweep: SweepMerges = _merging["sweep"]
-    merged, bad = sweep._merge_batch(batch)
+    """In a worker (``workers``): merge a batch with an engine of the worker's own (the one
+    it inherited holds the sweep's pooled connections: it stays referenced and untouched
+    until the worker exits)."""
+    engine = workers.state.get("engine")
+    if engine is None:
+        engine = workers.state["engine"] = make_engine(
+            workers.state["url"], json_deserializer=json_value
+        )
+        multiprocessing.util.Finalize(None, engine.dispose, exitpriority=10)
+    merged, bad = workers.state["merger"].merge(engine, batch)
     return merged, [(batch.index(job), MergeFailure.of(exc)) for job, exc in bad]
 
 
 class MergeFailure(Exception):
-    """A merge error as a forked merge process reports it (its type's name and code)."""
+    """A merge error as a merge process reports it (its type's name and code)."""
 
     def __init__(self, name: str, code: str | None) -> None:
         super().__init__(name, code)

@@ -9,11 +9,13 @@ however many merges. A mixin of ``sweep._Sweep``.
 
 from __future__ import annotations
 
+import os
 import uuid
 from array import array
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -25,9 +27,10 @@ from crm.matching.scoring import AUTO_MERGE, NameFrequencies, Scored, Scorer, Th
 from crm.matching.stream import BlockScorer, iter_blocks, key_hashes, score_stream
 from crm.matching.sweep_merges import MergeJob, Pair, group_pairs, prefetched, weakest
 from crm.matching.training import DedupModel, RecordSample, train
+from crm.matching.workers import Workers
 from crm.matching.worktables import WorkTables
 from crm.merging.dismissals import ordered
-from crm.models import utcnow
+from crm.models import Contact, utcnow
 
 if TYPE_CHECKING:
     from crm.matching.sweep import SweepSummary
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 class StreamedSweep:
     """The streamed path of ``sweep._Sweep`` (which gives it the state below and ``beat``,
-    ``lap``, ``dismissed_pairs``, ``run_merges``)."""
+    ``lap``, ``dismissed_pairs``, ``run_merges``, ``worker_pool``)."""
 
     engine: Engine
     org_id: uuid.UUID
@@ -46,11 +49,16 @@ class StreamedSweep:
     # contacts from which the scoring forks; records a grouping slice holds (``sweep``)
     fork_from: int
     grouping_slice: int
+    pool: Workers | None
 
     def run_streamed(self, *, since: Any) -> None:
         """The same sweep with the records and key entries in the database (``stream``):
         memory stays flat however large the organization."""
         summary = self.summary
+        if self.workers > 1 and hasattr(os, "fork") and self._contacts_at_least(self.fork_from):
+            # forked now, while this process is small (``workers``): forking pays for
+            # itself on large organizations only
+            self.worker_pool()
         tables = WorkTables(self.engine, max_block=DEFAULT_MAX_BLOCK)
         try:
             frequencies = NameFrequencies()
@@ -86,8 +94,7 @@ class StreamedSweep:
             summary.pairs_scored, errors = score_stream(
                 blocks,
                 iter_blocks(tables.stream()),
-                # forking pays for itself on large organizations only
-                workers=self.workers if summary.contacts >= self.fork_from else 1,
+                pool=self.pool,
                 on_result=tables.add_pairs,
                 beat=self.beat,
             )
@@ -112,6 +119,20 @@ class StreamedSweep:
             self.lap("merge")
         finally:
             tables.close()
+
+    def _contacts_at_least(self, count: int) -> bool:
+        """Whether the organization has at least ``count`` active contacts (reads that many
+        index entries at most)."""
+        with Session(read_only(self.engine)) as session:
+            found = session.execute(
+                select(func.count()).select_from(
+                    select(Contact.id)
+                    .where(Contact.organization_id == self.org_id, Contact.status == "active")
+                    .limit(count)
+                    .subquery()
+                )
+            ).scalar_one()
+        return found >= count
 
     def group_streamed(
         self, tables: WorkTables, scorer: Scorer, dismissed: set[Pair]

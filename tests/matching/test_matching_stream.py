@@ -6,10 +6,12 @@ import random
 from collections import Counter, defaultdict
 from datetime import date
 
+from crm.matching import stream
 from crm.matching.blocking import block_limits
 from crm.matching.records import MatchRecord
-from crm.matching.scoring import Scored, Thresholds
+from crm.matching.scoring import NameFrequencies, Scored, Scorer, Thresholds
 from crm.matching.stream import BlockScorer, decode, encode, iter_blocks, key_hashes, sort_fields
+from crm.matching.workers import Workers
 from tests.matching.test_matching_blocking import crowd, pairs_of, record
 
 
@@ -134,3 +136,38 @@ class TestEncoding:
         fields = ("id", "first", "fkey", "lkey", "dob", "emails", "phones", "ids", "postcode")
         assert [getattr(back, f) for f in fields] == [getattr(r, f) for f in fields]
         assert (back.city, back.street, back.changed) == (r.city, r.street, r.changed)
+
+
+class TestWorkerProcesses:
+    def test_the_same_pairs_kept_as_in_one_process(self, monkeypatch):
+        # given: a crowd scored with a real scorer, in many small batches
+        records = people(300, seed=5)
+        rows = stream_rows(records)
+        sizes = Counter(key for key, _, _ in rows)
+        blocks = BlockScorer(
+            scorer=Scorer(frequencies=NameFrequencies.of(records)),
+            thresholds=Thresholds(),
+            oversized=frozenset(k for k, n in sizes.items() if n > block_limits(k, 40, 0)[0]),
+        )
+        monkeypatch.setattr(stream, "_BATCH_ROWS", 50)
+
+        def scored(pool: Workers | None) -> tuple[list[tuple], int, int]:
+            kept: list[tuple] = []
+            counts = stream.score_stream(
+                blocks, iter_blocks(iter(rows)), pool=pool, on_result=kept.extend, beat=lambda: None
+            )
+            # (each row's own id, a fresh uuid7, left out)
+            return sorted(row[1:] for row in kept), *counts
+
+        # when: in this process, and in two worker processes (each takes the scorer sent to
+        # them with its first batch)
+        alone = scored(None)
+        workers = Workers(2)
+        try:
+            in_workers = scored(workers)
+        finally:
+            workers.close(ok=True)
+
+        # then
+        assert alone[0] and alone[1] > 0
+        assert in_workers == alone
