@@ -6,7 +6,9 @@ an incremental sync after 1% changed, peak RSS.
 
 ``throughput``: (a) the same people imported as a CSV (``run_import``, organization A) and
 synced from the fake Cliniko with the rate limit off (organization B), in the same run and
-database; (c) then 1% of the patients and 1% of the appointments changed and an incremental
+database, and imported again with their Cliniko id column (organization C: the
+identifiers the sync stores; ``sync_patients_phase_vs_import_with_ids``); (c) then 1% of the
+patients and 1% of the appointments changed and an incremental
 sync: its time against the first sync's, its requests against the first's.
 ``ratelimit``: (b) a first sync under Cliniko's 200 requests a minute (pages of
 ``--per-page`` so the run needs more than 200 requests), against the floor the limit sets.
@@ -285,18 +287,29 @@ def throughput(args) -> dict:
         started = time.perf_counter()
         people, pids, aids = fill(fake, args.patients, args.appointments, rng)
         results["fill_s"] = round(time.perf_counter() - started, 1)
+        columns = ["first_name", "last_name", "email", "date_of_birth", "mobile"]
         path = workdir / "people.csv"
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["first_name", "last_name", "email", "date_of_birth", "mobile"])
+            writer.writerow(columns)
             for p in people:
-                writer.writerow(
-                    [p[k] for k in ("first_name", "last_name", "email", "date_of_birth", "mobile")]
-                )
-        orgs, connections = setup(url, fake.base_url, ["Import", "Sync"])
+                writer.writerow([p[k] for k in columns])
+        # the same people as a clinic's export from Cliniko would give them: with their
+        # Cliniko id, so the import stores the identifiers the sync stores
+        with_ids = workdir / "people_with_ids.csv"
+        with with_ids.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([*columns, "cliniko_id"])
+            for p, pid in zip(people, pids, strict=True):
+                writer.writerow([*(p[k] for k in columns), pid])
+        orgs, connections = setup(url, fake.base_url, ["Import", "Sync", "Import with ids"])
         results["import"] = in_child(child_import, url, orgs[0], str(path))
+        results["import_with_ids"] = in_child(child_import, url, orgs[2], str(with_ids))
         before = len(fake.requests)
+        cpu = time.process_time()
         results["first_sync"] = in_child(child_sync, url, orgs[1], connections[1], True, False)
+        # the fake answers from this process: its CPU is taken from the machine the sync runs on
+        results["first_sync"]["fake_cpu_s"] = round(time.process_time() - cpu, 2)
         first_requests = len(fake.requests) - before
         results["first_sync"]["requests"] = first_requests
         # (c) 1% of the patients and 1% of the appointments change
@@ -305,6 +318,7 @@ def throughput(args) -> dict:
             fake.update_patient(pid, email=f"changed{pid}@example.com")
         for aid in rng.sample(aids, max(1, len(aids) // 100)):
             fake.update_appointment(aid, patient_arrived=True)
+        fake.index()  # as a real Cliniko's indexes would have it, not on the sync's time
         before = len(fake.requests)
         results["incremental_sync"] = in_child(
             child_sync, url, orgs[1], connections[1], False, False
@@ -322,6 +336,11 @@ def throughput(args) -> dict:
     )
     results["sync_patients_phase_vs_import"] = round(
         results["sync_patients_phase_per_s"] / results["import_rows_per_s"], 2
+    )
+    ids = results["import_with_ids"]
+    results["import_with_ids_rows_per_s"] = round(ids["rows"] / ids["seconds"], 1)
+    results["sync_patients_phase_vs_import_with_ids"] = round(
+        results["sync_patients_phase_per_s"] / results["import_with_ids_rows_per_s"], 2
     )
     # every row the sync stores (patients and appointments) over its whole time
     rows = first["patients_fetched"] + first["appointments_fetched"]

@@ -304,20 +304,7 @@ class FakeCliniko:
         if not sort or self.raw_patients or path not in _SORTED_PATHS:
             return None
         first = sort.split(",")[0].partition(":")[0]
-        sort_key = ("sorted", path, sort)
-        with self._lock:
-            cached = self._listings.get(sort_key)
-        if cached is not None and cached[0] == version:
-            key, items, keys = cached[1]
-        else:
-            listing = self._listing(path)
-            assert listing is not None
-            key, items = listing
-            fields = [f.partition(":")[0] for f in sort.split(",")]
-            items.sort(key=_sort_key(fields))
-            keys = [str(_get(i, first) or "") for i in items]
-            with self._lock:
-                self._listings[sort_key] = (version, (key, items, keys))
+        key, items, keys = self._sorted_listing(path, sort, version)
         start = 0
         rest: list[tuple[str, str, str]] = []
         for flt in request.query_params.getlist("q[]"):
@@ -335,6 +322,42 @@ class FakeCliniko:
         for field, op, value in rest:
             found = [i for i in found if _matches(i, field, op, value)]
         return key, found
+
+    def _sorted_listing(
+        self, path: str, sort: str, version: int
+    ) -> tuple[str, list[Any], list[str]]:
+        """``path``'s listing sorted by ``sort``, and each record's first sort field, kept
+        while the data is unchanged."""
+        sort_key = ("sorted", path, sort)
+        with self._lock:
+            cached = self._listings.get(sort_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        listing = self._listing(path)
+        assert listing is not None
+        key, items = listing
+        fields = [f.partition(":")[0] for f in sort.split(",")]
+        items.sort(key=_sort_key(fields))
+        first = fields[0]
+        keys = [str(_get(i, first) or "") for i in items]
+        with self._lock:
+            self._listings[sort_key] = (version, (key, items, keys))
+        return key, items, keys
+
+    def index(self) -> None:
+        """Sort now the listings a sync reads by time (``updated_at``, ``deleted_at``): a real
+        Cliniko answers them from its database's indexes, the fake sorts on the first such
+        request after a change, which a benchmark would count as the sync's time."""
+        with self._lock:
+            version = self._version
+        for path, sort in (
+            ("patients", "updated_at,id"),
+            ("patients/archived", "updated_at,id"),
+            ("patients/deleted", "deleted_at,id"),
+            ("individual_appointments", "updated_at,id"),
+            ("individual_appointments/cancelled", "updated_at,id"),
+        ):
+            self._sorted_listing(path, sort, version)
 
     def _filtered(self, request: Request, items: list[Any]) -> list[Any]:
         for flt in request.query_params.getlist("q[]"):
