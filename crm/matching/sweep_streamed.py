@@ -100,6 +100,9 @@ class StreamedSweep:
             )
             tables.end_stream()
             summary.errors += errors
+            # the oversized keys (hundreds of thousands at 1,000,000 contacts) served only the
+            # scoring: not held through grouping, queueing and merging
+            del blocks, oversized
             self.lap("match")
             dismissed = self.dismissed_pairs()
             parts, groups = self.group_streamed(tables, scorer, dismissed)
