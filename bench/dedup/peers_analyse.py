@@ -57,32 +57,6 @@ def imported(name: str, dataset, cache: Path, reimport: bool) -> tuple[str, uuid
     return f"sqlite:///{db}", uuid.UUID(marker.read_text().strip())
 
 
-def load(url: str, org_id: uuid.UUID):
-    from sqlalchemy import select
-
-    from crm.db import make_engine, session_scope
-    from crm.matching.records import iter_record_chunks
-    from crm.models import SourceRecord
-
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            records = [
-                r for chunk in iter_record_chunks(session, organization_id=org_id) for r in chunk
-            ]
-            owner = dict(
-                session.execute(
-                    select(SourceRecord.source_id, SourceRecord.contact_id).where(
-                        SourceRecord.organization_id == org_id,
-                        SourceRecord.is_current.is_(True),
-                    )
-                ).all()
-            )
-    finally:
-        engine.dispose()
-    return records, owner
-
-
 def pattern(scored) -> str:
     return " ".join(
         f"{r.field[:5]}={r.comparison}" for r in scored.reasons if r.field != "household"
@@ -95,7 +69,7 @@ def analyse(name: str, args) -> dict:
 
     dataset = peers_data.load(name, generated_size=args.generated_records, seed=args.seed)
     url, org_id = imported(name, dataset, Path(args.cache), args.reimport)
-    records, owner = load(url, org_id)
+    records, owner = peers_ours.load_records(url, org_id)
     started = time.perf_counter()
     thresholds = Thresholds()
     matcher = Matcher(records, thresholds=thresholds)

@@ -111,18 +111,12 @@ def _last_json(text: str) -> dict:
     raise SystemExit(f"no JSON in the output: {text[-500:]!r}")
 
 
-def blocking_completeness(url: str, org_id: uuid.UUID, dataset: Dataset) -> dict:
-    """Pair completeness of our blocking, on the contacts as the sweep reads them.
-
-    ``keys``: the share of true pairs whose two records are one contact already (linked at
-    import) or whose contacts share at least one blocking key (``blocking.blocking_keys``).
-    ``compared``: the same with the pairs the sweep actually compares (``Matcher``'s candidate
-    pairs: oversized blocks are windowed), i.e. the recall ceiling of the sweep.
-    """
+def load_records(url: str, org_id: uuid.UUID) -> tuple[list, dict]:
+    """The organization's contacts as the sweep reads them (match records), and each source
+    record's id -> the contact holding it."""
     from sqlalchemy import select
 
     from crm.db import make_engine, session_scope
-    from crm.matching import blocking
     from crm.matching.records import iter_record_chunks
     from crm.models import SourceRecord
 
@@ -142,6 +136,20 @@ def blocking_completeness(url: str, org_id: uuid.UUID, dataset: Dataset) -> dict
             )
     finally:
         engine.dispose()
+    return records, owner
+
+
+def blocking_completeness(url: str, org_id: uuid.UUID, dataset: Dataset) -> dict:
+    """Pair completeness of our blocking, on the contacts as the sweep reads them.
+
+    ``keys``: the share of true pairs whose two records are one contact already (linked at
+    import) or whose contacts share at least one blocking key (``blocking.blocking_keys``).
+    ``compared``: the same with the pairs the sweep actually compares (``Matcher``'s candidate
+    pairs: oversized blocks are windowed), i.e. the recall ceiling of the sweep.
+    """
+    from crm.matching import blocking
+
+    records, owner = load_records(url, org_id)
     index = {r.id: r.idx for r in records}
     truth = pairwise.pairs_of_groups(pairwise.groups_of(dataset.entity))
     result: dict = {"true_pairs": len(truth), "records_swept": len(records)}

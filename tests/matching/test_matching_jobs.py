@@ -10,14 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 from arq.jobs import Job
-from arq.worker import Worker, create_worker
+from arq.worker import Worker
 from sqlalchemy import select
 
 from crm.models import DedupRun
 from crm.settings import Settings, get_settings
 from jobs import dedup
 from jobs.queue import enqueue
-from jobs.worker import CRON_JOBS, JOBS, WorkerSettings, redis_settings_for
+from jobs.worker import CRON_JOBS, JOBS, WorkerSettings
+from tests import workers
 
 REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL")
 PERSON = {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10"}
@@ -41,18 +42,7 @@ def redis_url(monkeypatch) -> str:
 
 
 def burst_worker(redis_url: str, queue_name: str, **options) -> Worker:
-    # the registered crons (webhook delivery, PMS checks) would count as jobs when due
-    options.setdefault("cron_jobs", [])
-    return create_worker(
-        WorkerSettings,
-        redis_settings=redis_settings_for(redis_url),
-        queue_name=queue_name,
-        burst=True,
-        poll_delay=0,
-        handle_signals=False,
-        keep_result=60,
-        **options,
-    )
+    return workers.burst_worker(redis_url, queue_name, keep_result=60, **options)
 
 
 def runs_of(session, org) -> list[DedupRun]:
